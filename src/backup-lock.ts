@@ -1,0 +1,63 @@
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { isAlive } from './lock.js';
+import { createExclusive } from './system/files.js';
+
+/**
+ * The backup lock ("sicherungslock", default `/sicherung/sqlsicherungaktiv`, see DOMAIN.md): while this
+ * file exists the LeTTo watchdog never restarts TomEE. Backups create it; letto-update creates it too,
+ * with its own marker in the content, so the watchdog leaves TomEE alone while it restarts it.
+ */
+export const MARKER_PREFIX = 'letto-update';
+
+/** The state of the backup lock path. */
+export type BackupLockState =
+  | { kind: 'absent' }
+  | { kind: 'backup' } // somebody else's file: a backup is running
+  | { kind: 'ours-stale'; pid: number }; // our marker, left by a run that was killed
+
+/** Reads what the backup lock path holds. */
+export async function inspectBackupLock(path: string): Promise<BackupLockState> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
+    return { kind: 'backup' };
+  }
+  const pid = parseMarker(text);
+  if (pid !== null && pid !== process.pid && !isAlive(pid)) return { kind: 'ours-stale', pid };
+  return { kind: 'backup' };
+}
+
+/**
+ * Creates the backup lock with our marker (`letto-update pid=N since=ISO`).
+ * @returns the marker text, or null when the file exists already (a backup started meanwhile).
+ */
+export async function createBackupLock(path: string): Promise<string | null> {
+  const marker = `${MARKER_PREFIX} pid=${process.pid} since=${new Date().toISOString()}\n`;
+  await mkdir(dirname(path), { recursive: true });
+  return (await createExclusive(path, marker, null)) ? marker : null;
+}
+
+/** Removes the backup lock only if it still carries `marker` (a backup may have replaced it). */
+export async function releaseBackupLock(path: string, marker: string): Promise<boolean> {
+  try {
+    if ((await readFile(path, 'utf8')) !== marker) return false;
+  } catch {
+    return false;
+  }
+  await rm(path, { force: true });
+  return true;
+}
+
+/** Removes a stale marker of ours (its run is gone). */
+export async function removeStaleBackupLock(path: string): Promise<void> {
+  const state = await inspectBackupLock(path);
+  if (state.kind === 'ours-stale') await rm(path, { force: true });
+}
+
+function parseMarker(text: string): number | null {
+  const match = new RegExp(`^${MARKER_PREFIX} pid=(\\d+)`).exec(text);
+  return match ? Number(match[1]) : null;
+}

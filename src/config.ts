@@ -1,0 +1,204 @@
+import { readFile, stat } from 'node:fs/promises';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/** Where the config is read from when neither `--config` nor `LETTO_UPDATE_CONFIG` names a file. */
+export const DEFAULT_CONFIG_PATH = '/etc/letto-update/config.toml';
+
+const channel = z.enum(['stable', 'daily'], {
+  errorMap: () => ({ message: 'must be "stable" or "daily"' }),
+});
+const path = z.string().min(1, 'must not be empty');
+const seconds = z.number().int('must be a whole number of seconds').positive('must be greater than 0');
+
+/**
+ * The one schema of the config file: types, defaults (a standard LeTTo install) and messages.
+ * Every section and key is documented in docs/configuration.md.
+ */
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        url: z.string().url('must be a URL like https://letto.at/download/letto/').default('https://letto.at/download/letto/'),
+        user: z.string().default(''),
+        password_file: z.string().default('/etc/letto-update/password'),
+        channel: channel.default('stable'),
+        ca_file: z.string().default(''),
+      })
+      .strict()
+      .default({}),
+    tomee: z
+      .object({
+        webapps: path.default('/opt/tomee/webapps'),
+        war_name: z
+          .string()
+          .regex(/^[^/]+\.war$/, 'must be a file name ending in .war, without a folder')
+          .default('letto.war'),
+        user: z.string().default(''),
+        start: path.default('/opt/letto/start.sh'),
+        stop: path.default('/opt/letto/stop.sh'),
+        status: path.default('/opt/letto/status.sh'),
+        health_url: z.string().url('must be a URL like https://localhost/letto/test.jsf').default('https://localhost/letto/test.jsf'),
+        health_timeout: seconds.default(300),
+      })
+      .strict()
+      .default({}),
+    paths: z
+      .object({
+        staging: path.default('/opt/letto/war'),
+        backups: path.default('/opt/letto/backup/war'),
+        keep: z.number().int('must be a whole number').min(1, 'must be at least 1').default(5),
+        state: path.default('/var/lib/letto-update'),
+        backup_lock: path.default('/sicherung/sqlsicherungaktiv'),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+/** The validated config: every key present, defaults filled in. */
+export type Config = z.infer<typeof configSchema>;
+/** Values given on the command line; they win over file and environment. */
+export interface ConfigFlags {
+  channel?: 'stable' | 'daily';
+}
+
+/** A loaded config plus where it came from (for messages). */
+export interface LoadedConfig {
+  config: Config;
+  /** The file read, or null when the default path did not exist and defaults were used. */
+  source: string | null;
+}
+
+/**
+ * Loads the config: defaults < file < environment < flags.
+ *
+ * File: TOML at `path` (from `--config`), else `env.LETTO_UPDATE_CONFIG`, else {@link DEFAULT_CONFIG_PATH}
+ * (which may be missing: then the defaults apply). Environment: `LETTO_UPDATE_<SECTION>_<KEY>`, e.g.
+ * `LETTO_UPDATE_SERVER_CHANNEL=daily`, `LETTO_UPDATE_TOMEE_HEALTH_TIMEOUT=120`.
+ *
+ * @throws ConfigError (exit 2) naming the file, the line or key, and the fix.
+ */
+export async function loadConfig(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  flags: ConfigFlags = {},
+): Promise<LoadedConfig> {
+  const explicit = path ?? env.LETTO_UPDATE_CONFIG;
+  const file = explicit ?? DEFAULT_CONFIG_PATH;
+  let raw: Record<string, unknown> = {};
+  let source: string | null = file;
+  let text: string | null = null;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && explicit === undefined) source = null;
+    else
+      throw new ConfigError(
+        `Cannot read config file ${file}: ${code === 'ENOENT' ? 'it does not exist' : (error as Error).message}.`,
+        'Create it (see docs/configuration.md) or name another file with --config.',
+      );
+  }
+  if (text !== null) {
+    try {
+      raw = parseToml(text) as Record<string, unknown>;
+    } catch (error) {
+      if (error instanceof TomlError) {
+        throw new ConfigError(
+          `Config file ${file}, line ${error.line}, column ${error.column}: not valid TOML (${firstLine(error.message)}).`,
+          'Fix the TOML syntax at that line: strings need double quotes, sections look like [server].',
+        );
+      }
+      throw error;
+    }
+  }
+  applyEnvironment(raw, env);
+  if (flags.channel) section(raw, 'server').channel = flags.channel;
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issue.path.join('.');
+    const where = source ? `Config file ${source}` : 'Configuration';
+    if (issue.code === 'unrecognized_keys') {
+      const keys = issue.keys.map((k) => (key ? `${key}.${k}` : k)).join(', ');
+      throw new ConfigError(`${where}: unknown key ${keys}.`, 'Remove it or fix its spelling; docs/configuration.md lists every key.');
+    }
+    throw new ConfigError(
+      `${where}: key ${key} ${issue.message.replace(/^Expected/, 'expected')}.`,
+      `Set ${key} to a valid value (see docs/configuration.md).`,
+    );
+  }
+  const config = parsed.data;
+  checkUrlScheme(config.server.url, 'server.url', source);
+  return { config, source };
+}
+
+function section(raw: Record<string, unknown>, name: string): Record<string, unknown> {
+  const value = raw[name];
+  if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  const fresh: Record<string, unknown> = {};
+  raw[name] = fresh;
+  return fresh;
+}
+
+/** Applies `LETTO_UPDATE_<SECTION>_<KEY>` variables for every key the schema knows. */
+function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  const defaults = configSchema.parse({});
+  for (const [sectionName, keys] of Object.entries(defaults)) {
+    for (const [key, def] of Object.entries(keys as Record<string, unknown>)) {
+      const value = env[`LETTO_UPDATE_${sectionName}_${key}`.toUpperCase()];
+      if (value === undefined) continue;
+      section(raw, sectionName)[key] = typeof def === 'number' && /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
+    }
+  }
+}
+
+/** Plain http is allowed only to loopback: credentials and the WAR must not cross a network in clear. */
+function checkUrlScheme(url: string, key: string, source: string | null): void {
+  const parsed = new URL(url);
+  if (parsed.protocol === 'https:') return;
+  if (parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname)) return;
+  throw new ConfigError(
+    `${source ? `Config file ${source}` : 'Configuration'}: key ${key} = "${url}" is not https.`,
+    'Use an https:// URL; plain http is only allowed to this machine (localhost, 127.0.0.1, ::1).',
+  );
+}
+
+/** True for localhost, 127.0.0.0/8 and ::1. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0]!.trim();
+}
+
+/**
+ * Reads the download password: env `LETTO_UPDATE_PASSWORD`, else `server.password_file` (first line,
+ * trailing newline removed). Returns null when neither is set (then downloads go without credentials).
+ *
+ * @throws ConfigError (exit 2) when the file is readable by group or others (like ssh with keys) or unreadable.
+ */
+export async function readPassword(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<string | null> {
+  if (env.LETTO_UPDATE_PASSWORD) return env.LETTO_UPDATE_PASSWORD;
+  const file = config.server.password_file;
+  if (!file) return null;
+  let info;
+  try {
+    info = await stat(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new ConfigError(`Cannot read password file ${file}: ${(error as Error).message}.`, 'Check server.password_file.');
+  }
+  if ((info.mode & 0o077) !== 0) {
+    throw new ConfigError(
+      `Password file ${file} is readable by others (mode ${(info.mode & 0o777).toString(8)}).`,
+      `Run: chmod 600 ${file}`,
+    );
+  }
+  const text = await readFile(file, 'utf8');
+  return text.split(/\r?\n/)[0] ?? '';
+}

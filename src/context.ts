@@ -1,0 +1,67 @@
+import type { Config } from './config.js';
+import type { Revision } from './revision.js';
+import type { StateStore } from './state.js';
+import type { DownloadProgress, HttpClient } from './system/http.js';
+import type { ProcessRunner } from './system/process.js';
+import type { Account } from './system/users.js';
+
+/** The steps of the runbook, in the order an update runs them. */
+export type StepName =
+  | 'lock'
+  | 'check'
+  | 'download'
+  | 'verify'
+  | 'backup'
+  | 'stop'
+  | 'swap'
+  | 'start'
+  | 'health'
+  | 'rollback';
+
+/** What the core reports while it works; only the CLI turns these into output. */
+export type LettoEvent =
+  | { type: 'step'; step: StepName; message: string }
+  | { type: 'warn'; message: string }
+  | { type: 'progress'; progress: DownloadProgress }
+  | { type: 'progress-done' };
+
+/** Waiting and time, behind one seam so tests can make them instant. Units: seconds. */
+export interface Clock {
+  now(): Date;
+  sleep(seconds: number): Promise<void>;
+}
+
+/** The side effects a step may use: network, child processes, time. */
+export interface Services {
+  http: HttpClient;
+  processes: ProcessRunner;
+  clock: Clock;
+}
+
+/** The one object every step takes: config, side effects, service user, state and the event sink. */
+export interface Context {
+  config: Config;
+  services: Services;
+  /** The account TomEE runs as: scripts run as it, files in webapps/staging/backups belong to it. */
+  serviceUser: Account;
+  state: StateStore;
+  emit(event: LettoEvent): void;
+}
+
+/** Paths derived from the config. */
+export function warPath(ctx: Context): string {
+  return `${ctx.config.tomee.webapps}/${ctx.config.tomee.war_name}`;
+}
+
+/** A staged or backed-up WAR ready to be installed, with its revision (null: unknown). */
+export interface WarFile {
+  path: string;
+  revision: Revision | null;
+  sha256?: string;
+}
+
+/** The real clock. */
+export const systemClock: Clock = {
+  now: () => new Date(),
+  sleep: (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000)),
+};

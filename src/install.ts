@@ -1,0 +1,119 @@
+import { dirname, join } from 'node:path';
+import { createBackupLock, inspectBackupLock, releaseBackupLock, removeStaleBackupLock } from './backup-lock.js';
+import type { Context, WarFile } from './context.js';
+import { BusyError, LettoError, asLettoError } from './errors.js';
+import type { Revision } from './revision.js';
+import { backupInstalled } from './steps/backup.js';
+import { waitHealthy } from './steps/health.js';
+import { swapWar } from './steps/swap.js';
+import { startTomee, stopTomee, tomeeStatus } from './steps/tomee.js';
+import { UndoList } from './undo.js';
+
+/**
+ * How installing a WAR ended:
+ * - `installed`: the new revision runs and answered its health check (or TomEE was stopped before and left so);
+ * - `failed`: it failed before the running server was touched; nothing changed (exit 1);
+ * - `rolled-back`: it failed after TomEE was stopped; the previous revision runs healthy again (exit 3);
+ * - `rollback-failed`: putting the previous revision back failed too; the server needs a person (exit 4).
+ */
+export type InstallOutcome =
+  | { result: 'installed'; started: boolean; message: string }
+  | { result: 'failed'; error: LettoError }
+  | { result: 'rolled-back' | 'rollback-failed'; error: LettoError; message: string };
+
+/**
+ * Fails with exit 75 when a backup is running (the backup lock exists and is not ours). A marker left
+ * by a killed run of ours is removed.
+ */
+export async function assertNoBackupRunning(ctx: Context): Promise<void> {
+  const path = ctx.config.paths.backup_lock;
+  await removeStaleBackupLock(path);
+  if ((await inspectBackupLock(path)).kind === 'backup') {
+    throw new BusyError(`A backup is running (the backup lock ${path} exists); nothing was changed.`, 'Run again after the backup has finished (cron will retry next night).');
+  }
+}
+
+/** `catalina.out` beside webapps: `<webapps>/../logs/catalina.out`. */
+export function catalinaOut(ctx: Context): string {
+  return join(dirname(ctx.config.tomee.webapps), 'logs', 'catalina.out');
+}
+
+/**
+ * The runbook shared by update and rollback: keep the installed WAR as a backup, take the backup lock
+ * so the watchdog leaves TomEE alone, stop TomEE, swap the WAR in, start TomEE, wait for the health
+ * check. Each step that changes the machine registers its undo; on any failure after TomEE was stopped
+ * the undo list puts the previous WAR back, starts TomEE and checks health again.
+ *
+ * @param from the installed revision (null: unknown); @param target a verified WAR.
+ * @returns the outcome (never throws for expected failures).
+ */
+export async function installWar(ctx: Context, from: Revision | null, target: WarFile): Promise<InstallOutcome> {
+  let backup: WarFile | null;
+  try {
+    backup = await backupInstalled(ctx, from);
+  } catch (error) {
+    return { result: 'failed', error: asLettoError(error) };
+  }
+  const lockPath = ctx.config.paths.backup_lock;
+  const marker = await createBackupLock(lockPath).catch((error: unknown) => {
+    throw asLettoError(error);
+  });
+  if (marker === null) {
+    return { result: 'failed', error: new BusyError(`A backup started (the backup lock ${lockPath} appeared); nothing was changed.`, 'Run again after the backup.') };
+  }
+  const undo = new UndoList();
+  let touched = false;
+  const fromLabel = `revision ${backup?.revision ?? from ?? 'unknown'}`;
+  try {
+    const wasRunning = (await tomeeStatus(ctx)).running;
+    if (wasRunning) {
+      undo.push(`start TomEE with ${fromLabel} and check its health`, async () => {
+        if (!(await tomeeStatus(ctx)).running) await startTomee(ctx);
+        const health = await waitHealthy(ctx);
+        if (!health.healthy) throw new Error(`${fromLabel} did not answer its health check either (${health.last})`);
+      });
+      await stopTomee(ctx);
+      touched = true;
+    } else {
+      ctx.emit({ type: 'warn', message: 'TomEE was not running before the update; it is left stopped (start it with the start script).' });
+    }
+    if (backup) undo.push(`put ${fromLabel} back into webapps`, () => swapWar(ctx, backup));
+    touched = true;
+    await swapWar(ctx, target);
+    if (!wasRunning) {
+      undo.clear();
+      return { result: 'installed', started: false, message: `Revision ${target.revision} installed; TomEE was stopped before and is left stopped.` };
+    }
+    undo.push('stop TomEE', () => stopTomee(ctx));
+    await startTomee(ctx);
+    const health = await waitHealthy(ctx);
+    if (!health.healthy) {
+      throw new LettoError(
+        `Revision ${target.revision ?? 'unknown'} did not answer ${ctx.config.tomee.health_url} with HTTP 200 within ${ctx.config.tomee.health_timeout} s (last: ${health.last}).`,
+        { hint: `Look at ${catalinaOut(ctx)} for why it did not start.` },
+      );
+    }
+    undo.clear();
+    return { result: 'installed', started: true, message: `Revision ${target.revision} runs and answers its health check (after ${health.seconds} s).` };
+  } catch (caught) {
+    const error = asLettoError(caught);
+    ctx.emit({ type: 'warn', message: error.message });
+    const unwind = await undo.unwind(ctx.emit);
+    if (!touched) return { result: 'failed', error };
+    if (unwind.ok) {
+      return {
+        result: 'rolled-back',
+        error,
+        message: `${fromLabel} was put back and answers its health check again. ${error.hint || `Look at ${catalinaOut(ctx)}.`}`,
+      };
+    }
+    const failures = unwind.failures.map((f) => `${f.label}: ${f.error instanceof Error ? f.error.message : String(f.error)}`).join('; ');
+    return {
+      result: 'rollback-failed',
+      error,
+      message: `Putting ${fromLabel} back failed too (${failures}). LeTTo may be down: look at ${catalinaOut(ctx)}, and install a backup from ${ctx.config.paths.backups} by hand or with \`letto-update rollback --to N\`.`,
+    };
+  } finally {
+    await releaseBackupLock(lockPath, marker).catch(() => undefined);
+  }
+}

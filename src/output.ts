@@ -1,0 +1,76 @@
+import ora, { type Ora } from 'ora';
+import type { LettoEvent } from './context.js';
+import type { DownloadProgress } from './system/http.js';
+
+/** How the CLI prints: human lines, nothing but errors (`--quiet`), or one JSON object (`--json`). */
+export interface OutputMode {
+  json: boolean;
+  quiet: boolean;
+  verbose: boolean;
+}
+
+/**
+ * The only place that writes to the terminal. Steps go to stdout (human mode), warnings and errors to
+ * stderr, download progress to stderr through an ora spinner only when stderr is a terminal.
+ */
+export class Output {
+  private spinner: Ora | null = null;
+  constructor(
+    readonly mode: OutputMode,
+    private readonly stdout: NodeJS.WriteStream = process.stdout,
+    private readonly stderr: NodeJS.WriteStream = process.stderr,
+  ) {}
+
+  /** The event sink handed to the core. */
+  readonly onEvent = (event: LettoEvent): void => {
+    if (this.mode.json) return;
+    switch (event.type) {
+      case 'step':
+        if (!this.mode.quiet) this.line(`» ${event.message}`);
+        return;
+      case 'warn':
+        if (!this.mode.quiet) this.stderr.write(`warning: ${event.message}\n`);
+        return;
+      case 'progress':
+        return this.progress(event.progress);
+      case 'progress-done':
+        this.spinner?.stop();
+        this.spinner = null;
+        return;
+    }
+  };
+
+  private progress(p: DownloadProgress): void {
+    if (this.mode.quiet || !this.stderr.isTTY) return;
+    this.spinner ??= ora({ stream: this.stderr }).start();
+    const total = p.total ? ` of ${mib(p.total)}` : '';
+    const eta = p.etaSeconds !== null ? `, ${Math.ceil(p.etaSeconds)} s left` : '';
+    this.spinner.text = `${mib(p.received)}${total} (${mib(p.bytesPerSecond)}/s${eta})`;
+  }
+
+  /** A result line for humans (suppressed by --quiet and --json). */
+  line(text: string): void {
+    if (!this.mode.json && !this.mode.quiet) this.stdout.write(`${text}\n`);
+  }
+
+  /** The one JSON object of `--json`. */
+  json(value: unknown): void {
+    if (this.mode.json) this.stdout.write(`${JSON.stringify(value)}\n`);
+  }
+
+  /** An error: message and hint on stderr (and in the JSON object with --json). */
+  error(message: string, hint: string, detail?: unknown): void {
+    this.spinner?.stop();
+    if (this.mode.json) {
+      this.json({ error: { message, hint } });
+      return;
+    }
+    this.stderr.write(`error: ${message}\n`);
+    if (hint) this.stderr.write(`what to do: ${hint}\n`);
+    if (this.mode.verbose && detail instanceof Error && detail.stack) this.stderr.write(`${detail.stack}\n`);
+  }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}

@@ -1,0 +1,97 @@
+import { readFile, stat } from 'node:fs/promises';
+import { loadConfig, readPassword, type ConfigFlags, type LoadedConfig } from './config.js';
+import { systemClock, warPath, type Context, type LettoEvent, type Services } from './context.js';
+import { ConfigError, LettoError } from './errors.js';
+import { StateStore } from './state.js';
+import { createHttpClient } from './system/http.js';
+import { createProcessRunner } from './system/process.js';
+import { findAccount, type Account } from './system/users.js';
+
+/** How a command is going to act on the machine: `read` only looks, `write` changes files or TomEE. */
+export type Access = 'read' | 'write';
+
+/** A ready context plus the loaded config's source and a close function for the network client. */
+export interface Session {
+  ctx: Context;
+  loaded: LoadedConfig;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the context of one command: config (defaults < file < environment < flags), password,
+ * service user, network and process modules, state folder.
+ *
+ * @param access `write`: this process must be root or the service user (checked before anything happens).
+ * @throws ConfigError (exit 2), LettoError (exit 1) for a wrong user.
+ */
+export async function openSession(opts: {
+  configPath?: string;
+  flags?: ConfigFlags;
+  access: Access;
+  emit: (event: LettoEvent) => void;
+  services?: Partial<Services>;
+  env?: NodeJS.ProcessEnv;
+}): Promise<Session> {
+  const env = opts.env ?? process.env;
+  const loaded = await loadConfig(opts.configPath, env, opts.flags);
+  const { config } = loaded;
+  const password = await readPassword(config, env);
+  if (config.server.user && password === null) {
+    throw new ConfigError(
+      `server.user is "${config.server.user}" but no password is set.`,
+      `Put it into ${config.server.password_file} (chmod 600) or set LETTO_UPDATE_PASSWORD.`,
+    );
+  }
+  let extraCaPem: string | undefined;
+  if (config.server.ca_file) {
+    try {
+      extraCaPem = await readFile(config.server.ca_file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`server.ca_file ${config.server.ca_file} cannot be read: ${(error as Error).message}.`, 'Point it at a PEM file or leave it empty.');
+    }
+  }
+  const http =
+    opts.services?.http ??
+    createHttpClient({
+      serverUrl: config.server.url,
+      credentials: config.server.user ? { user: config.server.user, password: password ?? '' } : null,
+      ...(extraCaPem ? { extraCaPem } : {}),
+    });
+  const services: Services = {
+    http,
+    processes: opts.services?.processes ?? createProcessRunner(),
+    clock: opts.services?.clock ?? systemClock,
+  };
+  const partial = { config, services, emit: opts.emit };
+  const serviceUser = await resolveServiceUser(config.tomee.user, warPath(partial as Context), config.tomee.webapps);
+  if (opts.access === 'write') assertMayAct(serviceUser);
+  const ctx: Context = { ...partial, serviceUser, state: new StateStore(config.paths.state, { account: serviceUser }) };
+  return { ctx, loaded, close: () => http.close() };
+}
+
+/**
+ * The service user: `tomee.user` if set, else the owner of the installed WAR, else the owner of webapps.
+ * @throws ConfigError when the configured user does not exist or nothing can be found.
+ */
+export async function resolveServiceUser(configured: string, war: string, webapps: string): Promise<Account> {
+  if (configured) {
+    const account = await findAccount(configured);
+    if (!account) throw new ConfigError(`tomee.user "${configured}" is not a user on this machine.`, 'Set tomee.user to the user TomEE runs as (usually letto).');
+    return account;
+  }
+  for (const path of [war, webapps]) {
+    const info = await stat(path).catch(() => null);
+    if (!info) continue;
+    return (await findAccount(info.uid)) ?? { name: String(info.uid), uid: info.uid, gid: info.gid, home: '/' };
+  }
+  throw new ConfigError(`Cannot tell which user runs TomEE: neither ${war} nor ${webapps} exists.`, 'Check tomee.webapps, or set tomee.user.');
+}
+
+/** Root may act (as the service user); the service user may act directly; anyone else may not. */
+export function assertMayAct(serviceUser: Account): void {
+  const uid = process.getuid?.();
+  if (uid === undefined || uid === 0 || uid === serviceUser.uid) return;
+  throw new LettoError(`letto-update runs as uid ${uid}, but TomEE's files belong to ${serviceUser.name} (uid ${serviceUser.uid}). Nothing was changed.`, {
+    hint: `Run it as root or as ${serviceUser.name} (e.g. sudo -u ${serviceUser.name} letto-update …).`,
+  });
+}

@@ -1,0 +1,92 @@
+import { appendFile, chown, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Revision } from './revision.js';
+import { ensureDir, writeFileAtomically, type FileOwner } from './system/files.js';
+
+/** Outcome of a run, as recorded: the CLI's exit code follows from it. */
+export type RunResult = 'updated' | 'current' | 'failed' | 'rolled-back' | 'rollback-failed' | 'busy';
+
+/**
+ * One line of `runs.jsonl` in the state folder. Times are ISO 8601 (UTC), duration in seconds,
+ * revisions as numbers (null: unknown).
+ */
+export interface RunRecord {
+  time: string;
+  command: 'update' | 'rollback';
+  from: Revision | null;
+  to: Revision | null;
+  result: RunResult;
+  durationSeconds: number;
+  message: string;
+  /** SHA-256 (hex) of the WAR that was installed or attempted. */
+  sha256?: string;
+}
+
+/** `state.json`: what the tool knows beyond the WAR itself. */
+export interface ToolState {
+  /** Revision installed by the last successful run (fallback when the WAR carries no revision.txt). */
+  installed: Revision | null;
+  /** Last revision that answered its health check: its backup is never deleted. */
+  lastKnownGood: Revision | null;
+}
+
+/** The state folder (`paths.state`): runs log and tool state. */
+export class StateStore {
+  constructor(
+    readonly dir: string,
+    private readonly owner: FileOwner,
+  ) {}
+
+  private get runsFile(): string {
+    return join(this.dir, 'runs.jsonl');
+  }
+  private get stateFile(): string {
+    return join(this.dir, 'state.json');
+  }
+
+  /** Creates the folder (owned by the service user) if missing. */
+  async ensure(): Promise<void> {
+    await ensureDir(this.dir, this.owner);
+  }
+
+  /** Appends one run to `runs.jsonl`. */
+  async recordRun(record: RunRecord): Promise<void> {
+    await this.ensure();
+    await appendFile(this.runsFile, JSON.stringify(record) + '\n', { mode: 0o644 });
+    if (process.getuid?.() === 0) await chown(this.runsFile, this.owner.account.uid, this.owner.account.gid);
+  }
+
+  /** All recorded runs, oldest first; lines that do not parse are skipped. */
+  async runs(): Promise<RunRecord[]> {
+    let text: string;
+    try {
+      text = await readFile(this.runsFile, 'utf8');
+    } catch {
+      return [];
+    }
+    const runs: RunRecord[] = [];
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        runs.push(JSON.parse(line) as RunRecord);
+      } catch {
+        // a line cut off by a crash: skip it
+      }
+    }
+    return runs;
+  }
+
+  async read(): Promise<ToolState> {
+    try {
+      const parsed = JSON.parse(await readFile(this.stateFile, 'utf8')) as Partial<ToolState>;
+      return { installed: parsed.installed ?? null, lastKnownGood: parsed.lastKnownGood ?? null };
+    } catch {
+      return { installed: null, lastKnownGood: null };
+    }
+  }
+
+  async write(state: ToolState): Promise<void> {
+    await this.ensure();
+    await writeFileAtomically(this.stateFile, JSON.stringify(state, null, 2) + '\n', this.owner);
+  }
+}

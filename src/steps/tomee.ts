@@ -1,0 +1,65 @@
+import type { Context } from '../context.js';
+import { ScriptError } from '../errors.js';
+
+/** Seconds a start/stop/status script may run before it is killed. */
+const SCRIPT_TIMEOUT = 180;
+/** Seconds TomEE gets to be gone after the stop script returned. */
+const STOP_WAIT = 120;
+
+/** What the status script said: running (with its PID) or not, and its output for messages. */
+export interface TomeeStatus {
+  running: boolean;
+  pid: number | null;
+  output: string;
+}
+
+/**
+ * Runs `tomee.status` as the service user. Running means: exit 0 and a line that is a PID alone
+ * (`1234` or `PID: 1234`), as LeTTo's status.sh prints it (see DOMAIN.md). Anything else is "not running".
+ */
+export async function tomeeStatus(ctx: Context): Promise<TomeeStatus> {
+  const result = await ctx.services.processes.runScript(ctx.config.tomee.status, ctx.serviceUser, 30);
+  const pidLine = result.stdout.split('\n').map((l) => /^\s*(?:pid\s*[:=]?\s*)?(\d+)\s*$/i.exec(l)).find(Boolean);
+  const running = result.exitCode === 0 && pidLine != null;
+  return { running, pid: running && pidLine ? Number(pidLine[1]) : null, output: result.stdout || result.stderr };
+}
+
+/**
+ * Step "stop": runs `tomee.stop` as the service user, then waits (up to 120 s) until the status
+ * script says TomEE is gone.
+ * @throws ScriptError when the script fails or TomEE keeps running.
+ */
+export async function stopTomee(ctx: Context): Promise<void> {
+  ctx.emit({ type: 'step', step: 'stop', message: `Stopping TomEE (${ctx.config.tomee.stop} as ${ctx.serviceUser.name})` });
+  const result = await ctx.services.processes.runScript(ctx.config.tomee.stop, ctx.serviceUser, SCRIPT_TIMEOUT);
+  if (result.exitCode !== 0) ctx.emit({ type: 'warn', message: `${ctx.config.tomee.stop} exited with ${result.exitCode}: ${lastLine(result.stderr || result.stdout)}` });
+  const deadline = ctx.services.clock.now().getTime() + STOP_WAIT * 1000;
+  for (;;) {
+    const status = await tomeeStatus(ctx);
+    if (!status.running) return;
+    if (ctx.services.clock.now().getTime() >= deadline) {
+      throw new ScriptError(`TomEE did not stop within ${STOP_WAIT} s (process ${status.pid} still runs).`, {
+        hint: `Look at ${ctx.config.tomee.stop} and catalina.out; stop TomEE by hand, then run again.`,
+      });
+    }
+    await ctx.services.clock.sleep(1);
+  }
+}
+
+/**
+ * Step "start": runs `tomee.start` as the service user (it returns once TomEE is launching).
+ * @throws ScriptError when the script exits non-zero.
+ */
+export async function startTomee(ctx: Context): Promise<void> {
+  ctx.emit({ type: 'step', step: 'start', message: `Starting TomEE (${ctx.config.tomee.start} as ${ctx.serviceUser.name})` });
+  const result = await ctx.services.processes.runScript(ctx.config.tomee.start, ctx.serviceUser, SCRIPT_TIMEOUT);
+  if (result.exitCode !== 0) {
+    throw new ScriptError(`${ctx.config.tomee.start} failed with exit code ${result.exitCode}: ${lastLine(result.stderr || result.stdout)}`, {
+      hint: 'Look at the start script and catalina.out.',
+    });
+  }
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').pop() ?? '';
+}

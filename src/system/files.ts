@@ -1,0 +1,144 @@
+import { constants } from 'node:fs';
+import { chown, copyFile, mkdir, open, readdir, rename, rm, stat, lstat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Account } from './users.js';
+
+/**
+ * The thin file module for files the service user must own. When this process is root, new files
+ * and folders are handed to the service user (chown) before they are renamed into place; when it runs
+ * as the service user, they are its own already.
+ */
+export interface FileOwner {
+  account: Account;
+}
+
+function needsChown(owner: FileOwner): boolean {
+  return process.getuid?.() === 0 && owner.account.uid !== 0;
+}
+
+/** Creates `path` and missing parents, owned by the service user. */
+export async function ensureDir(path: string, owner: FileOwner): Promise<void> {
+  const missing: string[] = [];
+  for (let dir = path; ; dir = dirname(dir)) {
+    try {
+      await stat(dir);
+      break;
+    } catch {
+      missing.unshift(dir);
+      if (dirname(dir) === dir) break;
+    }
+  }
+  await mkdir(path, { recursive: true, mode: 0o755 });
+  if (needsChown(owner)) for (const dir of missing) await chown(dir, owner.account.uid, owner.account.gid);
+}
+
+/**
+ * Copies `src` to `dest` atomically: the copy is written to `temp` (a name TomEE will not deploy, in
+ * the same folder as `dest`), given to the service user, flushed to disk, then renamed over `dest`.
+ * On failure the temporary file is removed and `dest` is as it was.
+ * @throws the file system error (ENOSPC, EACCES…) after cleaning up.
+ */
+export async function installFileAtomically(src: string, dest: string, temp: string, owner: FileOwner): Promise<void> {
+  await refuseSymlink(dest);
+  try {
+    await rm(temp, { force: true });
+    await copyFile(src, temp, constants.COPYFILE_EXCL);
+    if (needsChown(owner)) await chown(temp, owner.account.uid, owner.account.gid);
+    const handle = await open(temp, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, dest);
+    await syncDir(dirname(dest));
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/** Refuses to write through a symlink planted at `path` (it could point anywhere). */
+export async function refuseSymlink(path: string): Promise<void> {
+  try {
+    const info = await lstat(path);
+    if (info.isSymbolicLink()) throw Object.assign(new Error(`${path} is a symbolic link; refusing to write through it`), { code: 'ESYMLINK' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+/** fsync a folder so a rename in it survives a power loss. */
+export async function syncDir(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } catch {
+    // some file systems do not support fsync on folders; the rename is still atomic
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Moves a file within one file system (atomic rename), falling back to copy + remove across file systems. */
+export async function moveFile(src: string, dest: string): Promise<void> {
+  try {
+    await rename(src, dest);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    await copyFile(src, dest);
+    await rm(src, { force: true });
+  }
+}
+
+/** Lists a folder's entry names; [] when it does not exist. */
+export async function listDir(path: string): Promise<string[]> {
+  try {
+    return await readdir(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+/** True when `path` exists (without following a final symlink). */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes a small file atomically (temp + rename), owned by the service user. */
+export async function writeFileAtomically(path: string, data: string, owner: FileOwner, mode = 0o644): Promise<void> {
+  await refuseSymlink(path);
+  const temp = `${path}.tmp-${process.pid}`;
+  const handle = await open(temp, 'w', mode);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  if (needsChown(owner)) await chown(temp, owner.account.uid, owner.account.gid);
+  await rename(temp, path);
+}
+
+/** Creates a file only if it does not exist yet (O_EXCL); false when it already exists. */
+export async function createExclusive(path: string, data: string, owner: FileOwner | null): Promise<boolean> {
+  try {
+    const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    try {
+      await handle.writeFile(data);
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+  if (owner && needsChown(owner)) await chown(path, owner.account.uid, owner.account.gid);
+  return true;
+}

@@ -1,0 +1,142 @@
+import type { Context } from './context.js';
+import { LettoError } from './errors.js';
+import { assertNoBackupRunning, installWar } from './install.js';
+import { acquireRunLock } from './lock.js';
+import type { Channel, Revision } from './revision.js';
+import type { RunRecord } from './state.js';
+import { pruneBackups } from './steps/backup.js';
+import { readAvailable, readInstalled } from './steps/check.js';
+import { downloadRevision, type WarSource } from './steps/download.js';
+
+/** Options of `letto-update update`. */
+export interface UpdateOptions {
+  channel: Channel;
+  /** A specific revision (taken from the archive unless it is the channel's current one). */
+  revision?: Revision;
+  /** Install even when the revision is already installed or older. */
+  force: boolean;
+  /** Plan only: read revisions, change nothing. */
+  dryRun: boolean;
+  /** Asked once the plan is known (the CLI asks on a terminal); false cancels. */
+  confirm?: (question: string) => Promise<boolean>;
+}
+
+/**
+ * What an update or rollback did. `result` maps to the exit code: `updated`/`current`/`dry-run` 0,
+ * `failed`/`cancelled` 1, `rolled-back` 3, `rollback-failed` 4; errors that end earlier are thrown
+ * as LettoError (exit 1, 2 or 75).
+ */
+export interface RunReport {
+  command: 'update' | 'rollback';
+  result: 'updated' | 'current' | 'dry-run' | 'cancelled' | 'failed' | 'rolled-back' | 'rollback-failed';
+  from: Revision | null;
+  to: Revision | null;
+  message: string;
+  /** For failures: what to do next. */
+  hint?: string;
+  sha256?: string;
+  durationSeconds: number;
+}
+
+/**
+ * `update`, the runbook: lock → backup lock check → read revisions → decide → download + verify →
+ * backup → watchdog-safe stop/swap/start → health check → automatic rollback on failure → record.
+ * @throws LettoError for failures before the server was touched (exit 1), config (2) or busy (75).
+ */
+export async function runUpdate(ctx: Context, options: UpdateOptions): Promise<RunReport> {
+  const started = ctx.services.clock.now();
+  await ctx.state.ensure();
+  const lock = await acquireRunLock(ctx.state.dir, 'update', { account: ctx.serviceUser });
+  try {
+    await assertNoBackupRunning(ctx);
+    ctx.emit({ type: 'step', step: 'check', message: `Reading the installed revision and the ${options.channel} revision` });
+    const installed = await readInstalled(ctx);
+    const available = await readAvailable(ctx, options.channel);
+    const target = options.revision ?? available;
+    const from = installed.revision;
+    const report = (result: RunReport['result'], message: string, extra: Partial<RunReport> = {}): RunReport => ({
+      command: 'update',
+      result,
+      from,
+      to: target,
+      message,
+      durationSeconds: seconds(ctx, started),
+      ...extra,
+    });
+
+    if (!options.force && from !== null && target === from) {
+      return recorded(ctx, report('current', `Revision ${from} is installed; it is the current ${options.revision ? 'one asked for' : options.channel + ' revision'}.`));
+    }
+    if (!options.force && options.revision === undefined && from !== null && from > target) {
+      return recorded(ctx, report('current', `Installed revision ${from} is newer than the ${options.channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).`));
+    }
+    const source: WarSource = target === available ? { kind: 'channel', channel: options.channel } : { kind: 'archive' };
+    const plan = `Update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${options.channel} channel` : 'from the archive'}): TomEE will be restarted.`;
+    if (options.dryRun) return report('dry-run', `Dry run: would ${plan.charAt(0).toLowerCase()}${plan.slice(1)}`);
+    if (options.confirm && !(await options.confirm(`${plan} Continue?`))) return report('cancelled', 'Cancelled; nothing was changed.');
+
+    let staged;
+    try {
+      staged = await downloadRevision(ctx, target, source);
+    } catch (error) {
+      if (error instanceof LettoError) await record(ctx, report('failed', error.message));
+      throw error;
+    }
+    const outcome = await installWar(ctx, from, staged);
+    const done = outcomeReport(outcome, report, staged.sha256);
+    if (outcome.result === 'installed') {
+      const state = await ctx.state.read();
+      await ctx.state.write({ installed: target, lastKnownGood: outcome.started ? target : state.lastKnownGood });
+      await pruneBackups(ctx, [from, state.lastKnownGood, target]);
+    }
+    await record(ctx, done);
+    if (outcome.result === 'failed') throw outcome.error;
+    return done;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Maps an install outcome to a report. */
+export function outcomeReport(
+  outcome: Awaited<ReturnType<typeof installWar>>,
+  report: (result: RunReport['result'], message: string, extra?: Partial<RunReport>) => RunReport,
+  sha256: string | undefined,
+): RunReport {
+  const extra = sha256 ? { sha256 } : {};
+  switch (outcome.result) {
+    case 'installed':
+      return report('updated', outcome.message, extra);
+    case 'failed':
+      return report('failed', outcome.error.message, { ...extra, hint: outcome.error.hint });
+    case 'rolled-back':
+    case 'rollback-failed':
+      return report(outcome.result, `${outcome.error.message} ${outcome.message}`, { ...extra, hint: outcome.error.hint });
+  }
+}
+
+/** Appends a finished run to the state folder's runs log. */
+export async function record(ctx: Context, report: RunReport): Promise<void> {
+  if (report.result === 'dry-run' || report.result === 'cancelled') return;
+  const entry: RunRecord = {
+    time: ctx.services.clock.now().toISOString(),
+    command: report.command,
+    from: report.from,
+    to: report.to,
+    result: report.result,
+    durationSeconds: report.durationSeconds,
+    message: report.message,
+    ...(report.sha256 ? { sha256: report.sha256 } : {}),
+  };
+  await ctx.state.recordRun(entry);
+}
+
+async function recorded(ctx: Context, report: RunReport): Promise<RunReport> {
+  await record(ctx, report);
+  return report;
+}
+
+function seconds(ctx: Context, started: Date): number {
+  return Math.round((ctx.services.clock.now().getTime() - started.getTime()) / 100) / 10;
+}
+export { seconds as elapsedSeconds };
