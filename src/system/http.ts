@@ -31,7 +31,7 @@ export type ProbeResult = { ok: true; status: number; ms: number } | { ok: false
 
 /** The thin HTTP module: everything letto-update sends over the network goes through here. */
 export interface HttpClient {
-  /** GET a small text file (revision file, archive listing); at most 1 MiB. @throws DownloadError */
+  /** GET a small text file (revision file, archive listing); at most 4 MiB. @throws DownloadError */
   getText(url: string): Promise<string>;
   /** GET a file and stream it to `dest`, hashing on the way. @throws DownloadError */
   download(url: string, dest: string, onProgress?: (p: DownloadProgress) => void): Promise<DownloadResult>;
@@ -52,7 +52,7 @@ export interface HttpOptions {
 }
 
 const MAX_REDIRECTS = 5;
-const MAX_TEXT_BYTES = 1024 * 1024;
+const MAX_TEXT_BYTES = 4 * 1024 * 1024;
 
 /** Creates the undici-backed {@link HttpClient}. */
 export function createHttpClient(options: HttpOptions): HttpClient {
@@ -113,7 +113,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
         size += (chunk as Buffer).length;
         if (size > MAX_TEXT_BYTES) {
           response.body.destroy();
-          throw new DownloadError(`${redact(url)} is larger than 1 MiB; expected a small text file.`, {
+          throw new DownloadError(`${redact(url)} is larger than 4 MiB; expected a small text file.`, {
             hint: 'Check server.url: it should point at the LeTTo download folder.',
           });
         }

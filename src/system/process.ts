@@ -1,4 +1,7 @@
-import { execa } from 'execa';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa, type Options } from 'execa';
 import type { Account } from './users.js';
 
 /** What a script run returned: its exit code and output (stdout and stderr, trimmed). */
@@ -19,29 +22,55 @@ export interface ProcessRunner {
   runScript(command: string, account: Account, timeoutSeconds: number): Promise<ScriptResult>;
 }
 
-/** Creates the execa-backed {@link ProcessRunner}. The child gets HOME, USER and LOGNAME of the account. */
+/**
+ * Creates the execa-backed {@link ProcessRunner}. The child gets HOME, USER and LOGNAME of the account
+ * and not the download password. Its output goes to files, not pipes: a start script leaves TomEE
+ * running in the background, and a daemon that inherited our pipes would keep us waiting.
+ */
 export function createProcessRunner(): ProcessRunner {
   return {
     async runScript(command, account, timeoutSeconds) {
       const switchUser = process.getuid?.() === 0 && account.uid !== 0;
-      const result = await execa(command, [], {
-        reject: false,
-        timeout: timeoutSeconds * 1000,
-        stdin: 'ignore',
-        // Scripts like startup.sh leave a JVM running that inherits our pipes: do not wait for it.
-        buffer: true,
-        cleanup: false,
-        cwd: '/',
-        // The download password never reaches a child process.
-        env: { HOME: account.home, USER: account.name, LOGNAME: account.name, LETTO_UPDATE_PASSWORD: undefined },
-        ...(switchUser ? { uid: account.uid, gid: account.gid } : {}),
-      });
-      return {
-        exitCode: result.exitCode ?? (result.timedOut ? 124 : 1),
-        stdout: String(result.stdout ?? '').trim(),
-        stderr: String(result.stderr ?? '').trim(),
-        timedOut: result.timedOut,
-      };
+      const dir = await mkdtemp(join(tmpdir(), 'letto-update-script-'));
+      const out = join(dir, 'stdout');
+      const err = join(dir, 'stderr');
+      const outHandle = await open(out, 'w', 0o600);
+      const errHandle = await open(err, 'w', 0o600);
+      try {
+        const options: Options = {
+          reject: false,
+          timeout: timeoutSeconds * 1000,
+          stdin: 'ignore' as const,
+          // plain file descriptors are handed to the child as they are (no pipe in between)
+          // (execa passes any fd number through to spawn; its types only list 3–9)
+          stdout: outHandle.fd as 3,
+          stderr: errHandle.fd as 3,
+          cleanup: false,
+          extendEnv: false,
+          cwd: '/',
+          env: childEnv(account),
+          ...(switchUser ? { uid: account.uid, gid: account.gid } : {}),
+        };
+        const result = await execa(command, [], options);
+        const read = (path: string) => readFile(path, 'utf8').then((t) => t.trim(), () => '');
+        return {
+          exitCode: result.exitCode ?? (result.timedOut ? 124 : 1),
+          stdout: await read(out),
+          stderr: (await read(err)) || (result.exitCode === undefined ? (result.shortMessage ?? '') : ''),
+          timedOut: Boolean(result.timedOut),
+        };
+      } finally {
+        await outHandle.close();
+        await errHandle.close();
+        await rm(dir, { recursive: true, force: true });
+      }
     },
   };
+}
+
+/** The child's environment: ours without the download password, with the account's HOME, USER, LOGNAME. */
+function childEnv(account: Account): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && key !== 'LETTO_UPDATE_PASSWORD') env[key] = value;
+  return { ...env, HOME: account.home, USER: account.name, LOGNAME: account.name };
 }
