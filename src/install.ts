@@ -90,7 +90,7 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
     if (!health.healthy) {
       throw new LettoError(
         `Revision ${target.revision ?? 'unknown'} did not answer ${ctx.config.tomee.health_url} with HTTP 200 within ${ctx.config.tomee.health_timeout} s (last: ${health.last}).`,
-        { hint: `Look at ${catalinaOut(ctx)} for why it did not start.` },
+        { hint: `Look at ${catalinaOut(ctx)} (and the other logs in that folder) for why it did not start.` },
       );
     }
     undo.clear();
