@@ -83,15 +83,14 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
     .option('--revision <n>', 'a specific revision (from the archive if it is not the current one)', parseRevisionArg)
     .action((opts: { channel?: Channel; revision?: number }) =>
       run(async () => {
-        const { readAvailable } = await import('./steps/check.js');
-        const { downloadRevision } = await import('./steps/download.js');
+        const { runDownload } = await import('./update.js');
         return withSession(program, 'write', opts.channel, async ({ ctx }, out) => {
-          const channel = opts.channel ?? ctx.config.server.channel;
-          const available = await readAvailable(ctx, channel);
-          const revision = opts.revision ?? available;
-          const war = await downloadRevision(ctx, revision, revision === available ? { kind: 'channel', channel } : { kind: 'archive' });
-          out.json({ revision, path: war.path, sha256: war.sha256 ?? null });
-          out.line(`Revision ${revision} is downloaded and verified: ${war.path}`);
+          const result = await runDownload(ctx, {
+            channel: opts.channel ?? ctx.config.server.channel,
+            ...(opts.revision !== undefined ? { revision: opts.revision } : {}),
+          });
+          out.json(result);
+          out.line(`Revision ${result.revision} is downloaded and verified: ${result.path}`);
           return ExitCode.ok;
         });
       }),

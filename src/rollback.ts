@@ -5,7 +5,7 @@ import { acquireRunLock } from './lock.js';
 import type { Revision } from './revision.js';
 import { listBackups } from './steps/backup.js';
 import { readInstalled } from './steps/check.js';
-import { downloadRevision } from './steps/download.js';
+import { discardStaged, downloadRevision } from './steps/download.js';
 import { elapsedSeconds, outcomeReport, record, type RunReport } from './update.js';
 import { verifyWar } from './war.js';
 
@@ -73,6 +73,7 @@ export async function runRollback(ctx: Context, options: RollbackOptions): Promi
     const outcome = await installWar(ctx, from, war);
     const done = outcomeReport(outcome, report, war.sha256);
     if (outcome.result === 'installed') {
+      await discardStaged(ctx, war);
       const state = await ctx.state.read();
       await ctx.state.write({ installed: to, lastKnownGood: outcome.started ? to : state.lastKnownGood });
     }

@@ -6,7 +6,7 @@ import type { Channel, Revision } from './revision.js';
 import type { RunRecord } from './state.js';
 import { pruneBackups } from './steps/backup.js';
 import { readAvailable, readInstalled } from './steps/check.js';
-import { downloadRevision, type WarSource } from './steps/download.js';
+import { discardStaged, downloadRevision, type WarSource } from './steps/download.js';
 
 /** Options of `letto-update update`. */
 export interface UpdateOptions {
@@ -85,6 +85,7 @@ export async function runUpdate(ctx: Context, options: UpdateOptions): Promise<R
     const outcome = await installWar(ctx, from, staged);
     const done = outcomeReport(outcome, report, staged.sha256);
     if (outcome.result === 'installed') {
+      await discardStaged(ctx, staged);
       const state = await ctx.state.read();
       await ctx.state.write({ installed: target, lastKnownGood: outcome.started ? target : state.lastKnownGood });
       await pruneBackups(ctx, [from, state.lastKnownGood, target]);
@@ -140,3 +141,21 @@ function seconds(ctx: Context, started: Date): number {
   return Math.round((ctx.services.clock.now().getTime() - started.getTime()) / 100) / 10;
 }
 export { seconds as elapsedSeconds };
+
+/**
+ * `download`: steps check, download and verify only, under the run lock; the server is not touched.
+ * @returns the staged WAR. @throws LettoError (exit 1, 2 or 75).
+ */
+export async function runDownload(ctx: Context, options: { channel: Channel; revision?: Revision }): Promise<{ revision: Revision; path: string; sha256: string | null }> {
+  await ctx.state.ensure();
+  const lock = await acquireRunLock(ctx.state.dir, 'download', { account: ctx.serviceUser });
+  try {
+    const available = await readAvailable(ctx, options.channel);
+    const revision = options.revision ?? available;
+    const source: WarSource = revision === available ? { kind: 'channel', channel: options.channel } : { kind: 'archive' };
+    const war = await downloadRevision(ctx, revision, source);
+    return { revision, path: war.path, sha256: war.sha256 ?? null };
+  } finally {
+    await lock.release();
+  }
+}

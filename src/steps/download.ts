@@ -93,3 +93,8 @@ export async function archiveWarUrl(ctx: Context, revision: Revision): Promise<s
   if (!inner) throw new DownloadError(`The archive folder ${entry.url} holds no single WAR file.`, { hint: 'Pick another revision or download it by hand.' });
   return inner;
 }
+
+/** Deletes a staged WAR once it is installed (it lives on in webapps, and later as a backup). Other files are left alone. */
+export async function discardStaged(ctx: Context, war: WarFile): Promise<void> {
+  if (war.revision !== null && war.path === join(ctx.config.paths.staging, stagedName(war.revision))) await rm(war.path, { force: true });
+}
