@@ -59,9 +59,15 @@ export function pickWarInFolder(html: string, folderUrl: string): string | null 
   const base = new URL(folderUrl);
   const wars: string[] = [];
   for (const match of html.matchAll(/href\s*=\s*["']([^"']+)["']/gi)) {
-    const url = new URL(decodeEntities(match[1]!), base);
+    let url: URL;
+    let name: string;
+    try {
+      url = new URL(decodeEntities(match[1]!), base);
+      name = decodeURIComponent(url.pathname.slice(base.pathname.length));
+    } catch {
+      continue; // a malformed href is skipped, as in parseArchiveListing
+    }
     if (url.origin !== base.origin || url.search || !url.pathname.startsWith(base.pathname)) continue;
-    const name = decodeURIComponent(url.pathname.slice(base.pathname.length));
     if (name && !name.includes('/') && !name.startsWith('.') && name.toLowerCase().endsWith('.war')) wars.push(url.href);
   }
   const unique = [...new Set(wars)];

@@ -198,7 +198,7 @@ function finish(out: Output, report: RunReport): number {
   const code = exitCodeOf(report);
   out.json({ ...report, exitCode: code });
   if (code === ExitCode.ok || report.result === 'cancelled') out.line(report.message);
-  else out.error(report.message, report.hint ?? '');
+  else if (!out.mode.json) out.error(report.message, report.hint ?? ''); // the JSON report carries message and hint
   return code;
 }
 

@@ -114,12 +114,16 @@ export async function loadConfig(
       throw error;
     }
   }
-  applyEnvironment(raw, env);
+  const fromEnv = applyEnvironment(raw, env);
   if (flags.channel) section(raw, 'server').channel = flags.channel;
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const key = issue.path.join('.');
+    const variable = fromEnv.get(key);
+    if (variable) {
+      throw new ConfigError(`Environment variable ${variable} (key ${key}) ${issue.message.replace(/^Expected/, 'expected')}.`, `Fix or unset ${variable}.`);
+    }
     const where = source ? `Config file ${source}` : 'Configuration';
     if (issue.code === 'unrecognized_keys') {
       const keys = issue.keys.map((k) => (key ? `${key}.${k}` : k)).join(', ');
@@ -131,7 +135,8 @@ export async function loadConfig(
     );
   }
   const config = parsed.data;
-  checkUrlScheme(config.server.url, 'server.url', source);
+  const urlVariable = fromEnv.get('server.url');
+  checkUrlScheme(config.server.url, urlVariable ? `environment variable ${urlVariable}` : source ? `Config file ${source}` : 'Configuration');
   return { config, source };
 }
 
@@ -143,25 +148,32 @@ function section(raw: Record<string, unknown>, name: string): Record<string, unk
   return fresh;
 }
 
-/** Applies `LETTO_UPDATE_<SECTION>_<KEY>` variables for every key the schema knows. */
-function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+/**
+ * Applies `LETTO_UPDATE_<SECTION>_<KEY>` variables for every key the schema knows.
+ * @returns which keys (`section.key`) came from which variable, for messages.
+ */
+function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<string, string> {
+  const applied = new Map<string, string>();
   const defaults = configSchema.parse({});
   for (const [sectionName, keys] of Object.entries(defaults)) {
     for (const [key, def] of Object.entries(keys as Record<string, unknown>)) {
-      const value = env[`LETTO_UPDATE_${sectionName}_${key}`.toUpperCase()];
+      const variable = `LETTO_UPDATE_${sectionName}_${key}`.toUpperCase();
+      const value = env[variable];
       if (value === undefined) continue;
+      applied.set(`${sectionName}.${key}`, variable);
       section(raw, sectionName)[key] = typeof def === 'number' && /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
     }
   }
+  return applied;
 }
 
 /** Plain http is allowed only to loopback: credentials and the WAR must not cross a network in clear. */
-function checkUrlScheme(url: string, key: string, source: string | null): void {
+function checkUrlScheme(url: string, where: string): void {
   const parsed = new URL(url);
   if (parsed.protocol === 'https:') return;
   if (parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname)) return;
   throw new ConfigError(
-    `${source ? `Config file ${source}` : 'Configuration'}: key ${key} = "${url}" is not https.`,
+    `${where}: key server.url = "${url}" is not https.`,
     'Use an https:// URL; plain http is only allowed to this machine (localhost, 127.0.0.1, ::1).',
   );
 }

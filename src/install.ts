@@ -78,7 +78,6 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
       ctx.emit({ type: 'warn', message: 'TomEE was not running before the update; it is left stopped (start it with the start script).' });
     }
     if (backup) undo.push(`put ${fromLabel} back into webapps`, () => swapWar(ctx, backup));
-    touched = true;
     await swapWar(ctx, target);
     if (!wasRunning) {
       undo.clear();
@@ -99,8 +98,8 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
     const error = asLettoError(caught);
     ctx.emit({ type: 'warn', message: error.message });
     const unwind = await undo.unwind(ctx.emit);
-    if (!touched) return { result: 'failed', error };
-    if (unwind.ok) {
+    if (!touched && unwind.ok) return { result: 'failed', error };
+    if (touched && unwind.ok) {
       return {
         result: 'rolled-back',
         error,

@@ -6,7 +6,7 @@ import type { Revision } from './revision.js';
 import { listBackups } from './steps/backup.js';
 import { readInstalled } from './steps/check.js';
 import { discardStaged, downloadRevision } from './steps/download.js';
-import { elapsedSeconds, outcomeReport, record, type RunReport } from './update.js';
+import { elapsedSeconds, outcomeReport, record, recordFailure, type Known, type RunReport } from './update.js';
 import { verifyWar } from './war.js';
 
 /** Options of `letto-update rollback`. */
@@ -40,49 +40,50 @@ export async function runRollback(ctx: Context, options: RollbackOptions): Promi
   const started = ctx.services.clock.now();
   await ctx.state.ensure();
   const lock = await acquireRunLock(ctx.state.dir, 'rollback', { account: ctx.serviceUser });
+  const known: Known = { from: null, to: options.to ?? null };
   try {
-    await assertNoBackupRunning(ctx);
-    const installed = await readInstalled(ctx);
-    const from = installed.revision;
-    const to = options.to ?? (await previousRevision(ctx, from));
-    if (to === null) {
-      throw new LettoError('No earlier revision is known to roll back to (no recorded update, no local backup).', {
-        hint: 'Name one with `letto-update rollback --to N`; `letto-update list --remote` shows the archive.',
-      });
-    }
-    const report = (result: RunReport['result'], message: string, extra: Partial<RunReport> = {}): RunReport => ({
-      command: 'rollback',
-      result,
-      from,
-      to,
-      message,
-      durationSeconds: elapsedSeconds(ctx, started),
-      ...extra,
-    });
-    if (to === from) return report('current', `Revision ${to} is already installed; nothing to do.`);
-    if (options.confirm && !(await options.confirm(`Roll LeTTo back from revision ${from ?? 'unknown'} to ${to}: TomEE will be restarted. Continue?`))) {
-      return report('cancelled', 'Cancelled; nothing was changed.');
-    }
-    let war: WarFile;
-    try {
-      war = await findWar(ctx, to);
-    } catch (error) {
-      if (error instanceof LettoError) await record(ctx, report('failed', error.message));
-      throw error;
-    }
-    const outcome = await installWar(ctx, from, war);
-    const done = outcomeReport(outcome, report, war.sha256);
-    if (outcome.result === 'installed') {
-      await discardStaged(ctx, war);
-      const state = await ctx.state.read();
-      await ctx.state.write({ installed: to, lastKnownGood: outcome.started ? to : state.lastKnownGood });
-    }
-    await record(ctx, done);
-    if (outcome.result === 'failed') throw outcome.error;
-    return done;
+    const report = await rollbackSteps(ctx, options, started, known);
+    await record(ctx, report);
+    return report;
+  } catch (error) {
+    await recordFailure(ctx, 'rollback', error, known, started);
+    throw error;
   } finally {
     await lock.release();
   }
+}
+
+async function rollbackSteps(ctx: Context, options: RollbackOptions, started: Date, known: Known): Promise<RunReport> {
+  await assertNoBackupRunning(ctx);
+  const from = (known.from = (await readInstalled(ctx)).revision);
+  const to = (known.to = options.to ?? (await previousRevision(ctx, from)));
+  if (to === null) {
+    throw new LettoError('No earlier revision is known to roll back to (no recorded update, no local backup).', {
+      hint: 'Name one with `letto-update rollback --to N`; `letto-update list --remote` shows the archive.',
+    });
+  }
+  const report = (result: RunReport['result'], message: string, extra: Partial<RunReport> = {}): RunReport => ({
+    command: 'rollback',
+    result,
+    from,
+    to,
+    message,
+    durationSeconds: elapsedSeconds(ctx, started),
+    ...extra,
+  });
+  if (to === from) return report('current', `Revision ${to} is already installed; nothing to do.`);
+  if (options.confirm && !(await options.confirm(`Roll LeTTo back from revision ${from ?? 'unknown'} to ${to}: TomEE will be restarted. Continue?`))) {
+    return report('cancelled', 'Cancelled; nothing was changed.');
+  }
+  const war = await findWar(ctx, to);
+  const outcome = await installWar(ctx, from, war);
+  if (outcome.result === 'failed') throw outcome.error;
+  if (outcome.result === 'installed') {
+    await discardStaged(ctx, war);
+    const state = await ctx.state.read();
+    await ctx.state.write({ installed: to, lastKnownGood: outcome.started ? to : state.lastKnownGood });
+  }
+  return outcomeReport(outcome, report, war.sha256);
 }
 
 /** The WAR of `revision`: a verified local backup, else downloaded from the archive into staging. */

@@ -1,6 +1,6 @@
 import type { Context } from './context.js';
-import { LettoError } from './errors.js';
-import { assertNoBackupRunning, installWar } from './install.js';
+import { BusyError, LettoError } from './errors.js';
+import { assertNoBackupRunning, installWar, type InstallOutcome } from './install.js';
 import { acquireRunLock } from './lock.js';
 import type { Channel, Revision } from './revision.js';
 import type { RunRecord } from './state.js';
@@ -28,7 +28,7 @@ export interface UpdateOptions {
  */
 export interface RunReport {
   command: 'update' | 'rollback';
-  result: 'updated' | 'current' | 'dry-run' | 'cancelled' | 'failed' | 'rolled-back' | 'rollback-failed';
+  result: 'updated' | 'current' | 'dry-run' | 'cancelled' | 'failed' | 'busy' | 'rolled-back' | 'rollback-failed';
   from: Revision | null;
   to: Revision | null;
   message: string;
@@ -44,63 +44,85 @@ export interface RunReport {
  * @throws LettoError for failures before the server was touched (exit 1), config (2) or busy (75).
  */
 export async function runUpdate(ctx: Context, options: UpdateOptions): Promise<RunReport> {
+  if (options.dryRun) return updateSteps(ctx, options, ctx.services.clock.now(), { from: null, to: null });
   const started = ctx.services.clock.now();
   await ctx.state.ensure();
   const lock = await acquireRunLock(ctx.state.dir, 'update', { account: ctx.serviceUser });
+  const known: Known = { from: null, to: options.revision ?? null };
   try {
-    await assertNoBackupRunning(ctx);
-    ctx.emit({ type: 'step', step: 'check', message: `Reading the installed revision and the ${options.channel} revision` });
-    const installed = await readInstalled(ctx);
-    const available = await readAvailable(ctx, options.channel);
-    const target = options.revision ?? available;
-    const from = installed.revision;
-    const report = (result: RunReport['result'], message: string, extra: Partial<RunReport> = {}): RunReport => ({
-      command: 'update',
-      result,
-      from,
-      to: target,
-      message,
-      durationSeconds: seconds(ctx, started),
-      ...extra,
-    });
-
-    if (!options.force && from !== null && target === from) {
-      return recorded(ctx, report('current', `Revision ${from} is installed; it is the current ${options.revision ? 'one asked for' : options.channel + ' revision'}.`));
-    }
-    if (!options.force && options.revision === undefined && from !== null && from > target) {
-      return recorded(ctx, report('current', `Installed revision ${from} is newer than the ${options.channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).`));
-    }
-    const source: WarSource = target === available ? { kind: 'channel', channel: options.channel } : { kind: 'archive' };
-    const plan = `Update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${options.channel} channel` : 'from the archive'}): TomEE will be restarted.`;
-    if (options.dryRun) return report('dry-run', `Dry run: would ${plan.charAt(0).toLowerCase()}${plan.slice(1)}`);
-    if (options.confirm && !(await options.confirm(`${plan} Continue?`))) return report('cancelled', 'Cancelled; nothing was changed.');
-
-    let staged;
-    try {
-      staged = await downloadRevision(ctx, target, source);
-    } catch (error) {
-      if (error instanceof LettoError) await record(ctx, report('failed', error.message));
-      throw error;
-    }
-    const outcome = await installWar(ctx, from, staged);
-    const done = outcomeReport(outcome, report, staged.sha256);
-    if (outcome.result === 'installed') {
-      await discardStaged(ctx, staged);
-      const state = await ctx.state.read();
-      await ctx.state.write({ installed: target, lastKnownGood: outcome.started ? target : state.lastKnownGood });
-      await pruneBackups(ctx, [from, state.lastKnownGood, target]);
-    }
-    await record(ctx, done);
-    if (outcome.result === 'failed') throw outcome.error;
-    return done;
+    const report = await updateSteps(ctx, options, started, known);
+    await record(ctx, report);
+    return report;
+  } catch (error) {
+    await recordFailure(ctx, 'update', error, known, started);
+    throw error;
   } finally {
     await lock.release();
   }
 }
 
+/** Revisions learnt so far in a run, so that a failure can still be recorded with them. */
+export interface Known {
+  from: Revision | null;
+  to: Revision | null;
+}
+
+async function updateSteps(ctx: Context, options: UpdateOptions, started: Date, known: Known): Promise<RunReport> {
+  await assertNoBackupRunning(ctx);
+  ctx.emit({ type: 'step', step: 'check', message: `Reading the installed revision and the ${options.channel} revision` });
+  const from = (known.from = (await readInstalled(ctx)).revision);
+  const available = await readAvailable(ctx, options.channel);
+  const target = (known.to = options.revision ?? available);
+  const report = (result: RunReport['result'], message: string, extra: Partial<RunReport> = {}): RunReport => ({
+    command: 'update',
+    result,
+    from,
+    to: target,
+    message,
+    durationSeconds: seconds(ctx, started),
+    ...extra,
+  });
+
+  if (!options.force && from !== null && target === from) {
+    return report('current', `Revision ${from} is installed; it is the current ${options.revision ? 'one asked for' : options.channel + ' revision'}.`);
+  }
+  if (!options.force && options.revision === undefined && from !== null && from > target) {
+    return report('current', `Installed revision ${from} is newer than the ${options.channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).`);
+  }
+  const source: WarSource = target === available ? { kind: 'channel', channel: options.channel } : { kind: 'archive' };
+  const plan = `Update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${options.channel} channel` : 'from the archive'}): TomEE will be restarted.`;
+  if (options.dryRun) return report('dry-run', `Dry run: would ${plan.charAt(0).toLowerCase()}${plan.slice(1)}`);
+  if (options.confirm && !(await options.confirm(`${plan} Continue?`))) return report('cancelled', 'Cancelled; nothing was changed.');
+
+  const staged = await downloadRevision(ctx, target, source);
+  const outcome = await installWar(ctx, from, staged);
+  if (outcome.result === 'failed') throw outcome.error;
+  if (outcome.result === 'installed') {
+    await discardStaged(ctx, staged);
+    const state = await ctx.state.read();
+    await ctx.state.write({ installed: target, lastKnownGood: outcome.started ? target : state.lastKnownGood });
+    await pruneBackups(ctx, [from, state.lastKnownGood, target]);
+  }
+  return outcomeReport(outcome, report, staged.sha256);
+}
+
+/** Records a run that ended with an error (exit 1 or 75) before it could report. */
+export async function recordFailure(ctx: Context, command: RunReport['command'], error: unknown, known: Known, started: Date): Promise<void> {
+  if (!(error instanceof LettoError)) return;
+  await record(ctx, {
+    command,
+    result: error instanceof BusyError ? 'busy' : 'failed',
+    from: known.from,
+    to: known.to,
+    message: error.message,
+    hint: error.hint,
+    durationSeconds: seconds(ctx, started),
+  }).catch(() => undefined); // recording must not hide the original error
+}
+
 /** Maps an install outcome to a report. */
 export function outcomeReport(
-  outcome: Awaited<ReturnType<typeof installWar>>,
+  outcome: Exclude<InstallOutcome, { result: 'failed' }>,
   report: (result: RunReport['result'], message: string, extra?: Partial<RunReport>) => RunReport,
   sha256: string | undefined,
 ): RunReport {
@@ -108,8 +130,6 @@ export function outcomeReport(
   switch (outcome.result) {
     case 'installed':
       return report('updated', outcome.message, extra);
-    case 'failed':
-      return report('failed', outcome.error.message, { ...extra, hint: outcome.error.hint });
     case 'rolled-back':
     case 'rollback-failed':
       return report(outcome.result, `${outcome.error.message} ${outcome.message}`, { ...extra, hint: outcome.error.hint });
@@ -130,11 +150,6 @@ export async function record(ctx: Context, report: RunReport): Promise<void> {
     ...(report.sha256 ? { sha256: report.sha256 } : {}),
   };
   await ctx.state.recordRun(entry);
-}
-
-async function recorded(ctx: Context, report: RunReport): Promise<RunReport> {
-  await record(ctx, report);
-  return report;
 }
 
 function seconds(ctx: Context, started: Date): number {

@@ -1,0 +1,123 @@
+/**
+ * `update` through the built CLI with the layout's fake scripts (no TomEE) and a tiny health server
+ * that answers 200 or 404 depending on the revision in webapps/letto.war: the exit codes 0 and 3 and
+ * the --json contract of update.
+ */
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readWarRevision } from '../../src/war.js';
+import { makeServerLayout, runCli, writeConfig, type ServerLayout } from '../support/cli.js';
+import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
+
+const USER = 'letto';
+const PASSWORD = 'geheim';
+
+let root: string;
+let server: DownloadServer;
+let health: Server;
+let healthUrl: string;
+/** The layout whose webapps the health server looks at. */
+let current: ServerLayout | null = null;
+const unhealthy = new Set<number>([6890]);
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'letto-upd-'));
+  await populateDownloadRoot(root, { stable: 6886, daily: 6890, archive: [6870] });
+  server = await startDownloadServer({ root, tls: true, user: USER, password: PASSWORD });
+  health = createServer((req, res) => {
+    void (async () => {
+      const running = current ? await readFile(current.runningFlag).then(() => true, () => false) : false;
+      const revision = current ? await readWarRevision(current.war) : null;
+      const ok = running && req.url === '/letto/test.jsf' && revision !== null && !unhealthy.has(revision);
+      res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain' });
+      res.end(ok ? `LeTTo test page revision ${revision}\n` : 'not found\n');
+    })();
+  });
+  await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
+  healthUrl = `http://127.0.0.1:${(health.address() as AddressInfo).port}/letto/test.jsf`;
+});
+
+afterAll(async () => {
+  await server?.close();
+  await new Promise((resolve) => health?.close(resolve));
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  await current?.cleanup();
+  current = null;
+});
+
+async function setup(): Promise<{ layout: ServerLayout; config: string }> {
+  const layout = await makeServerLayout({ revision: 6880 });
+  current = layout;
+  const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, tomee: { health_url: healthUrl, health_timeout: 1 } });
+  return { layout, config };
+}
+
+describe('update through the CLI (fake scripts, real files, real health probe)', () => {
+  it('installs the stable revision: exit 0, backup kept, run recorded, status shows it', async () => {
+    const { layout, config } = await setup();
+    const r = await runCli(['--config', config, 'update', '--yes']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/Revision 6886 runs and answers its health check/);
+    expect(await readWarRevision(layout.war)).toBe(6886);
+    expect(await readdir(layout.backups)).toEqual(['letto-6880.war']);
+    expect((await readFile(join(layout.backups, 'letto-6880.war'))).equals(layout.initialWar)).toBe(true);
+    expect((await layout.calls()).filter((c) => c !== 'status')).toEqual(['stop', 'start']);
+    expect(await readdir(join(layout.backupLock, '..'))).toEqual([]);
+
+    const status = await runCli(['--config', config, '--json', 'status']);
+    expect(status.exitCode).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ installed: 6886, running: true, healthy: true, lastRun: { command: 'update', from: 6880, to: 6886, result: 'updated' } });
+
+    // a second run finds it current and touches nothing
+    const again = await runCli(['--config', config, 'update', '--yes']);
+    expect(again.exitCode).toBe(0);
+    expect((await layout.calls()).filter((c) => c !== 'status')).toEqual(['stop', 'start']);
+  });
+
+  it('update --json: one JSON object with result and exitCode', async () => {
+    const { config } = await setup();
+    const r = await runCli(['--config', config, '--json', 'update', '--yes']);
+    expect(r.exitCode).toBe(0);
+    const lines = r.stdout.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ command: 'update', result: 'updated', from: 6880, to: 6886, exitCode: 0 });
+  });
+
+  it('update --dry-run changes nothing', async () => {
+    const { layout, config } = await setup();
+    const r = await runCli(['--config', config, 'update', '--dry-run']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/Dry run: would update LeTTo from revision 6880 to 6886/);
+    expect((await layout.calls()).filter((c) => c !== 'status')).toEqual([]);
+    expect((await layout.warBytes()).equals(layout.initialWar)).toBe(true);
+  });
+
+  it('the new revision fails its health check: exit 3, the old WAR runs again, says where to look', async () => {
+    const { layout, config } = await setup();
+    const r = await runCli(['--config', config, 'update', '--yes', '--channel', 'daily']);
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toMatch(/Revision 6890 did not answer .* with HTTP 200 within 1 s/);
+    expect(r.stderr).toMatch(/revision 6880 was put back and answers its health check again/);
+    expect(r.stderr).toContain('catalina.out');
+    expect((await layout.warBytes()).equals(layout.initialWar)).toBe(true);
+    expect((await layout.calls()).filter((c) => c !== 'status')).toEqual(['stop', 'start', 'stop', 'start']);
+    expect(await readdir(join(layout.backupLock, '..'))).toEqual([]);
+  });
+
+  it('update --json when the new revision fails: still exactly one JSON object', async () => {
+    const { config } = await setup();
+    const r = await runCli(['--config', config, '--json', 'update', '--yes', '--channel', 'daily']);
+    expect(r.exitCode).toBe(3);
+    const lines = r.stdout.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ result: 'rolled-back', exitCode: 3, from: 6880, to: 6890 });
+  });
+});

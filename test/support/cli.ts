@@ -1,0 +1,215 @@
+/**
+ * Helpers for CLI integration tests: run the built CLI (`bin/letto-update.js`, needs `dist/` from
+ * `npx tsc -p tsconfig.json`) as a child process, and lay out a temporary LeTTo server without TomEE.
+ *
+ * The layout's start/stop/status scripts are tiny shell scripts that append their name to a calls
+ * file, so a test can assert "the server was not touched": no script other than status ran and the
+ * bytes of `webapps/letto.war` are unchanged.
+ */
+import { execa } from 'execa';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildWar } from '../../fixtures/build-war.js';
+
+/** Absolute path of the repository root. */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Absolute path of the CLI entry point. */
+export const CLI_BIN = join(REPO_ROOT, 'bin', 'letto-update.js');
+
+/** What a CLI run returned. */
+export interface CliResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `node bin/letto-update.js ...args`. The child gets this process's environment without any
+ * `LETTO_UPDATE_*` variable (so neither a password nor a config path leaks in), plus `opts.env`.
+ * stdin is a pipe (not a terminal), so the CLI never asks for confirmation.
+ */
+export async function runCli(args: string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !key.startsWith('LETTO_UPDATE_')) env[key] = value;
+  }
+  Object.assign(env, opts.env ?? {});
+  const result = await execa(process.execPath, [CLI_BIN, ...args], {
+    reject: false,
+    extendEnv: false,
+    env,
+    cwd: REPO_ROOT,
+    input: opts.input ?? '',
+    timeout: opts.timeoutMs ?? 60_000,
+    stripFinalNewline: false,
+  });
+  return {
+    exitCode: result.exitCode ?? -1,
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? ''),
+  };
+}
+
+/** A temporary LeTTo server layout (no TomEE): see {@link makeServerLayout}. */
+export interface ServerLayout {
+  root: string;
+  webapps: string;
+  /** `webapps/letto.war` */
+  war: string;
+  staging: string;
+  backups: string;
+  state: string;
+  /** The backup lock path (not created). */
+  backupLock: string;
+  scripts: { start: string; stop: string; status: string };
+  /** File the scripts append their name to, one per line. */
+  callsFile: string;
+  /** File whose existence makes status.sh report a running TomEE (PID 4242). */
+  runningFlag: string;
+  configPath: string;
+  passwordFile: string;
+  /** Names of the scripts run so far, in order. */
+  calls(): Promise<string[]>;
+  /** Current bytes of `webapps/letto.war`. */
+  warBytes(): Promise<Buffer>;
+  /** The bytes `webapps/letto.war` had when the layout was made. */
+  initialWar: Buffer;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Creates a temporary LeTTo layout: `opt/tomee/webapps/letto.war` of `revision` (null: no revision.txt),
+ * `opt/letto/{war,backup/war}`, `var/lib/letto-update`, the scripts, and the backup lock path
+ * `sicherung/sqlsicherungaktiv` (absent). TomEE is "running" unless `running: false`.
+ */
+export async function makeServerLayout(opts: { revision?: number | null; running?: boolean } = {}): Promise<ServerLayout> {
+  const root = await mkdtemp(join(tmpdir(), 'letto-cli-'));
+  const webapps = join(root, 'opt/tomee/webapps');
+  const staging = join(root, 'opt/letto/war');
+  const backups = join(root, 'opt/letto/backup/war');
+  const state = join(root, 'var/lib/letto-update');
+  const sicherung = join(root, 'sicherung');
+  const letto = join(root, 'opt/letto');
+  for (const dir of [webapps, staging, backups, state, sicherung, join(root, 'etc')]) await mkdir(dir, { recursive: true });
+  const war = join(webapps, 'letto.war');
+  await buildWar(war, { revision: opts.revision === undefined ? 6880 : opts.revision });
+  const callsFile = join(root, 'calls.log');
+  const runningFlag = join(root, 'tomee.running');
+  if (opts.running !== false) await writeFile(runningFlag, '');
+  const script = async (name: string, body: string): Promise<string> => {
+    const path = join(letto, `${name}.sh`);
+    await writeFile(path, `#!/bin/sh\necho ${name} >> '${callsFile}'\n${body}\n`);
+    await chmod(path, 0o755);
+    return path;
+  };
+  const scripts = {
+    start: await script('start', `touch '${runningFlag}'`),
+    stop: await script('stop', `rm -f '${runningFlag}'`),
+    status: await script('status', `if [ -e '${runningFlag}' ]; then echo 4242; exit 0; else echo 'not running'; exit 3; fi`),
+  };
+  const initialWar = await readFile(war);
+  return {
+    root,
+    webapps,
+    war,
+    staging,
+    backups,
+    state,
+    backupLock: join(sicherung, 'sqlsicherungaktiv'),
+    scripts,
+    callsFile,
+    runningFlag,
+    configPath: join(root, 'etc/config.toml'),
+    passwordFile: join(root, 'etc/password'),
+    async calls() {
+      const text = await readFile(callsFile, 'utf8').catch(() => '');
+      return text.split('\n').filter(Boolean);
+    },
+    warBytes: () => readFile(war),
+    initialWar,
+    cleanup: () => rm(root, { recursive: true, force: true }),
+  };
+}
+
+/** Values for one config section (strings, numbers or booleans). */
+type Section = Record<string, string | number | boolean>;
+
+/** What {@link writeConfig} may change. */
+export interface ConfigOverrides {
+  server?: Section;
+  tomee?: Section;
+  paths?: Section;
+  /** Password written to the password file (default `geheim`); null: no password file. */
+  password?: string | null;
+  /** Mode of the password file (default 0o600). */
+  passwordMode?: number;
+  /** Raw TOML appended at the end (for unknown keys and the like). */
+  extra?: string;
+}
+
+/** The download server as far as the config is concerned. */
+export interface ServerInfo {
+  url: string;
+  caPem: string;
+  user?: string;
+}
+
+function tomlValue(value: string | number | boolean): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * Writes `layout.configPath` (and the password file, mode 0600, and `ca.pem`) pointing at `server`
+ * and at the layout's folders and scripts. Returns the config path.
+ */
+export async function writeConfig(layout: ServerLayout, server: ServerInfo, overrides: ConfigOverrides = {}): Promise<string> {
+  const caFile = join(layout.root, 'etc/ca.pem');
+  if (server.caPem) await writeFile(caFile, server.caPem);
+  const password = overrides.password === undefined ? 'geheim' : overrides.password;
+  await rm(layout.passwordFile, { force: true });
+  if (password !== null) {
+    await writeFile(layout.passwordFile, `${password}\n`, { mode: 0o600 });
+    await chmod(layout.passwordFile, overrides.passwordMode ?? 0o600);
+  }
+  const sections: Record<'server' | 'tomee' | 'paths', Section> = {
+    server: {
+      url: server.url,
+      user: server.user ?? 'letto',
+      password_file: layout.passwordFile,
+      channel: 'stable',
+      ca_file: server.caPem ? caFile : '',
+      ...overrides.server,
+    },
+    tomee: {
+      webapps: layout.webapps,
+      war_name: 'letto.war',
+      start: layout.scripts.start,
+      stop: layout.scripts.stop,
+      status: layout.scripts.status,
+      health_url: 'http://127.0.0.1:9/letto/test.jsf',
+      health_timeout: 5,
+      ...overrides.tomee,
+    },
+    paths: {
+      staging: layout.staging,
+      backups: layout.backups,
+      keep: 5,
+      state: layout.state,
+      backup_lock: layout.backupLock,
+      ...overrides.paths,
+    },
+  };
+  const text =
+    Object.entries(sections)
+      .map(([name, keys]) => `[${name}]\n${Object.entries(keys).map(([k, v]) => `${k} = ${tomlValue(v)}`).join('\n')}\n`)
+      .join('\n') + (overrides.extra ? `\n${overrides.extra}\n` : '');
+  await writeFile(layout.configPath, text);
+  return layout.configPath;
+}
+
+/** Names in a folder ([] when missing). */
+export async function listNames(dir: string): Promise<string[]> {
+  return (await readdir(dir).catch(() => [] as string[])).sort();
+}

@@ -1,0 +1,219 @@
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG_PATH, configSchema, isLoopbackHost, loadConfig, readPassword } from '../../src/config.js';
+import { ConfigError, ExitCode } from '../../src/errors.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'letto-config-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function file(text: string, name = 'config.toml'): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, text);
+  return path;
+}
+
+/** Calls loadConfig and returns the ConfigError it throws (fails when it does not throw one). */
+async function configError(...args: Parameters<typeof loadConfig>): Promise<ConfigError> {
+  const error = await loadConfig(...args).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ConfigError);
+  const ce = error as ConfigError;
+  expect(ce.exitCode).toBe(ExitCode.usage);
+  expect(ce.hint).not.toBe('');
+  return ce;
+}
+
+describe('loadConfig: defaults < file < environment < flags', () => {
+  it('an empty file gives the defaults of a standard LeTTo install', async () => {
+    const path = await file('');
+    const { config, source } = await loadConfig(path, {});
+    expect(source).toBe(path);
+    expect(config).toEqual({
+      server: { url: 'https://letto.at/download/letto/', user: '', password_file: '/etc/letto-update/password', channel: 'stable', ca_file: '' },
+      tomee: {
+        webapps: '/opt/tomee/webapps',
+        war_name: 'letto.war',
+        user: '',
+        start: '/opt/letto/start.sh',
+        stop: '/opt/letto/stop.sh',
+        status: '/opt/letto/status.sh',
+        health_url: 'https://localhost/letto/test.jsf',
+        health_timeout: 300,
+      },
+      paths: { staging: '/opt/letto/war', backups: '/opt/letto/backup/war', keep: 5, state: '/var/lib/letto-update', backup_lock: '/sicherung/sqlsicherungaktiv' },
+    });
+    expect(configSchema.parse({})).toEqual(config);
+  });
+
+  it.skipIf(existsSync(DEFAULT_CONFIG_PATH))('without --config and LETTO_UPDATE_CONFIG, a missing default file means defaults (source null)', async () => {
+    const { config, source } = await loadConfig(undefined, {});
+    expect(source).toBeNull();
+    expect(config.server.channel).toBe('stable');
+  });
+
+  it('LETTO_UPDATE_CONFIG names the file when --config is not given; --config wins', async () => {
+    const a = await file('[server]\nchannel = "daily"\n', 'a.toml');
+    const b = await file('[server]\nchannel = "stable"\n', 'b.toml');
+    expect((await loadConfig(undefined, { LETTO_UPDATE_CONFIG: a })).config.server.channel).toBe('daily');
+    expect((await loadConfig(b, { LETTO_UPDATE_CONFIG: a })).source).toBe(b);
+  });
+
+  it('file values override defaults; keys not in the file keep their defaults', async () => {
+    const path = await file('[server]\nuser = "schule1"\nchannel = "daily"\n\n[tomee]\nhealth_timeout = 120\n[paths]\nkeep = 2\n');
+    const { config } = await loadConfig(path, {});
+    expect(config.server).toMatchObject({ user: 'schule1', channel: 'daily', url: 'https://letto.at/download/letto/' });
+    expect(config.tomee.health_timeout).toBe(120);
+    expect(config.tomee.webapps).toBe('/opt/tomee/webapps');
+    expect(config.paths.keep).toBe(2);
+  });
+
+  it('environment LETTO_UPDATE_<SECTION>_<KEY> overrides the file; numbers are converted', async () => {
+    const path = await file('[server]\nchannel = "stable"\n[tomee]\nhealth_timeout = 60\n');
+    const { config } = await loadConfig(path, {
+      LETTO_UPDATE_SERVER_CHANNEL: 'daily',
+      LETTO_UPDATE_TOMEE_HEALTH_TIMEOUT: '120',
+      LETTO_UPDATE_PATHS_STAGING: '/srv/war',
+    });
+    expect(config.server.channel).toBe('daily');
+    expect(config.tomee.health_timeout).toBe(120);
+    expect(config.paths.staging).toBe('/srv/war');
+  });
+
+  it('flags win over environment and file', async () => {
+    const path = await file('[server]\nchannel = "daily"\n');
+    const { config } = await loadConfig(path, { LETTO_UPDATE_SERVER_CHANNEL: 'daily' }, { channel: 'stable' });
+    expect(config.server.channel).toBe('stable');
+  });
+
+  it('plain http is allowed to loopback hosts', async () => {
+    for (const url of ['http://127.0.0.1:8080/download/letto/', 'http://localhost/download/letto/', 'http://[::1]:9/x/']) {
+      const path = await file(`[server]\nurl = "${url}"\n`);
+      expect((await loadConfig(path, {})).config.server.url).toBe(url);
+    }
+  });
+});
+
+describe('loadConfig errors: exit 2, naming the file, the line or key, and the fix', () => {
+  it('an explicit file that does not exist', async () => {
+    const missing = join(dir, 'nope.toml');
+    const error = await configError(missing, {});
+    expect(error.message).toContain(missing);
+    expect(error.message).toMatch(/does not exist/);
+    await configError(undefined, { LETTO_UPDATE_CONFIG: missing });
+  });
+
+  it('broken TOML names the file and the line', async () => {
+    const path = await file('[server]\nuser = "x"\nchannel = stable\n');
+    const error = await configError(path, {});
+    expect(error.message).toContain(path);
+    expect(error.message).toMatch(/line 3\b/);
+  });
+
+  it('an unknown key is named with its section', async () => {
+    const path = await file('[paths]\nkep = 3\n');
+    const error = await configError(path, {});
+    expect(error.message).toContain(path);
+    expect(error.message).toMatch(/unknown key paths\.kep/);
+  });
+
+  it('an unknown section is named', async () => {
+    const error = await configError(await file('[tomcat]\nwebapps = "/x"\n'), {});
+    expect(error.message).toMatch(/unknown key tomcat/);
+  });
+
+  it.each([
+    ['[tomee]\nhealth_timeout = "abc"\n', /tomee\.health_timeout/],
+    ['[tomee]\nhealth_timeout = 0\n', /tomee\.health_timeout/],
+    ['[tomee]\nhealth_timeout = 1.5\n', /tomee\.health_timeout.*whole number/],
+    ['[paths]\nkeep = 0\n', /paths\.keep.*at least 1/],
+    ['[server]\nchannel = "nightly"\n', /server\.channel must be "stable" or "daily"/],
+    ['[server]\nurl = "letto.at/download"\n', /server\.url must be a URL/],
+    ['[tomee]\nwar_name = "sub/letto.war"\n', /tomee\.war_name/],
+    ['[tomee]\nwar_name = "letto.zip"\n', /tomee\.war_name/],
+    ['[paths]\nstaging = ""\n', /paths\.staging must not be empty/],
+    ['server = "x"\n', /key server/],
+  ])('wrong value %j', async (text, message) => {
+    const error = await configError(await file(text), {});
+    expect(error.message).toMatch(message);
+  });
+
+  it.each([['http://letto.example.org/download/letto/'], ['http://10.0.0.5/download/letto/'], ['ftp://127.0.0.1/x/'], ['http://127.0.0.1.evil.example/x/']])(
+    'server.url %s is refused (not https, not loopback)',
+    async (url) => {
+      const path = await file(`[server]\nurl = "${url}"\n`);
+      const error = await configError(path, {});
+      expect(error.message).toMatch(/server\.url/);
+      expect(error.message).toMatch(/not https/);
+    },
+  );
+
+  it('a bad value from the environment is refused too', async () => {
+    const error = await configError(await file(''), { LETTO_UPDATE_TOMEE_HEALTH_TIMEOUT: 'abc' });
+    expect(error.message).toMatch(/tomee\.health_timeout/);
+  });
+
+  it('a bad value from the environment names the environment variable', async () => {
+    const error = await configError(await file(''), { LETTO_UPDATE_TOMEE_HEALTH_TIMEOUT: 'abc' });
+    expect(`${error.message} ${error.hint}`).toContain('LETTO_UPDATE_TOMEE_HEALTH_TIMEOUT');
+  });
+});
+
+describe('isLoopbackHost', () => {
+  it.each([
+    ['localhost', true],
+    ['127.0.0.1', true],
+    ['127.1.2.3', true],
+    ['::1', true],
+    ['[::1]', true],
+    ['10.0.0.1', false],
+    ['letto.at', false],
+    ['localhost.evil.example', false],
+    ['127.0.0.1.evil.example', false],
+  ])('%s → %s', (host, expected) => {
+    expect(isLoopbackHost(host)).toBe(expected);
+  });
+});
+
+describe('readPassword', () => {
+  const withFile = (password_file: string) => configSchema.parse({ server: { password_file } });
+
+  it('reads the first line of a 0600 file, without the newline', async () => {
+    const path = await file('s3cr3t Passwort\r\nsecond line\n', 'pw');
+    await chmod(path, 0o600);
+    expect(await readPassword(withFile(path), {})).toBe('s3cr3t Passwort');
+  });
+
+  it('LETTO_UPDATE_PASSWORD wins over the file', async () => {
+    const path = await file('from-file\n', 'pw');
+    await chmod(path, 0o600);
+    expect(await readPassword(withFile(path), { LETTO_UPDATE_PASSWORD: 'from-env' })).toBe('from-env');
+  });
+
+  it('a missing file means no password', async () => {
+    expect(await readPassword(withFile(join(dir, 'none')), {})).toBeNull();
+  });
+
+  it.each([0o644, 0o640, 0o604, 0o660])('refuses a file with mode %o and says chmod 600', async (mode) => {
+    const path = await file('secret\n', 'pw');
+    await chmod(path, mode);
+    const error = await readPassword(withFile(path), {}).then(
+      () => null,
+      (e: unknown) => e as ConfigError,
+    );
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error!.exitCode).toBe(2);
+    expect(error!.message).toContain(path);
+    expect(error!.hint).toBe(`Run: chmod 600 ${path}`);
+    expect(`${error!.message} ${error!.hint}`).not.toContain('secret');
+  });
+});
