@@ -204,6 +204,24 @@ function finish(out: Output, report: RunReport): number {
 
 let currentOutput: Output | null = null;
 
+/**
+ * Ctrl-C, SIGTERM and SIGHUP: before TomEE is stopped the run ends at once (exit 130; a partial
+ * download and the run lock are cleaned up by the next run). While TomEE is stopped or restarting,
+ * the signal is held back so the run can finish or undo what it started: leaving LeTTo down is worse.
+ */
+function guardSignals(out: Output): void {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      if (out.critical) {
+        process.stderr.write(`\nletto-update: ${signal} received while TomEE is being restarted; finishing this update or its rollback first.\n`);
+        return;
+      }
+      process.stderr.write(`\nletto-update: ${signal} received; stopped before the server was touched.\n`);
+      process.exit(130);
+    });
+  }
+}
+
 async function withSession(
   program: Command,
   access: Access,
@@ -213,6 +231,7 @@ async function withSession(
   const globals = program.opts<GlobalOptions>();
   const out = new Output({ json: Boolean(globals.json), quiet: Boolean(globals.quiet), verbose: Boolean(globals.verbose) });
   currentOutput = out;
+  guardSignals(out);
   const session = await openSession({
     ...(globals.config ? { configPath: globals.config } : {}),
     flags: channel ? { channel } : {},

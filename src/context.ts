@@ -23,7 +23,9 @@ export type LettoEvent =
   | { type: 'step'; step: StepName; message: string }
   | { type: 'warn'; message: string }
   | { type: 'progress'; progress: DownloadProgress }
-  | { type: 'progress-done' };
+  | { type: 'progress-done' }
+  /** Between stopping TomEE and the end of its health check (or of the rollback): must not be interrupted. */
+  | { type: 'critical'; active: boolean };
 
 /** Waiting and time, behind one seam so tests can make them instant. Units: seconds. */
 export interface Clock {

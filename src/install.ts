@@ -1,7 +1,7 @@
 import { dirname, join } from 'node:path';
 import { createBackupLock, inspectBackupLock, releaseBackupLock, removeStaleBackupLock } from './backup-lock.js';
 import type { Context, WarFile } from './context.js';
-import { BusyError, LettoError, asLettoError } from './errors.js';
+import { BusyError, LettoError, ScriptError, asLettoError } from './errors.js';
 import type { Revision } from './revision.js';
 import { backupInstalled } from './steps/backup.js';
 import { waitHealthy } from './steps/health.js';
@@ -55,15 +55,20 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
     return { result: 'failed', error: asLettoError(error) };
   }
   const lockPath = ctx.config.paths.backup_lock;
-  const marker = await createBackupLock(lockPath).catch((error: unknown) => {
-    throw asLettoError(error);
-  });
+  let marker: string | null;
+  try {
+    marker = await createBackupLock(lockPath);
+  } catch (error) {
+    return { result: 'failed', error: asLettoError(error) };
+  }
   if (marker === null) {
     return { result: 'failed', error: new BusyError(`A backup started (the backup lock ${lockPath} appeared); nothing was changed.`, 'Run again after the backup.') };
   }
   const undo = new UndoList();
   let touched = false;
+  ctx.emit({ type: 'critical', active: true });
   const fromLabel = `revision ${backup?.revision ?? from ?? 'unknown'}`;
+  const FromLabel = `R${fromLabel.slice(1)}`;
   try {
     const wasRunning = (await tomeeStatus(ctx)).running;
     if (wasRunning) {
@@ -75,6 +80,7 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
       await stopTomee(ctx);
       touched = true;
     } else {
+      await refuseIfAnswering(ctx);
       ctx.emit({ type: 'warn', message: 'TomEE was not running before the update; it is left stopped (start it with the start script).' });
     }
     if (backup) undo.push(`put ${fromLabel} back into webapps`, () => swapWar(ctx, backup));
@@ -103,7 +109,7 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
       return {
         result: 'rolled-back',
         error,
-        message: `${fromLabel} was put back and answers its health check again. ${error.hint || `Look at ${catalinaOut(ctx)}.`}`,
+        message: `${FromLabel} was put back and answers its health check again.`,
       };
     }
     const failures = unwind.failures.map((f) => `${f.label}: ${f.error instanceof Error ? f.error.message : String(f.error)}`).join('; ');
@@ -114,5 +120,20 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
     };
   } finally {
     await releaseBackupLock(lockPath, marker).catch(() => undefined);
+    ctx.emit({ type: 'critical', active: false });
+  }
+}
+
+/**
+ * The status script says TomEE is stopped: make sure LeTTo does not answer anyway (a status script
+ * that looks at the wrong PID file must not lead to a WAR swapped under a running server).
+ * @throws ScriptError when health_url answers HTTP 200.
+ */
+async function refuseIfAnswering(ctx: Context): Promise<void> {
+  const probe = await ctx.services.http.probe(ctx.config.tomee.health_url, 5);
+  if (probe.ok && probe.status === 200) {
+    throw new ScriptError(`The status script says TomEE is stopped, but ${ctx.config.tomee.health_url} answers HTTP 200. Nothing was changed.`, {
+      hint: `Check tomee.status (${ctx.config.tomee.status}): it must print the PID of the running TomEE.`,
+    });
   }
 }

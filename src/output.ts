@@ -21,8 +21,15 @@ export class Output {
     private readonly stderr: NodeJS.WriteStream = process.stderr,
   ) {}
 
+  /** True while the core is in a step that must not be interrupted (TomEE stopped or restarting). */
+  critical = false;
+
   /** The event sink handed to the core. */
   readonly onEvent = (event: LettoEvent): void => {
+    if (event.type === 'critical') {
+      this.critical = event.active;
+      return;
+    }
     if (this.mode.json) return;
     switch (event.type) {
       case 'step':
@@ -41,7 +48,8 @@ export class Output {
   };
 
   private progress(p: DownloadProgress): void {
-    if (this.mode.quiet || !this.stderr.isTTY) return;
+    // ora needs a terminal with a width (it loops forever on 0 columns)
+    if (this.mode.quiet || !this.stderr.isTTY || !(this.stderr.columns > 0)) return;
     this.spinner ??= ora({ stream: this.stderr }).start();
     const total = p.total ? ` of ${mib(p.total)}` : '';
     const eta = p.etaSeconds !== null ? `, ${Math.ceil(p.etaSeconds)} s left` : '';

@@ -15,10 +15,17 @@ export interface TomeeStatus {
 
 /**
  * Runs `tomee.status` as the service user. Running means: exit 0 and a line that is a PID alone
- * (`1234` or `PID: 1234`), as LeTTo's status.sh prints it (see DOMAIN.md). Anything else is "not running".
+ * (`1234` or `PID: 1234`), as LeTTo's status.sh prints it (see DOMAIN.md); a script that ran and
+ * printed no such line means "not running".
+ * @throws ScriptError when the script could not be run, was killed or timed out: then nobody knows.
  */
 export async function tomeeStatus(ctx: Context): Promise<TomeeStatus> {
   const result = await ctx.services.processes.runScript(ctx.config.tomee.status, ctx.serviceUser, 30);
+  if (result.failure) {
+    throw new ScriptError(`Cannot tell whether TomEE runs: the status script failed (${result.failure}).`, {
+      hint: `Check tomee.status (${ctx.config.tomee.status}): it must exist, be executable by ${ctx.serviceUser.name}, and print the PID when TomEE runs.`,
+    });
+  }
   const pidLine = result.stdout.split('\n').map((l) => /^\s*(?:pid\s*[:=]?\s*)?(\d+)\s*$/i.exec(l)).find(Boolean);
   const running = result.exitCode === 0 && pidLine != null;
   return { running, pid: running && pidLine ? Number(pidLine[1]) : null, output: result.stdout || result.stderr };
@@ -32,7 +39,9 @@ export async function tomeeStatus(ctx: Context): Promise<TomeeStatus> {
 export async function stopTomee(ctx: Context): Promise<void> {
   ctx.emit({ type: 'step', step: 'stop', message: `Stopping TomEE (${ctx.config.tomee.stop} as ${ctx.serviceUser.name})` });
   const result = await ctx.services.processes.runScript(ctx.config.tomee.stop, ctx.serviceUser, SCRIPT_TIMEOUT);
-  if (result.exitCode !== 0) ctx.emit({ type: 'warn', message: `${ctx.config.tomee.stop} exited with ${result.exitCode}: ${lastLine(result.stderr || result.stdout)}` });
+  if (result.failure || result.exitCode !== 0) {
+    ctx.emit({ type: 'warn', message: `${ctx.config.tomee.stop}: ${result.failure ?? `exit code ${result.exitCode}`} ${lastLine(result.stderr || result.stdout)}`.trim() });
+  }
   const deadline = ctx.services.clock.now().getTime() + STOP_WAIT * 1000;
   for (;;) {
     const status = await tomeeStatus(ctx);
@@ -53,8 +62,8 @@ export async function stopTomee(ctx: Context): Promise<void> {
 export async function startTomee(ctx: Context): Promise<void> {
   ctx.emit({ type: 'step', step: 'start', message: `Starting TomEE (${ctx.config.tomee.start} as ${ctx.serviceUser.name})` });
   const result = await ctx.services.processes.runScript(ctx.config.tomee.start, ctx.serviceUser, SCRIPT_TIMEOUT);
-  if (result.exitCode !== 0) {
-    throw new ScriptError(`${ctx.config.tomee.start} failed with exit code ${result.exitCode}: ${lastLine(result.stderr || result.stdout)}`, {
+  if (result.failure || result.exitCode !== 0) {
+    throw new ScriptError(`${ctx.config.tomee.start} failed: ${result.failure ?? `exit code ${result.exitCode}`} ${lastLine(result.stderr || result.stdout)}`.trim(), {
       hint: 'Look at the start script and catalina.out.',
     });
   }

@@ -4,12 +4,17 @@ import { join } from 'node:path';
 import { execa, type Options } from 'execa';
 import type { Account } from './users.js';
 
-/** What a script run returned: its exit code and output (stdout and stderr, trimmed). */
+/**
+ * What a script run returned: its exit code and output (stdout and stderr, trimmed). `failure` is set
+ * when the script did not run to an exit code of its own: it could not be started (missing, not
+ * executable), was killed by a signal, or timed out. Callers must not read anything into exitCode then.
+ */
 export interface ScriptResult {
   exitCode: number;
   stdout: string;
   stderr: string;
   timedOut: boolean;
+  failure?: string;
 }
 
 /** The thin process module: every child process letto-update starts goes through here. */
@@ -53,11 +58,18 @@ export function createProcessRunner(): ProcessRunner {
         };
         const result = await execa(command, [], options);
         const read = (path: string) => readFile(path, 'utf8').then((t) => t.trim(), () => '');
+        const failure =
+          result.exitCode === undefined || result.timedOut || result.signal
+            ? result.timedOut
+              ? `${command} did not finish within ${timeoutSeconds} s`
+              : (result.shortMessage ?? `${command} could not be run`)
+            : undefined;
         return {
-          exitCode: result.exitCode ?? (result.timedOut ? 124 : 1),
+          exitCode: result.exitCode ?? -1,
           stdout: await read(out),
-          stderr: (await read(err)) || (result.exitCode === undefined ? (result.shortMessage ?? '') : ''),
+          stderr: await read(err),
           timedOut: Boolean(result.timedOut),
+          ...(failure ? { failure } : {}),
         };
       } finally {
         await outHandle.close();

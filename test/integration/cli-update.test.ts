@@ -105,7 +105,7 @@ describe('update through the CLI (fake scripts, real files, real health probe)',
     const r = await runCli(['--config', config, 'update', '--yes', '--channel', 'daily']);
     expect(r.exitCode).toBe(3);
     expect(r.stderr).toMatch(/Revision 6890 did not answer .* with HTTP 200 within 1 s/);
-    expect(r.stderr).toMatch(/revision 6880 was put back and answers its health check again/);
+    expect(r.stderr).toMatch(/Revision 6880 was put back and answers its health check again/);
     expect(r.stderr).toContain('catalina.out');
     expect((await layout.warBytes()).equals(layout.initialWar)).toBe(true);
     expect((await layout.calls()).filter((c) => c !== 'status')).toEqual(['stop', 'start', 'stop', 'start']);

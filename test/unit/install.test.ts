@@ -219,7 +219,7 @@ describe('installWar', () => {
     expect(outcome.error.message).toContain('Revision 6886 did not answer http://127.0.0.1:8088/letto/test.jsf with HTTP 200 within 10 s');
     expect(outcome.error.message).toContain('HTTP 404');
     expect(outcome.error.hint).toContain(join(h.dir, 'tomee/logs/catalina.out'));
-    expect(outcome.message).toMatch(/revision 6880 was put back/);
+    expect(outcome.message).toMatch(/Revision 6880 was put back/);
     expect(essentials(h.log)).toEqual([
       'step:backup',
       'step:stop',
@@ -300,7 +300,9 @@ describe('installWar', () => {
     expect(outcome).toMatchObject({ result: 'installed', started: false });
     expect(h.log).not.toContain('script:start');
     expect(h.log).not.toContain('script:stop');
-    expect(h.log.some((l) => l.startsWith('probe:'))).toBe(false);
+    // one probe only, to make sure LeTTo really is down (it is): no health check after the swap
+    expect(h.log.filter((l) => l.startsWith('probe:'))).toEqual(['probe:refused']);
+    expect(h.log).not.toContain('step:health');
     expect(await readWarRevision(h.war)).toBe(6886);
     expect(h.events.some((e) => e.type === 'warn' && /not running/.test(e.message))).toBe(true);
     expect(await readOrNull(h.lockPath)).toBeNull();
@@ -312,5 +314,29 @@ describe('installWar', () => {
     const outcome = await installWar(h.ctx, 6880, h.staged);
     expect(outcome.result).toBe('installed');
     expect(h.events.some((e) => e.type === 'step' && e.step === 'backup' && /already/.test(e.message))).toBe(true);
+  });
+});
+
+describe('installWar when the status script cannot be trusted', () => {
+  it('a status script that cannot be run stops the run before anything changes (exit 1)', async () => {
+    h.onScript.status = () => ({ exitCode: -1, stdout: '', stderr: '', timedOut: false, failure: 'spawn /fake/status.sh ENOENT' });
+    const outcome = await installWar(h.ctx, 6880, h.staged);
+    expect(outcome.result).toBe('failed');
+    if (outcome.result !== 'failed') return;
+    expect(outcome.error.exitCode).toBe(ExitCode.failed);
+    expect(outcome.error.message).toContain('Cannot tell whether TomEE runs');
+    expect(h.log.filter((e) => e === 'script:stop' || e === 'script:start')).toEqual([]);
+    expect((await readFile(h.war)).equals(h.originalWar)).toBe(true);
+    expect(await readOrNull(h.lockPath)).toBeNull();
+  });
+
+  it('status says stopped but LeTTo answers: nothing is swapped under the running server', async () => {
+    h.onScript.status = () => ({ exitCode: 0, stdout: 'TomEE is not running', stderr: '', timedOut: false });
+    const outcome = await installWar(h.ctx, 6880, h.staged);
+    expect(outcome.result).toBe('failed');
+    if (outcome.result !== 'failed') return;
+    expect(outcome.error.message).toContain('answers HTTP 200');
+    expect((await readFile(h.war)).equals(h.originalWar)).toBe(true);
+    expect(h.log).not.toContain('step:swap');
   });
 });
