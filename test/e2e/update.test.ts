@@ -66,7 +66,7 @@ start = "${server.letto}/start.sh"
 stop = "${server.letto}/stop.sh"
 status = "${server.letto}/status.sh"
 health_url = "${server.healthUrl}"
-health_timeout = 45
+health_timeout = 25
 
 [paths]
 staging = "${server.letto}/war"
