@@ -68,7 +68,7 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
   let touched = false;
   ctx.emit({ type: 'critical', active: true });
   const fromLabel = `revision ${backup?.revision ?? from ?? 'unknown'}`;
-  const FromLabel = `R${fromLabel.slice(1)}`;
+  const fromSentence = `R${fromLabel.slice(1)}`; // the same, starting a sentence
   try {
     const wasRunning = (await tomeeStatus(ctx)).running;
     if (wasRunning) {
@@ -109,7 +109,7 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
       return {
         result: 'rolled-back',
         error,
-        message: `${FromLabel} was put back and answers its health check again.`,
+        message: `${fromSentence} was put back and answers its health check again.`,
       };
     }
     const failures = unwind.failures.map((f) => `${f.label}: ${f.error instanceof Error ? f.error.message : String(f.error)}`).join('; ');
