@@ -1,12 +1,11 @@
 import type { Context, WarFile } from './context.js';
 import { LettoError } from './errors.js';
 import { assertNoBackupRunning, installWar } from './install.js';
-import { acquireRunLock } from './lock.js';
 import type { Revision } from './revision.js';
 import { listBackups } from './steps/backup.js';
 import { readInstalled } from './steps/check.js';
-import { discardStaged, downloadRevision } from './steps/download.js';
-import { elapsedSeconds, outcomeReport, record, recordFailure, type Known, type RunReport } from './update.js';
+import { downloadRevision } from './steps/download.js';
+import { concludeInstall, recordedRun, type Known, type Reporter, type RunReport } from './run.js';
 import { verifyWar } from './war.js';
 
 /** Options of `letto-update rollback`. */
@@ -37,23 +36,11 @@ export async function previousRevision(ctx: Context, current: Revision | null): 
  * @throws LettoError for failures before the server was touched (exit 1), config (2) or busy (75).
  */
 export async function runRollback(ctx: Context, options: RollbackOptions): Promise<RunReport> {
-  const started = ctx.services.clock.now();
-  await ctx.state.ensure();
-  const lock = await acquireRunLock(ctx.state.dir, 'rollback', { account: ctx.serviceUser });
   const known: Known = { from: null, to: options.to ?? null };
-  try {
-    const report = await rollbackSteps(ctx, options, started, known);
-    await record(ctx, report);
-    return report;
-  } catch (error) {
-    await recordFailure(ctx, 'rollback', error, known, started);
-    throw error;
-  } finally {
-    await lock.release();
-  }
+  return recordedRun(ctx, 'rollback', known, (report) => rollbackSteps(ctx, options, known, report));
 }
 
-async function rollbackSteps(ctx: Context, options: RollbackOptions, started: Date, known: Known): Promise<RunReport> {
+async function rollbackSteps(ctx: Context, options: RollbackOptions, known: Known, report: Reporter): Promise<RunReport> {
   await assertNoBackupRunning(ctx);
   const from = (known.from = (await readInstalled(ctx)).revision);
   const to = (known.to = options.to ?? (await previousRevision(ctx, from)));
@@ -62,28 +49,12 @@ async function rollbackSteps(ctx: Context, options: RollbackOptions, started: Da
       hint: 'Name one with `letto-update rollback --to N`; `letto-update list --remote` shows the archive.',
     });
   }
-  const report = (result: RunReport['result'], message: string, extra: Partial<RunReport> = {}): RunReport => ({
-    command: 'rollback',
-    result,
-    from,
-    to,
-    message,
-    durationSeconds: elapsedSeconds(ctx, started),
-    ...extra,
-  });
   if (to === from) return report('current', `Revision ${to} is already installed; nothing to do.`);
-  if (options.confirm && !(await options.confirm(`Roll LeTTo back from revision ${from ?? 'unknown'} to ${to}: TomEE will be restarted. Continue?`))) {
+  if (options.confirm && !(await options.confirm(`Roll LeTTo back from revision ${from ?? 'unknown'} to ${to}; TomEE will be restarted. Continue?`))) {
     return report('cancelled', 'Cancelled; nothing was changed.');
   }
   const war = await findWar(ctx, to);
-  const outcome = await installWar(ctx, from, war);
-  if (outcome.result === 'failed') throw outcome.error;
-  if (outcome.result === 'installed') {
-    await discardStaged(ctx, war);
-    const state = await ctx.state.read();
-    await ctx.state.write({ installed: to, lastKnownGood: outcome.started ? to : state.lastKnownGood });
-  }
-  return outcomeReport(outcome, report, war.sha256);
+  return concludeInstall(ctx, await installWar(ctx, from, war), war, from, report);
 }
 
 /** The WAR of `revision`: a verified local backup, else downloaded from the archive into staging. */

@@ -1,0 +1,122 @@
+import type { Context, WarFile } from './context.js';
+import { BusyError, LettoError } from './errors.js';
+import type { InstallOutcome } from './install.js';
+import { acquireRunLock } from './lock.js';
+import type { Revision } from './revision.js';
+import type { RunRecord } from './state.js';
+import { pruneBackups } from './steps/backup.js';
+import { discardStaged } from './steps/download.js';
+
+/**
+ * What an update or rollback did. `result` maps to the exit code: `updated`/`current`/`dry-run` 0,
+ * `cancelled` 1, `rolled-back` 3, `rollback-failed` 4; failures that end earlier are thrown as
+ * LettoError (exit 1, 2 or 75) and recorded as `failed` or `busy`.
+ */
+export interface RunReport {
+  command: 'update' | 'rollback';
+  result: 'updated' | 'current' | 'dry-run' | 'cancelled' | 'failed' | 'busy' | 'rolled-back' | 'rollback-failed';
+  from: Revision | null;
+  to: Revision | null;
+  message: string;
+  /** For failures: what to do next. */
+  hint?: string;
+  /** SHA-256 (hex) of the WAR installed or attempted. */
+  sha256?: string;
+  durationSeconds: number;
+}
+
+/** Revisions learnt so far in a run, so that a failure can still be recorded with them. */
+export interface Known {
+  from: Revision | null;
+  to: Revision | null;
+}
+
+/** Builds a report of this run: `report(result, message, extra)`. */
+export type Reporter = (result: RunReport['result'], message: string, extra?: Partial<RunReport>) => RunReport;
+
+/** A {@link Reporter} for a run starting now, with the revisions known at report time. */
+export function reporter(ctx: Context, command: RunReport['command'], known: Known): Reporter {
+  const started = ctx.services.clock.now();
+  return (result, message, extra = {}) => ({
+    command,
+    result,
+    from: known.from,
+    to: known.to,
+    message,
+    durationSeconds: elapsedSeconds(ctx, started),
+    ...extra,
+  });
+}
+
+/**
+ * Runs `steps` of an update or rollback under the run lock and records how it ended in `runs.jsonl`:
+ * the returned report, or the LettoError it threw (as `failed`, or `busy` for a running backup).
+ * @throws BusyError (75) when another run holds the lock; whatever `steps` throws.
+ */
+export async function recordedRun(
+  ctx: Context,
+  command: RunReport['command'],
+  known: Known,
+  steps: (report: Reporter) => Promise<RunReport>,
+): Promise<RunReport> {
+  const report = reporter(ctx, command, known);
+  await ctx.state.ensure();
+  const lock = await acquireRunLock(ctx.state.dir, command, { account: ctx.serviceUser });
+  try {
+    const done = await steps(report);
+    await record(ctx, done);
+    return done;
+  } catch (error) {
+    if (error instanceof LettoError) {
+      // recording must not hide the original error
+      await record(ctx, report(error instanceof BusyError ? 'busy' : 'failed', error.message, { hint: error.hint })).catch(() => undefined);
+    }
+    throw error;
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * After `installWar`: for an installed revision, delete the staged WAR, remember the revision (and as
+ * last known-good when it answered its health check) and apply backup retention; then the report.
+ * @throws the LettoError of a `failed` outcome (nothing changed).
+ */
+export async function concludeInstall(ctx: Context, outcome: InstallOutcome, war: WarFile, from: Revision | null, report: Reporter): Promise<RunReport> {
+  const extra = war.sha256 ? { sha256: war.sha256 } : {};
+  switch (outcome.result) {
+    case 'failed':
+      throw outcome.error;
+    case 'installed': {
+      await discardStaged(ctx, war);
+      const state = await ctx.state.read();
+      await ctx.state.write({ installed: war.revision, lastKnownGood: outcome.started ? war.revision : state.lastKnownGood });
+      await pruneBackups(ctx, [from, state.lastKnownGood, war.revision]);
+      return report('updated', outcome.message, extra);
+    }
+    case 'rolled-back':
+    case 'rollback-failed':
+      return report(outcome.result, `${outcome.error.message} ${outcome.message}`, { ...extra, hint: outcome.error.hint });
+  }
+}
+
+/** Appends a finished run to the state folder's runs log (dry runs and cancelled runs are not runs). */
+export async function record(ctx: Context, report: RunReport): Promise<void> {
+  if (report.result === 'dry-run' || report.result === 'cancelled') return;
+  const entry: RunRecord = {
+    time: ctx.services.clock.now().toISOString(),
+    command: report.command,
+    from: report.from,
+    to: report.to,
+    result: report.result,
+    durationSeconds: report.durationSeconds,
+    message: report.message,
+    ...(report.sha256 ? { sha256: report.sha256 } : {}),
+  };
+  await ctx.state.recordRun(entry);
+}
+
+/** Seconds since `started`, one decimal. */
+export function elapsedSeconds(ctx: Context, started: Date): number {
+  return Math.round((ctx.services.clock.now().getTime() - started.getTime()) / 100) / 10;
+}
