@@ -4,6 +4,7 @@ import { rootCertificates } from 'node:tls';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Agent, request, type Dispatcher } from 'undici';
+import { isLoopbackHost } from '../config.js';
 import { DownloadError } from '../errors.js';
 
 /** Download credentials; sent only to the configured server's origin, never across a redirect to another host. */
@@ -161,8 +162,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
 
     async probe(url, timeoutSeconds) {
       const started = performance.now();
-      const target = new URL(url);
-      const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(target.hostname) || target.hostname.startsWith('127.');
+      const loopback = isLoopbackHost(new URL(url).hostname);
       try {
         const response = await request(url, {
           method: 'GET',

@@ -121,3 +121,27 @@ describe('update through the CLI (fake scripts, real files, real health probe)',
     expect(JSON.parse(lines[0]!)).toMatchObject({ result: 'rolled-back', exitCode: 3, from: 6880, to: 6890 });
   });
 });
+
+describe('confirmation', () => {
+  it('on a terminal, update asks first; answering no changes nothing (exit 1)', async () => {
+    const { layout, config } = await setup();
+    const { execa } = await import('execa');
+    const { CLI_BIN } = await import('../support/cli.js');
+    // `script` gives the CLI a real pseudo-terminal; the answer "n" is typed into it
+    const command = [process.execPath, CLI_BIN, '--config', config, 'update'].map((a) => `'${a}'`).join(' ');
+    const r = await execa('script', ['-qec', command, '/dev/null'], { input: 'n\n', reject: false, env: { LETTO_UPDATE_PASSWORD: PASSWORD, COLUMNS: '100' } });
+    expect(r.stdout).toMatch(/Update LeTTo from revision 6880 to 6886 \(stable channel\); TomEE will be restarted\. Continue\? \[y\/N\]/);
+    expect(r.stdout).toContain('Cancelled; nothing was changed.');
+    expect(r.exitCode).toBe(1);
+    expect((await layout.warBytes()).equals(layout.initialWar)).toBe(true);
+    expect((await layout.calls()).filter((c) => c !== 'status')).toEqual([]);
+  });
+
+  it('without a terminal, update never asks', async () => {
+    const { layout, config } = await setup();
+    const r = await runCli(['--config', config, 'update']);
+    expect(r.stdout).not.toContain('Continue?');
+    expect(r.exitCode).toBe(0);
+    expect(await readWarRevision(layout.war)).toBe(6886);
+  });
+});

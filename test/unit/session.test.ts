@@ -9,17 +9,17 @@ describe('assertMayAct', () => {
   afterEach(() => vi.restoreAllMocks());
 
   it('root may act (as the service user)', () => {
-    vi.spyOn(process, 'getuid').mockReturnValue(0);
+    vi.spyOn(process as { getuid(): number }, 'getuid').mockReturnValue(0);
     expect(() => assertMayAct(letto)).not.toThrow();
   });
 
   it('the service user may act directly', () => {
-    vi.spyOn(process, 'getuid').mockReturnValue(1001);
+    vi.spyOn(process as { getuid(): number }, 'getuid').mockReturnValue(1001);
     expect(() => assertMayAct(letto)).not.toThrow();
   });
 
   it('anyone else: exit 1, naming both users and what to do', () => {
-    vi.spyOn(process, 'getuid').mockReturnValue(1234);
+    vi.spyOn(process as { getuid(): number }, 'getuid').mockReturnValue(1234);
     let caught: unknown;
     try {
       assertMayAct(letto);
