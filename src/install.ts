@@ -59,7 +59,13 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
   try {
     marker = await createBackupLock(lockPath);
   } catch (error) {
-    return { result: 'failed', error: asLettoError(error) };
+    return {
+      result: 'failed',
+      error: new LettoError(`Cannot create the backup lock ${lockPath} (${(error as Error).message}); nothing was changed.`, {
+        hint: `Without it the watchdog could restart TomEE in the middle of the update. Let ${ctx.serviceUser.name} create files in ${dirname(lockPath)}, or run as root, or set paths.backup_lock.`,
+        cause: error,
+      }),
+    };
   }
   if (marker === null) {
     return { result: 'failed', error: new BusyError(`A backup started (the backup lock ${lockPath} appeared); nothing was changed.`, 'Run again after the backup.') };
