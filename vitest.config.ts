@@ -5,8 +5,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 120_000,
-    // The end-to-end suite drives one real Tomcat per file; keep files from fighting over CPU.
-    fileParallelism: true,
+    // Files run in parallel, but at most two at once: each end-to-end file drives a real Tomcat,
+    // and the machines here have two cores.
     maxWorkers: 2,
   },
 });

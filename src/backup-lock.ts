@@ -51,12 +51,6 @@ export async function releaseBackupLock(path: string, marker: string): Promise<b
   return true;
 }
 
-/** Removes a stale marker of ours (its run is gone). */
-export async function removeStaleBackupLock(path: string): Promise<void> {
-  const state = await inspectBackupLock(path);
-  if (state.kind === 'ours-stale') await rm(path, { force: true });
-}
-
 function parseMarker(text: string): number | null {
   const match = new RegExp(`^${MARKER_PREFIX} pid=(\\d+)`).exec(text);
   return match ? Number(match[1]) : null;

@@ -21,6 +21,7 @@ function parseRevisionArg(value: string): number {
   return Number(value);
 }
 
+/** `--channel`: applied to the config as a flag (flags win), so commands read `ctx.config.server.channel`. */
 const channelOption = () => new Option('--channel <channel>', 'channel to follow (default: server.channel of the config)').choices(['stable', 'daily']);
 
 /** Exit code of an update/rollback report (see README, "Exit codes"). */
@@ -66,7 +67,7 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
       run(async () => {
         const { runCheck } = await import('./inspect.js');
         return withSession(program, 'read', opts.channel, async ({ ctx }, out) => {
-          const report = await runCheck(ctx, opts.channel ?? ctx.config.server.channel);
+          const report = await runCheck(ctx, ctx.config.server.channel);
           out.json(report);
           out.line(`installed: ${report.installed ?? 'unknown'}`);
           out.line(`available (${report.channel}): ${report.available}`);
@@ -86,7 +87,7 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
         const { runDownload } = await import('./update.js');
         return withSession(program, 'write', opts.channel, async ({ ctx }, out) => {
           const result = await runDownload(ctx, {
-            channel: opts.channel ?? ctx.config.server.channel,
+            channel: ctx.config.server.channel,
             ...(opts.revision !== undefined ? { revision: opts.revision } : {}),
           });
           out.json(result);
@@ -110,7 +111,7 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
         return withSession(program, opts.dryRun ? 'read' : 'write', opts.channel, async ({ ctx }, out) => {
           const confirm = confirmer(out, opts.yes);
           const report = await runUpdate(ctx, {
-            channel: opts.channel ?? ctx.config.server.channel,
+            channel: ctx.config.server.channel,
             ...(opts.revision !== undefined ? { revision: opts.revision } : {}),
             force: Boolean(opts.force),
             dryRun: Boolean(opts.dryRun),
@@ -213,10 +214,10 @@ function guardSignals(out: Output): void {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
       if (out.critical) {
-        process.stderr.write(`\nletto-update: ${signal} received while TomEE is being restarted; finishing this update or its rollback first.\n`);
+        out.notice(`${signal} received while TomEE is being restarted; finishing this update or its rollback first.`);
         return;
       }
-      process.stderr.write(`\nletto-update: ${signal} received; stopped before the server was touched.\n`);
+      out.notice(`${signal} received; stopped before the server was touched.`);
       process.exit(130);
     });
   }
@@ -247,7 +248,8 @@ async function withSession(
 
 /**
  * Runs the CLI with `argv` (process.argv shape) and returns the exit code. The one place that turns
- * errors into exit codes; it never calls process.exit.
+ * errors into exit codes; the only process.exit is an interrupt before the server is touched
+ * (see guardSignals).
  */
 export async function main(argv: string[]): Promise<number> {
   let pending: Promise<number> | null = null;

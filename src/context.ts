@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import type { Config } from './config.js';
 import type { Revision } from './revision.js';
 import type { StateStore } from './state.js';
@@ -7,7 +8,6 @@ import type { Account } from './system/users.js';
 
 /** The steps of the runbook, in the order an update runs them. */
 export type StepName =
-  | 'lock'
   | 'check'
   | 'download'
   | 'verify'
@@ -50,9 +50,14 @@ export interface Context {
   emit(event: LettoEvent): void;
 }
 
-/** Paths derived from the config. */
-export function warPath(ctx: Context): string {
-  return `${ctx.config.tomee.webapps}/${ctx.config.tomee.war_name}`;
+/** The installed WAR: `<tomee.webapps>/<tomee.war_name>`. */
+export function warPath(config: Config): string {
+  return join(config.tomee.webapps, config.tomee.war_name);
+}
+
+/** TomEE's `catalina.out` beside webapps: `<webapps>/../logs/catalina.out`. */
+export function catalinaOut(config: Config): string {
+  return join(dirname(config.tomee.webapps), 'logs', 'catalina.out');
 }
 
 /** A staged or backed-up WAR ready to be installed, with its revision (null: unknown). */

@@ -1,9 +1,10 @@
 import type { Context } from './context.js';
-import { parseArchiveListing, type ArchiveEntry } from './archive.js';
+import type { ArchiveEntry } from './archive.js';
 import type { Channel, Revision } from './revision.js';
 import type { RunRecord } from './state.js';
 import { listBackups, type Backup } from './steps/backup.js';
 import { readAvailable, readInstalled, type Installed } from './steps/check.js';
+import { readArchive } from './steps/download.js';
 import { tomeeStatus } from './steps/tomee.js';
 
 /** `check --json` shape: revisions as numbers (installed null when unknown). */
@@ -69,6 +70,5 @@ export async function runList(ctx: Context, remote: boolean): Promise<ListReport
   const installed = await readInstalled(ctx);
   const backups = await listBackups(ctx);
   if (!remote) return { installed: installed.revision, backups };
-  const url = new URL('archiv/', ctx.config.server.url).href;
-  return { installed: installed.revision, backups, remote: parseArchiveListing(await ctx.services.http.getText(url), url) };
+  return { installed: installed.revision, backups, remote: await readArchive(ctx) };
 }

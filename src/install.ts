@@ -1,6 +1,7 @@
-import { dirname, join } from 'node:path';
-import { createBackupLock, inspectBackupLock, releaseBackupLock, removeStaleBackupLock } from './backup-lock.js';
-import type { Context, WarFile } from './context.js';
+import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { createBackupLock, inspectBackupLock, releaseBackupLock } from './backup-lock.js';
+import { catalinaOut, type Context, type WarFile } from './context.js';
 import { BusyError, LettoError, ScriptError, asLettoError } from './errors.js';
 import type { Revision } from './revision.js';
 import { backupInstalled } from './steps/backup.js';
@@ -27,15 +28,11 @@ export type InstallOutcome =
  */
 export async function assertNoBackupRunning(ctx: Context): Promise<void> {
   const path = ctx.config.paths.backup_lock;
-  await removeStaleBackupLock(path);
-  if ((await inspectBackupLock(path)).kind === 'backup') {
+  const lock = await inspectBackupLock(path);
+  if (lock.kind === 'ours-stale') await rm(path, { force: true });
+  if (lock.kind === 'backup') {
     throw new BusyError(`A backup is running (the backup lock ${path} exists); nothing was changed.`, 'Run again after the backup has finished (cron will retry next night).');
   }
-}
-
-/** `catalina.out` beside webapps: `<webapps>/../logs/catalina.out`. */
-export function catalinaOut(ctx: Context): string {
-  return join(dirname(ctx.config.tomee.webapps), 'logs', 'catalina.out');
 }
 
 /**
@@ -101,7 +98,7 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
     if (!health.healthy) {
       throw new LettoError(
         `Revision ${target.revision ?? 'unknown'} did not answer ${ctx.config.tomee.health_url} with HTTP 200 within ${ctx.config.tomee.health_timeout} s (last: ${health.last}).`,
-        { hint: `Look at ${catalinaOut(ctx)} (and the other logs in that folder) for why it did not start.` },
+        { hint: `Look at ${catalinaOut(ctx.config)} (and the other logs in that folder) for why it did not start.` },
       );
     }
     undo.clear();
@@ -122,7 +119,7 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
     return {
       result: 'rollback-failed',
       error,
-      message: `Putting ${fromLabel} back failed too (${failures}). LeTTo may be down: look at ${catalinaOut(ctx)}, and install a backup from ${ctx.config.paths.backups} by hand or with \`letto-update rollback --to N\`.`,
+      message: `Putting ${fromLabel} back failed too (${failures}). LeTTo may be down: look at ${catalinaOut(ctx.config)}, and install a backup from ${ctx.config.paths.backups} by hand or with \`letto-update rollback --to N\`.`,
     };
   } finally {
     await releaseBackupLock(lockPath, marker).catch(() => undefined);

@@ -1,7 +1,8 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BusyError } from './errors.js';
-import { createExclusive, type FileOwner } from './system/files.js';
+import { createExclusive } from './system/files.js';
+import type { Account } from './system/users.js';
 
 /** The run lock: a file `lock` in the state folder holding `{pid, command, started}` (JSON). */
 export interface RunLock {
@@ -14,7 +15,7 @@ export interface RunLock {
  * taken over.
  * @throws BusyError (exit 75) when a live process holds it.
  */
-export async function acquireRunLock(stateDir: string, command: string, owner: FileOwner): Promise<RunLock> {
+export async function acquireRunLock(stateDir: string, command: string, owner: Account): Promise<RunLock> {
   const path = join(stateDir, 'lock');
   const body = JSON.stringify({ pid: process.pid, command, started: new Date().toISOString() }) + '\n';
   for (let attempt = 0; attempt < 3; attempt++) {

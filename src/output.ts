@@ -66,6 +66,12 @@ export class Output {
     if (this.mode.json) this.stdout.write(`${JSON.stringify(value)}\n`);
   }
 
+  /** A message that must reach the admin even with --quiet or --json (stderr). */
+  notice(text: string): void {
+    this.spinner?.stop();
+    this.stderr.write(`\nletto-update: ${text}\n`);
+  }
+
   /** An error: message and hint on stderr (and in the JSON object with --json). */
   error(message: string, hint: string, detail?: unknown): void {
     this.spinner?.stop();

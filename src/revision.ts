@@ -26,5 +26,10 @@ export function channelFiles(channel: Channel): { war: string; revision: string 
   return { war: `letto-${channel}.war`, revision: `${channel}-revision.txt` };
 }
 
+/** File name of a revision's WAR in the staging and backup folders: `letto-<revision>.war`. */
+export function revisionWarName(revision: Revision): string {
+  return `letto-${revision}.war`;
+}
+
 /** Path of the revision resource inside a LeTTo WAR (inferred, see DOMAIN.md). */
 export const WAR_REVISION_ENTRY = 'WEB-INF/classes/revision.txt';

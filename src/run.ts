@@ -61,7 +61,7 @@ export async function recordedRun(
 ): Promise<RunReport> {
   const report = reporter(ctx, command, known);
   await ctx.state.ensure();
-  const lock = await acquireRunLock(ctx.state.dir, command, { account: ctx.serviceUser });
+  const lock = await acquireRunLock(ctx.state.dir, command, ctx.serviceUser);
   try {
     const done = await steps(report);
     await record(ctx, done);

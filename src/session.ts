@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { loadConfig, readPassword, type ConfigFlags, type LoadedConfig } from './config.js';
+import { loadConfig, readPassword, type ConfigFlags } from './config.js';
 import { systemClock, warPath, type Context, type LettoEvent, type Services } from './context.js';
 import { ConfigError, LettoError } from './errors.js';
 import { StateStore } from './state.js';
@@ -10,10 +10,9 @@ import { findAccount, type Account } from './system/users.js';
 /** How a command is going to act on the machine: `read` only looks, `write` changes files or TomEE. */
 export type Access = 'read' | 'write';
 
-/** A ready context plus the loaded config's source and a close function for the network client. */
+/** A ready context and a close function for the network client. */
 export interface Session {
   ctx: Context;
-  loaded: LoadedConfig;
   close(): Promise<void>;
 }
 
@@ -33,8 +32,7 @@ export async function openSession(opts: {
   env?: NodeJS.ProcessEnv;
 }): Promise<Session> {
   const env = opts.env ?? process.env;
-  const loaded = await loadConfig(opts.configPath, env, opts.flags);
-  const { config } = loaded;
+  const { config } = await loadConfig(opts.configPath, env, opts.flags);
   const password = await readPassword(config, env);
   if (config.server.user && password === null) {
     throw new ConfigError(
@@ -62,11 +60,10 @@ export async function openSession(opts: {
     processes: opts.services?.processes ?? createProcessRunner(),
     clock: opts.services?.clock ?? systemClock,
   };
-  const partial = { config, services, emit: opts.emit };
-  const serviceUser = await resolveServiceUser(config.tomee.user, warPath(partial as Context), config.tomee.webapps);
+  const serviceUser = await resolveServiceUser(config.tomee.user, warPath(config), config.tomee.webapps);
   if (opts.access === 'write') assertMayAct(serviceUser);
-  const ctx: Context = { ...partial, serviceUser, state: new StateStore(config.paths.state, { account: serviceUser }) };
-  return { ctx, loaded, close: () => http.close() };
+  const ctx: Context = { config, services, emit: opts.emit, serviceUser, state: new StateStore(config.paths.state, serviceUser) };
+  return { ctx, close: () => http.close() };
 }
 
 /**

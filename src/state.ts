@@ -1,7 +1,8 @@
-import { appendFile, chown, readFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Revision } from './revision.js';
-import { ensureDir, writeFileAtomically, type FileOwner } from './system/files.js';
+import { ensureDir, giveTo, writeFileAtomically } from './system/files.js';
+import type { Account } from './system/users.js';
 
 /** Outcome of a run, as recorded: the CLI's exit code follows from it. */
 export type RunResult = 'updated' | 'current' | 'failed' | 'rolled-back' | 'rollback-failed' | 'busy';
@@ -34,7 +35,7 @@ export interface ToolState {
 export class StateStore {
   constructor(
     readonly dir: string,
-    private readonly owner: FileOwner,
+    private readonly owner: Account,
   ) {}
 
   private get runsFile(): string {
@@ -53,7 +54,7 @@ export class StateStore {
   async recordRun(record: RunRecord): Promise<void> {
     await this.ensure();
     await appendFile(this.runsFile, JSON.stringify(record) + '\n', { mode: 0o644 });
-    if (process.getuid?.() === 0) await chown(this.runsFile, this.owner.account.uid, this.owner.account.gid);
+    await giveTo(this.runsFile, this.owner);
   }
 
   /** All recorded runs, oldest first; lines that do not parse are skipped. */

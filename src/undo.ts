@@ -24,10 +24,6 @@ export class UndoList {
     this.actions.push({ label, run });
   }
 
-  get size(): number {
-    return this.actions.length;
-  }
-
   /** Runs all actions in reverse order and empties the list. */
   async unwind(emit: (event: LettoEvent) => void): Promise<UnwindResult> {
     const failures: UnwindResult['failures'] = [];

@@ -4,7 +4,7 @@ import { acquireRunLock } from './lock.js';
 import type { Channel, Revision } from './revision.js';
 import { concludeInstall, recordedRun, reporter, type Known, type Reporter, type RunReport } from './run.js';
 import { readAvailable, readInstalled } from './steps/check.js';
-import { downloadRevision, type WarSource } from './steps/download.js';
+import { downloadRevision, sourceFor } from './steps/download.js';
 
 export type { RunReport } from './run.js';
 
@@ -46,7 +46,7 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
   if (!options.force && options.revision === undefined && from !== null && from > target) {
     return report('current', `Installed revision ${from} is newer than the ${options.channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).`);
   }
-  const source: WarSource = target === available ? { kind: 'channel', channel: options.channel } : { kind: 'archive' };
+  const source = sourceFor(target, available, options.channel);
   const plan = `update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${options.channel} channel` : 'from the archive'}); TomEE will be restarted.`;
   if (options.dryRun) return report('dry-run', `Dry run: would ${plan}`);
   if (options.confirm && !(await options.confirm(`${plan.charAt(0).toUpperCase()}${plan.slice(1)} Continue?`))) {
@@ -62,12 +62,11 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
  */
 export async function runDownload(ctx: Context, options: { channel: Channel; revision?: Revision }): Promise<{ revision: Revision; path: string; sha256: string | null }> {
   await ctx.state.ensure();
-  const lock = await acquireRunLock(ctx.state.dir, 'download', { account: ctx.serviceUser });
+  const lock = await acquireRunLock(ctx.state.dir, 'download', ctx.serviceUser);
   try {
     const available = await readAvailable(ctx, options.channel);
     const revision = options.revision ?? available;
-    const source: WarSource = revision === available ? { kind: 'channel', channel: options.channel } : { kind: 'archive' };
-    const war = await downloadRevision(ctx, revision, source);
+    const war = await downloadRevision(ctx, revision, sourceFor(revision, available, options.channel));
     return { revision, path: war.path, sha256: war.sha256 ?? null };
   } finally {
     await lock.release();

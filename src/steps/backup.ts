@@ -1,7 +1,7 @@
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { warPath, type Context, type WarFile } from '../context.js';
-import type { Revision } from '../revision.js';
+import { revisionWarName, type Revision } from '../revision.js';
 import { ensureDir, installFileAtomically, listDir } from '../system/files.js';
 
 /** A WAR kept in the backup folder, named `letto-<revision>.war`. */
@@ -11,11 +11,6 @@ export interface Backup {
   bytes: number;
   /** Modification time, ISO 8601. */
   time: string;
-}
-
-/** Backup file name for a revision (`letto-6886.war`). */
-export function backupName(revision: Revision): string {
-  return `letto-${revision}.war`;
 }
 
 /** The backups in `paths.backups`, newest revision first. */
@@ -40,19 +35,19 @@ export async function listBackups(ctx: Context): Promise<Backup[]> {
  * @returns the backup, or null when webapps holds no WAR.
  */
 export async function backupInstalled(ctx: Context, revision: Revision | null): Promise<WarFile | null> {
-  const source = warPath(ctx);
+  const source = warPath(ctx.config);
   const info = await stat(source).catch(() => null);
   if (!info?.isFile()) return null;
   const dir = ctx.config.paths.backups;
-  await ensureDir(dir, { account: ctx.serviceUser });
-  const dest = join(dir, revision === null ? 'letto-unknown.war' : backupName(revision));
+  await ensureDir(dir, ctx.serviceUser);
+  const dest = join(dir, revision === null ? 'letto-unknown.war' : revisionWarName(revision));
   const existing = await stat(dest).catch(() => null);
   if (existing?.isFile() && existing.size === info.size) {
     ctx.emit({ type: 'step', step: 'backup', message: `Backup of revision ${revision ?? 'unknown'} already in ${dest}` });
     return { path: dest, revision };
   }
   ctx.emit({ type: 'step', step: 'backup', message: `Keeping revision ${revision ?? 'unknown'} as ${dest}` });
-  await installFileAtomically(source, dest, `${dest}.tmp`, { account: ctx.serviceUser });
+  await installFileAtomically(source, dest, `${dest}.tmp`, ctx.serviceUser);
   return { path: dest, revision };
 }
 

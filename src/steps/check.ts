@@ -1,6 +1,6 @@
-import { stat } from 'node:fs/promises';
 import { warPath, type Context } from '../context.js';
 import { DownloadError } from '../errors.js';
+import { isFile } from '../system/files.js';
 import { channelFiles, parseRevision, type Channel, type Revision } from '../revision.js';
 import { readWarRevision } from '../war.js';
 
@@ -9,8 +9,6 @@ export interface Installed {
   revision: Revision | null;
   /** `war`: WEB-INF/classes/revision.txt in the installed WAR; `state`: the tool's own record; null: unknown. */
   source: 'war' | 'state' | null;
-  /** False when webapps holds no WAR at all. */
-  warPresent: boolean;
 }
 
 /**
@@ -18,18 +16,12 @@ export interface Installed {
  * `webapps/<war_name>`, falling back to `state.json` (written by the last successful run).
  */
 export async function readInstalled(ctx: Context): Promise<Installed> {
-  const path = warPath(ctx);
-  const warPresent = await stat(path).then(
-    (s) => s.isFile(),
-    () => false,
-  );
-  if (warPresent) {
-    const revision = await readWarRevision(path);
-    if (revision !== null) return { revision, source: 'war', warPresent };
-  }
-  const state = await ctx.state.read();
-  if (warPresent && state.installed !== null) return { revision: state.installed, source: 'state', warPresent };
-  return { revision: null, source: null, warPresent };
+  const path = warPath(ctx.config);
+  if (!(await isFile(path))) return { revision: null, source: null };
+  const revision = await readWarRevision(path);
+  if (revision !== null) return { revision, source: 'war' };
+  const { installed } = await ctx.state.read();
+  return installed !== null ? { revision: installed, source: 'state' } : { revision: null, source: null };
 }
 
 /**

@@ -1,19 +1,18 @@
-import { rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseArchiveListing, pickWarInFolder, type ArchiveEntry } from '../archive.js';
 import type { Context, WarFile } from '../context.js';
 import { DownloadError, LettoError } from '../errors.js';
-import { channelFiles, type Channel, type Revision } from '../revision.js';
-import { parseArchiveListing, pickWarInFolder } from '../archive.js';
-import { ensureDir, moveFile } from '../system/files.js';
+import { channelFiles, revisionWarName, type Channel, type Revision } from '../revision.js';
+import { ensureDir, giveTo, isFile, moveFile } from '../system/files.js';
 import { verifyWar } from '../war.js';
-import { chown } from 'node:fs/promises';
 
 /** Where a revision is downloaded from: the channel's WAR, or the server's `archiv/` folder. */
 export type WarSource = { kind: 'channel'; channel: Channel } | { kind: 'archive' };
 
-/** File name of a verified WAR in the staging folder: `letto-<revision>.war`. */
-export function stagedName(revision: Revision): string {
-  return `letto-${revision}.war`;
+/** The channel's WAR when `revision` is the channel's current one, else the archive. */
+export function sourceFor(revision: Revision, available: Revision, channel: Channel): WarSource {
+  return revision === available ? { kind: 'channel', channel } : { kind: 'archive' };
 }
 
 /**
@@ -26,8 +25,8 @@ export function stagedName(revision: Revision): string {
  */
 export async function downloadRevision(ctx: Context, revision: Revision, source: WarSource): Promise<WarFile> {
   const staging = ctx.config.paths.staging;
-  await ensureDir(staging, { account: ctx.serviceUser });
-  const final = join(staging, stagedName(revision));
+  await ensureDir(staging, ctx.serviceUser);
+  const final = join(staging, revisionWarName(revision));
   const reused = await reuseStaged(ctx, final, revision);
   if (reused) return reused;
 
@@ -52,17 +51,13 @@ export async function downloadRevision(ctx: Context, revision: Revision, source:
     await rm(part, { force: true });
     throw error;
   }
-  if (process.getuid?.() === 0) await chown(part, ctx.serviceUser.uid, ctx.serviceUser.gid);
+  await giveTo(part, ctx.serviceUser);
   await moveFile(part, final);
   return { path: final, revision, sha256: result.sha256 };
 }
 
 async function reuseStaged(ctx: Context, path: string, revision: Revision): Promise<WarFile | null> {
-  const present = await stat(path).then(
-    (s) => s.isFile(),
-    () => false,
-  );
-  if (!present) return null;
+  if (!(await isFile(path))) return null;
   try {
     await verifyWar(path, revision);
   } catch (error) {
@@ -79,12 +74,11 @@ async function reuseStaged(ctx: Context, path: string, revision: Revision): Prom
  * @throws DownloadError when the archive has no such revision.
  */
 export async function archiveWarUrl(ctx: Context, revision: Revision): Promise<string> {
-  const listingUrl = new URL('archiv/', ctx.config.server.url).href;
-  const entries = parseArchiveListing(await ctx.services.http.getText(listingUrl), listingUrl);
+  const entries = await readArchive(ctx);
   const entry = entries.find((e) => e.revision === revision);
   if (!entry) {
     const newest = entries.slice(0, 5).map((e) => e.revision).join(', ');
-    throw new DownloadError(`Revision ${revision} is not in the server's archive (${listingUrl}).`, {
+    throw new DownloadError(`Revision ${revision} is not in the server's archive (${archiveUrl(ctx)}).`, {
       hint: newest ? `Pick one that is there, e.g. ${newest} (\`letto-update list --remote\`).` : 'The archive listing is empty; check server.url.',
     });
   }
@@ -96,5 +90,19 @@ export async function archiveWarUrl(ctx: Context, revision: Revision): Promise<s
 
 /** Deletes a staged WAR once it is installed (it lives on in webapps, and later as a backup). Other files are left alone. */
 export async function discardStaged(ctx: Context, war: WarFile): Promise<void> {
-  if (war.revision !== null && war.path === join(ctx.config.paths.staging, stagedName(war.revision))) await rm(war.path, { force: true });
+  if (war.revision !== null && war.path === join(ctx.config.paths.staging, revisionWarName(war.revision))) await rm(war.path, { force: true });
+}
+
+/** `<server.url>archiv/`, the folder of older revisions (see DOMAIN.md). */
+function archiveUrl(ctx: Context): string {
+  return new URL('archiv/', ctx.config.server.url).href;
+}
+
+/**
+ * The revisions in the server's `archiv/` listing, newest first ({@link parseArchiveListing}).
+ * @throws DownloadError when the listing cannot be read.
+ */
+export async function readArchive(ctx: Context): Promise<ArchiveEntry[]> {
+  const url = archiveUrl(ctx);
+  return parseArchiveListing(await ctx.services.http.getText(url), url);
 }

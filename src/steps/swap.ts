@@ -19,9 +19,9 @@ export function swapTempName(warName: string): string {
  */
 export async function swapWar(ctx: Context, war: WarFile): Promise<void> {
   const { webapps, war_name } = ctx.config.tomee;
-  const dest = warPath(ctx);
+  const dest = warPath(ctx.config);
   ctx.emit({ type: 'step', step: 'swap', message: `Installing revision ${war.revision ?? 'unknown'} as ${dest}` });
-  await installFileAtomically(war.path, dest, join(webapps, swapTempName(war_name)), { account: ctx.serviceUser });
+  await installFileAtomically(war.path, dest, join(webapps, swapTempName(war_name)), ctx.serviceUser);
   const exploded = join(webapps, war_name.replace(/\.war$/, ''));
   await refuseSymlink(exploded);
   await rm(exploded, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import type { Context } from '../context.js';
+import { catalinaOut, type Context } from '../context.js';
 import { ScriptError } from '../errors.js';
 
 /** Seconds a start/stop/status script may run before it is killed. */
@@ -6,11 +6,10 @@ const SCRIPT_TIMEOUT = 180;
 /** Seconds TomEE gets to be gone after the stop script returned. */
 const STOP_WAIT = 120;
 
-/** What the status script said: running (with its PID) or not, and its output for messages. */
+/** What the status script said: running (with its PID) or not. */
 export interface TomeeStatus {
   running: boolean;
   pid: number | null;
-  output: string;
 }
 
 /**
@@ -28,7 +27,7 @@ export async function tomeeStatus(ctx: Context): Promise<TomeeStatus> {
   }
   const pidLine = result.stdout.split('\n').map((l) => /^\s*(?:pid\s*[:=]?\s*)?(\d+)\s*$/i.exec(l)).find(Boolean);
   const running = result.exitCode === 0 && pidLine != null;
-  return { running, pid: running && pidLine ? Number(pidLine[1]) : null, output: result.stdout || result.stderr };
+  return { running, pid: running && pidLine ? Number(pidLine[1]) : null };
 }
 
 /**
@@ -48,7 +47,7 @@ export async function stopTomee(ctx: Context): Promise<void> {
     if (!status.running) return;
     if (ctx.services.clock.now().getTime() >= deadline) {
       throw new ScriptError(`TomEE did not stop within ${STOP_WAIT} s (process ${status.pid} still runs).`, {
-        hint: `Look at ${ctx.config.tomee.stop} and catalina.out; stop TomEE by hand, then run again.`,
+        hint: `Look at ${ctx.config.tomee.stop} and ${catalinaOut(ctx.config)}; stop TomEE by hand, then run again.`,
       });
     }
     await ctx.services.clock.sleep(1);
@@ -64,7 +63,7 @@ export async function startTomee(ctx: Context): Promise<void> {
   const result = await ctx.services.processes.runScript(ctx.config.tomee.start, ctx.serviceUser, SCRIPT_TIMEOUT);
   if (result.failure || result.exitCode !== 0) {
     throw new ScriptError(`${ctx.config.tomee.start} failed: ${result.failure ?? `exit code ${result.exitCode}`} ${lastLine(result.stderr || result.stdout)}`.trim(), {
-      hint: 'Look at the start script and catalina.out.',
+      hint: `Look at the start script and ${catalinaOut(ctx.config)}.`,
     });
   }
 }

@@ -3,21 +3,27 @@ import { chown, copyFile, mkdir, open, readdir, rename, rm, stat, lstat } from '
 import { dirname } from 'node:path';
 import type { Account } from './users.js';
 
-/**
+/*
  * The thin file module for files the service user must own. When this process is root, new files
  * and folders are handed to the service user (chown) before they are renamed into place; when it runs
  * as the service user, they are its own already.
  */
-export interface FileOwner {
-  account: Account;
+
+/** Hands `path` to `owner` when this process is root (and `owner` is not); otherwise does nothing. */
+export async function giveTo(path: string, owner: Account): Promise<void> {
+  if (process.getuid?.() === 0 && owner.uid !== 0) await chown(path, owner.uid, owner.gid);
 }
 
-function needsChown(owner: FileOwner): boolean {
-  return process.getuid?.() === 0 && owner.account.uid !== 0;
+/** True when `path` is a regular file (following symlinks); false when it is missing or something else. */
+export async function isFile(path: string): Promise<boolean> {
+  return stat(path).then(
+    (info) => info.isFile(),
+    () => false,
+  );
 }
 
 /** Creates `path` and missing parents, owned by the service user. */
-export async function ensureDir(path: string, owner: FileOwner): Promise<void> {
+export async function ensureDir(path: string, owner: Account): Promise<void> {
   const missing: string[] = [];
   for (let dir = path; ; dir = dirname(dir)) {
     try {
@@ -29,7 +35,7 @@ export async function ensureDir(path: string, owner: FileOwner): Promise<void> {
     }
   }
   await mkdir(path, { recursive: true, mode: 0o755 });
-  if (needsChown(owner)) for (const dir of missing) await chown(dir, owner.account.uid, owner.account.gid);
+  for (const dir of missing) await giveTo(dir, owner);
 }
 
 /**
@@ -38,12 +44,12 @@ export async function ensureDir(path: string, owner: FileOwner): Promise<void> {
  * On failure the temporary file is removed and `dest` is as it was.
  * @throws the file system error (ENOSPC, EACCES…) after cleaning up.
  */
-export async function installFileAtomically(src: string, dest: string, temp: string, owner: FileOwner): Promise<void> {
+export async function installFileAtomically(src: string, dest: string, temp: string, owner: Account): Promise<void> {
   await refuseSymlink(dest);
   try {
     await rm(temp, { force: true });
     await copyFile(src, temp, constants.COPYFILE_EXCL);
-    if (needsChown(owner)) await chown(temp, owner.account.uid, owner.account.gid);
+    await giveTo(temp, owner);
     const handle = await open(temp, 'r+');
     try {
       await handle.sync();
@@ -101,18 +107,8 @@ export async function listDir(path: string): Promise<string[]> {
   }
 }
 
-/** True when `path` exists (without following a final symlink). */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Writes a small file atomically (temp + rename), owned by the service user. */
-export async function writeFileAtomically(path: string, data: string, owner: FileOwner, mode = 0o644): Promise<void> {
+export async function writeFileAtomically(path: string, data: string, owner: Account, mode = 0o644): Promise<void> {
   await refuseSymlink(path);
   const temp = `${path}.tmp-${process.pid}`;
   const handle = await open(temp, 'w', mode);
@@ -122,12 +118,12 @@ export async function writeFileAtomically(path: string, data: string, owner: Fil
   } finally {
     await handle.close();
   }
-  if (needsChown(owner)) await chown(temp, owner.account.uid, owner.account.gid);
+  await giveTo(temp, owner);
   await rename(temp, path);
 }
 
 /** Creates a file only if it does not exist yet (O_EXCL); false when it already exists. */
-export async function createExclusive(path: string, data: string, owner: FileOwner | null): Promise<boolean> {
+export async function createExclusive(path: string, data: string, owner: Account | null): Promise<boolean> {
   try {
     const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
     try {
@@ -139,6 +135,6 @@ export async function createExclusive(path: string, data: string, owner: FileOwn
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
   }
-  if (owner && needsChown(owner)) await chown(path, owner.account.uid, owner.account.gid);
+  if (owner) await giveTo(path, owner);
   return true;
 }

@@ -54,6 +54,7 @@ export interface HttpOptions {
 
 const MAX_REDIRECTS = 5;
 const MAX_TEXT_BYTES = 4 * 1024 * 1024;
+const LOCAL_WRITE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
 
 /** Creates the undici-backed {@link HttpClient}. */
 export function createHttpClient(options: HttpOptions): HttpClient {
@@ -72,7 +73,8 @@ export function createHttpClient(options: HttpOptions): HttpClient {
   });
   const serverOrigin = new URL(options.serverUrl).origin;
 
-  async function get(url: string): Promise<{ url: string; response: Dispatcher.ResponseData }> {
+  /** GET with our redirect handling; resolves to a 200 response. */
+  async function get(url: string): Promise<Dispatcher.ResponseData> {
     let current = url;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const target = new URL(current);
@@ -100,14 +102,14 @@ export function createHttpClient(options: HttpOptions): HttpClient {
         await response.body.dump();
         throw statusError(response.statusCode, current);
       }
-      return { url: current, response };
+      return response;
     }
     throw new DownloadError(`Too many redirects from ${redact(url)}.`, { hint: 'Check server.url.' });
   }
 
   return {
     async getText(url) {
-      const { response } = await get(url);
+      const response = await get(url);
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of response.body) {
@@ -124,7 +126,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
     },
 
     async download(url, dest, onProgress) {
-      const { response } = await get(url);
+      const response = await get(url);
       const lengthHeader = response.headers['content-length'];
       const total = typeof lengthHeader === 'string' && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null;
       const hash = createHash('sha256');
@@ -147,6 +149,8 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       try {
         await pipeline(response.body, meter, createWriteStream(dest, { mode: 0o640 }));
       } catch (error) {
+        // a full or read-only disk is not a network problem: it keeps its own code (see asLettoError)
+        if (LOCAL_WRITE_ERRORS.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
         throw new DownloadError(`Download of ${redact(url)} broke off after ${received} bytes: ${describeNetworkError(error)}.`, {
           hint: 'Nothing was installed. Run the command again; check the network if it keeps failing.',
           cause: error,

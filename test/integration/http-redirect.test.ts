@@ -2,11 +2,12 @@
  * Credentials and redirects, against two real loopback servers: 127.0.0.1 and localhost are different
  * origins, so a redirect from one to the other is a cross-host redirect.
  */
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpClient } from '../../src/system/http.js';
+import { createHttpClient, type HttpClient } from '../../src/system/http.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
 
 describe('HTTP client: credentials never cross hosts', () => {
@@ -43,28 +44,25 @@ describe('HTTP client: credentials never cross hosts', () => {
     await other?.close();
   });
 
-  const client = () =>
-    createHttpClient({ serverUrl: origin.url, credentials: { user: 'letto', password: 'pw' }, extraCaPem: origin.caPem });
-
-  it('a redirect to another host is followed without the Authorization header', async () => {
-    const http = client();
+  /** Runs `use` with a client configured for `origin` (credentials and CA), then closes it. */
+  async function withClient<T>(use: (http: HttpClient) => Promise<T>): Promise<T> {
+    const http = createHttpClient({ serverUrl: origin.url, credentials: { user: 'letto', password: 'pw' }, extraCaPem: origin.caPem });
     try {
-      expect((await http.getText(`${origin.url}elsewhere/stable-revision.txt`)).trim()).toBe('6886');
+      return await use(http);
     } finally {
       await http.close();
     }
+  }
+
+  it('a redirect to another host is followed without the Authorization header', async () => {
+    expect((await withClient((http) => http.getText(`${origin.url}elsewhere/stable-revision.txt`))).trim()).toBe('6886');
     expect(other.requests).toHaveLength(1);
     expect(other.requests[0]!.headers.authorization).toBeUndefined();
     expect(origin.requests.at(-1)!.headers.authorization).toMatch(/^Basic /);
   });
 
   it('a redirect on the same origin keeps the credentials', async () => {
-    const http = client();
-    try {
-      expect((await http.getText(`${origin.url}same/stable-revision.txt`)).trim()).toBe('6886');
-    } finally {
-      await http.close();
-    }
+    expect((await withClient((http) => http.getText(`${origin.url}same/stable-revision.txt`))).trim()).toBe('6886');
     const last = origin.requests.at(-1)!;
     expect(last.path).toBe('/download/letto/stable-revision.txt');
     expect(last.authorized).toBe(true);
@@ -80,16 +78,10 @@ describe('HTTP client: credentials never cross hosts', () => {
   });
 
   it('download streams to disk and returns length and SHA-256', async () => {
-    const http = client();
     const dest = join(root, 'out.war');
-    try {
-      const result = await http.download(`${origin.url}letto-stable.war`, dest);
-      const bytes = await readFile(dest);
-      expect(result.bytes).toBe(bytes.length);
-      const { createHash } = await import('node:crypto');
-      expect(result.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
-    } finally {
-      await http.close();
-    }
+    const result = await withClient((http) => http.download(`${origin.url}letto-stable.war`, dest));
+    const bytes = await readFile(dest);
+    expect(result.bytes).toBe(bytes.length);
+    expect(result.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
   });
 });

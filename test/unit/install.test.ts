@@ -145,7 +145,7 @@ async function makeHarness(opts: { installed?: number; target?: number; running?
     config,
     services: { http, processes, clock },
     serviceUser: account,
-    state: new StateStore(join(dir, 'state'), { account }),
+    state: new StateStore(join(dir, 'state'), account),
     emit: (event) => {
       harness.events.push(event);
       if (event.type === 'step') harness.log.push(`step:${event.step}`);
