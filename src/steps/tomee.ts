@@ -13,9 +13,9 @@ export interface TomeeStatus {
 }
 
 /**
- * Runs `tomee.status` as the service user. Running means: exit 0 and a line that is a PID alone
- * (`1234` or `PID: 1234`), as LeTTo's status.sh prints it (see DOMAIN.md); a script that ran and
- * printed no such line means "not running".
+ * Runs `tomee.status` as the service user. Running means: exit 0 and a PID in the output
+ * ({@link parseStatusPid}), as LeTTo's status.sh prints it (see DOMAIN.md); a script that ran and
+ * printed no PID means "not running".
  * @throws ScriptError when the script could not be run, was killed or timed out: then nobody knows.
  */
 export async function tomeeStatus(ctx: Context): Promise<TomeeStatus> {
@@ -25,9 +25,22 @@ export async function tomeeStatus(ctx: Context): Promise<TomeeStatus> {
       hint: `Check tomee.status (${ctx.config.tomee.status}): it must exist, be executable by ${ctx.serviceUser.name}, and print the PID when TomEE runs.`,
     });
   }
-  const pidLine = result.stdout.split('\n').map((l) => /^\s*(?:pid\s*[:=]?\s*)?(\d+)\s*$/i.exec(l)).find(Boolean);
-  const running = result.exitCode === 0 && pidLine != null;
-  return { running, pid: running && pidLine ? Number(pidLine[1]) : null };
+  const pid = result.exitCode === 0 ? parseStatusPid(result.stdout) : null;
+  return { running: pid !== null, pid };
+}
+
+/**
+ * The PID in a status script's output (stdout text), or null when there is none. Accepted: a line that
+ * is a number alone (`1234`), or `pid` followed by a number anywhere in a line (`PID: 1234`,
+ * `LeTTo läuft mit PID 1234`, `tomee RUNNING pid 1234, uptime 0:20:40`). The exact wording of
+ * LeTTo's status.sh is not documented, only that it prints the PID (see DOMAIN.md).
+ */
+export function parseStatusPid(stdout: string): number | null {
+  for (const line of stdout.split(/\r?\n/)) {
+    const match = /^\s*(\d+)\s*$/.exec(line) ?? /\bpid\b\s*[:=]?\s*(\d+)\b/i.exec(line);
+    if (match && Number(match[1]) > 0) return Number(match[1]);
+  }
+  return null;
 }
 
 /**
