@@ -21,7 +21,7 @@ function parseRevisionArg(value: string): number {
   return Number(value);
 }
 
-/** `--channel`: applied to the config as a flag (flags win), so commands read `ctx.config.server.channel`. */
+/** `--channel`: merged into the config as a flag (flags win), so the commands follow `server.channel`. */
 const channelOption = () => new Option('--channel <channel>', 'channel to follow (default: server.channel of the config)').choices(['stable', 'daily']);
 
 /** Exit code of an update/rollback report (see README, "Exit codes"). */
@@ -67,7 +67,7 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
       run(async () => {
         const { runCheck } = await import('./inspect.js');
         return withSession(program, 'read', opts.channel, async ({ ctx }, out) => {
-          const report = await runCheck(ctx, ctx.config.server.channel);
+          const report = await runCheck(ctx);
           out.json(report);
           out.line(`installed: ${report.installed ?? 'unknown'}`);
           out.line(`available (${report.channel}): ${report.available}`);
@@ -86,10 +86,7 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
       run(async () => {
         const { runDownload } = await import('./update.js');
         return withSession(program, 'write', opts.channel, async ({ ctx }, out) => {
-          const result = await runDownload(ctx, {
-            channel: ctx.config.server.channel,
-            ...(opts.revision !== undefined ? { revision: opts.revision } : {}),
-          });
+          const result = await runDownload(ctx, opts.revision !== undefined ? { revision: opts.revision } : {});
           out.json(result);
           out.line(`Revision ${result.revision} is downloaded and verified: ${result.path}`);
           return ExitCode.ok;
@@ -111,7 +108,6 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
         return withSession(program, opts.dryRun ? 'read' : 'write', opts.channel, async ({ ctx }, out) => {
           const confirm = confirmer(out, opts.yes);
           const report = await runUpdate(ctx, {
-            channel: ctx.config.server.channel,
             ...(opts.revision !== undefined ? { revision: opts.revision } : {}),
             force: Boolean(opts.force),
             dryRun: Boolean(opts.dryRun),

@@ -17,11 +17,13 @@ export interface CheckReport {
 }
 
 /**
- * `check`: the installed revision and the channel's available one. An update is available when the
+ * `check`: the installed revision and the available one of `server.channel` (`--channel` is merged
+ * into the config as a flag). An update is available when the
  * available revision is newer, or the installed one is unknown. Changes nothing.
  * @throws DownloadError when the revision file cannot be read.
  */
-export async function runCheck(ctx: Context, channel: Channel): Promise<CheckReport> {
+export async function runCheck(ctx: Context): Promise<CheckReport> {
+  const { channel } = ctx.config.server;
   const installed = await readInstalled(ctx);
   const available = await readAvailable(ctx, channel);
   return {

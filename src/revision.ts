@@ -31,5 +31,11 @@ export function revisionWarName(revision: Revision): string {
   return `letto-${revision}.war`;
 }
 
+/** The revision in a {@link revisionWarName} (`letto-6886.war` → 6886), or null for any other name. */
+export function parseRevisionWarName(name: string): Revision | null {
+  const match = /^letto-(\d+)\.war$/.exec(name);
+  return match ? Number(match[1]) : null;
+}
+
 /** Path of the revision resource inside a LeTTo WAR (inferred, see DOMAIN.md). */
 export const WAR_REVISION_ENTRY = 'WEB-INF/classes/revision.txt';

@@ -1,16 +1,15 @@
 import type { Context } from './context.js';
 import { assertNoBackupRunning, installWar } from './install.js';
 import { acquireRunLock } from './lock.js';
-import type { Channel, Revision } from './revision.js';
+import type { Revision } from './revision.js';
 import { concludeInstall, recordedRun, reporter, type Known, type Reporter, type RunReport } from './run.js';
 import { readAvailable, readInstalled } from './steps/check.js';
 import { downloadRevision, sourceFor } from './steps/download.js';
 
 export type { RunReport } from './run.js';
 
-/** Options of `letto-update update`. */
+/** Options of `letto-update update`; the channel is `server.channel` of the config (`--channel` is merged in). */
 export interface UpdateOptions {
-  channel: Channel;
   /** A specific revision (taken from the archive unless it is the channel's current one). */
   revision?: Revision;
   /** Install even when the revision is already installed or older. */
@@ -34,20 +33,21 @@ export async function runUpdate(ctx: Context, options: UpdateOptions): Promise<R
 }
 
 async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, report: Reporter): Promise<RunReport> {
+  const { channel } = ctx.config.server;
   await assertNoBackupRunning(ctx);
-  ctx.emit({ type: 'step', step: 'check', message: `Reading the installed revision and the ${options.channel} revision` });
+  ctx.emit({ type: 'step', step: 'check', message: `Reading the installed revision and the ${channel} revision` });
   const from = (known.from = (await readInstalled(ctx)).revision);
-  const available = await readAvailable(ctx, options.channel);
+  const available = await readAvailable(ctx, channel);
   const target = (known.to = options.revision ?? available);
 
   if (!options.force && from !== null && target === from) {
-    return report('current', `Revision ${from} is installed; it is the current ${options.revision ? 'one asked for' : options.channel + ' revision'}.`);
+    return report('current', `Revision ${from} is installed; it is the current ${options.revision ? 'one asked for' : channel + ' revision'}.`);
   }
   if (!options.force && options.revision === undefined && from !== null && from > target) {
-    return report('current', `Installed revision ${from} is newer than the ${options.channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).`);
+    return report('current', `Installed revision ${from} is newer than the ${channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).`);
   }
-  const source = sourceFor(target, available, options.channel);
-  const plan = `update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${options.channel} channel` : 'from the archive'}); TomEE will be restarted.`;
+  const source = sourceFor(target, available, channel);
+  const plan = `update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${channel} channel` : 'from the archive'}); TomEE will be restarted.`;
   if (options.dryRun) return report('dry-run', `Dry run: would ${plan}`);
   if (options.confirm && !(await options.confirm(`${plan.charAt(0).toUpperCase()}${plan.slice(1)} Continue?`))) {
     return report('cancelled', 'Cancelled; nothing was changed.');
@@ -57,16 +57,18 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
 }
 
 /**
- * `download`: steps check, download and verify only, under the run lock; the server is not touched.
+ * `download` (the `server.channel` revision, or `revision` from the archive): steps check, download
+ * and verify only, under the run lock; the server is not touched.
  * @returns the staged WAR. @throws LettoError (exit 1, 2 or 75).
  */
-export async function runDownload(ctx: Context, options: { channel: Channel; revision?: Revision }): Promise<{ revision: Revision; path: string; sha256: string | null }> {
+export async function runDownload(ctx: Context, options: { revision?: Revision }): Promise<{ revision: Revision; path: string; sha256: string | null }> {
   await ctx.state.ensure();
   const lock = await acquireRunLock(ctx.state.dir, 'download', ctx.serviceUser);
   try {
-    const available = await readAvailable(ctx, options.channel);
+    const { channel } = ctx.config.server;
+    const available = await readAvailable(ctx, channel);
     const revision = options.revision ?? available;
-    const war = await downloadRevision(ctx, revision, sourceFor(revision, available, options.channel));
+    const war = await downloadRevision(ctx, revision, sourceFor(revision, available, channel));
     return { revision, path: war.path, sha256: war.sha256 ?? null };
   } finally {
     await lock.release();

@@ -1,7 +1,7 @@
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { warPath, type Context, type WarFile } from '../context.js';
-import { revisionWarName, type Revision } from '../revision.js';
+import { parseRevisionWarName, revisionWarName, type Revision } from '../revision.js';
 import { ensureDir, installFileAtomically, listDir } from '../system/files.js';
 
 /** A WAR kept in the backup folder, named `letto-<revision>.war`. */
@@ -18,12 +18,12 @@ export async function listBackups(ctx: Context): Promise<Backup[]> {
   const dir = ctx.config.paths.backups;
   const backups: Backup[] = [];
   for (const name of await listDir(dir)) {
-    const match = /^letto-(\d+)\.war$/.exec(name);
-    if (!match) continue;
+    const revision = parseRevisionWarName(name);
+    if (revision === null) continue;
     const path = join(dir, name);
     const info = await stat(path).catch(() => null);
     if (!info?.isFile()) continue;
-    backups.push({ revision: Number(match[1]), path, bytes: info.size, time: info.mtime.toISOString() });
+    backups.push({ revision, path, bytes: info.size, time: info.mtime.toISOString() });
   }
   return backups.sort((a, b) => b.revision - a.revision);
 }
