@@ -7,6 +7,7 @@ import { channelFiles, revisionWarName, type Channel, type Revision } from '../r
 import { ensureDir, giveTo, isFile, moveFile } from '../system/files.js';
 import { hashFile, type DownloadResult, type Validators } from '../system/http.js';
 import { verifyWar } from '../war.js';
+import { WarFollower } from '../war-follow.js';
 
 /** Where a revision is downloaded from: the channel's WAR, or the server's `archiv/` folder. */
 export type WarSource = { kind: 'channel'; channel: Channel } | { kind: 'archive' };
@@ -48,13 +49,21 @@ export async function downloadRevision(ctx: Context, revision: Revision, source:
     ctx.emit({ type: 'step', step: 'download', message: `Downloading revision ${revision} from ${url}` });
   }
   let result: DownloadResult;
+  // the zip check follows the partial file while it is written (see WarFollower)
+  let follower: WarFollower | null = null;
   try {
     result = await ctx.services.http.download(url, part, {
       resume: resume?.validators ?? null,
       onProgress: (progress) => ctx.emit({ type: 'progress', progress }),
       onValidators: (validators) => writeSidecar(sidecarPath, { url, revision, validators }),
+      onRestart: () => {
+        follower?.abort();
+        follower = null;
+      },
+      onWritten: (bytes) => (follower ??= new WarFollower(part)).written(bytes),
     });
   } catch (error) {
+    (follower as WarFollower | null)?.abort();
     // a network failure keeps the partial file for the next run; anything else (disk full…) drops it
     if (!(error instanceof DownloadError)) await discardPart(part);
     throw error;
@@ -66,8 +75,8 @@ export async function downloadRevision(ctx: Context, revision: Revision, source:
   }
   ctx.emit({ type: 'step', step: 'verify', message: `Verifying ${result.bytes} bytes, SHA-256 ${result.sha256} (zip structure, CRC-32 of every entry, WEB-INF/web.xml, revision)` });
   try {
-    await checkPublishedSha256(ctx, url, result.sha256);
-    const info = await verifyWar(part, revision);
+    const [followed] = await Promise.all([(follower as WarFollower | null)?.finish(result.bytes) ?? null, checkPublishedSha256(ctx, url, result.sha256)]);
+    const info = await verifyWar(part, revision, followed);
     if (info.revision === null) ctx.emit({ type: 'warn', message: `The WAR carries no WEB-INF/classes/revision.txt; trusting the revision file (${revision}).` });
   } catch (error) {
     await discardPart(part);

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { stat, truncate } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
 import digestAuthHeader from 'digest-header';
 import pRetry from 'p-retry';
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
@@ -61,6 +62,10 @@ export interface DownloadOptions {
   resume?: Validators | null;
   /** Called (and awaited) whenever the server announces the file's validators, before its body is written. */
   onValidators?: (v: Validators) => Promise<void> | void;
+  /** Told how many bytes of the file are on disk, after each write (for verifying while downloading). */
+  onWritten?: (bytesOnDisk: number) => void;
+  /** Told that `dest` is about to be emptied and written again from byte 0. */
+  onRestart?: () => void;
 }
 
 /** A health probe's answer: the HTTP status and the time to the answer (ms), or the network error. */
@@ -262,6 +267,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
     async function fresh(response: Dispatcher.ResponseData): Promise<{ from: number; total: number | null }> {
       validators = validatorsOf(response, null);
       await opts.onValidators?.(validators);
+      opts.onRestart?.();
       await truncate(dest, 0).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
       });
@@ -282,6 +288,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
         const total = contentRangeTotal(response.headers['content-range']);
         if (total === have) {
           resumedFrom ??= have;
+          opts.onWritten?.(have);
           const sha256 = await hashFile(dest);
           return { bytes: have, sha256, resumedFrom, transferred, attempts, validators: validators! };
         }
@@ -304,6 +311,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       resumedFrom ??= start.from;
 
       const hash = createHash('sha256');
+      if (start.from > 0) opts.onWritten?.(start.from);
       if (start.from > 0) await pipeline(createReadStream(dest, { start: 0, end: start.from - 1, highWaterMark: 1 << 20 }), async (source: AsyncIterable<Buffer>) => {
         for await (const chunk of source) hash.update(chunk);
       });
@@ -311,8 +319,10 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       const started = Date.now();
       let received = start.from;
       let lastReport = 0;
-      const meter = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
+      // one loop: hash, count and report each chunk, then hand it to the (batching) file writer
+      const sink = new FileSink(dest, start.from > 0 ? 'a' : 'w', start.from, opts.onWritten);
+      try {
+        for await (const chunk of response.body as AsyncIterable<Buffer>) {
           received += chunk.length;
           transferred += chunk.length;
           hash.update(chunk);
@@ -322,12 +332,13 @@ export function createHttpClient(options: HttpOptions): HttpClient {
             const rate = (received - start.from) / Math.max((now - started) / 1000, 0.001);
             opts.onProgress({ received, total, bytesPerSecond: rate, etaSeconds: total && rate > 0 ? (total - received) / rate : null });
           }
-          callback(null, chunk);
-        },
-      });
-      try {
-        await pipeline(response.body, meter, createWriteStream(dest, { flags: start.from > 0 ? 'a' : 'w', mode: 0o640 }));
+          if (!sink.write(chunk)) await once(sink, 'drain');
+        }
+        sink.end();
+        await finished(sink);
       } catch (error) {
+        sink.destroy();
+        response.body.destroy();
         // a full or read-only disk is not a network problem: it keeps its own code (see asLettoError)
         if (LOCAL_WRITE_ERRORS.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
         throw networkError(`Download of ${redact(url)} broke off after ${received} bytes: ${describeNetworkError(error)}.`, error, 'Nothing was installed. Run the command again: it continues where it stopped.');
@@ -390,6 +401,70 @@ function createAgent(env: NodeJS.ProcessEnv, connect: { timeout: number; ca?: st
     ...(httpProxy ? { httpProxy } : {}),
     ...(noProxy !== undefined ? { noProxy } : {}),
   });
+}
+
+/**
+ * A file writer that batches chunks (writev) and reports the bytes on disk after each write, so that
+ * a verifier can follow the file while it grows. Buffers at most 1 MiB.
+ */
+class FileSink extends Writable {
+  private handle: FileHandle | null = null;
+  constructor(
+    private readonly path: string,
+    private readonly flags: 'a' | 'w',
+    private position: number,
+    private readonly onWritten?: (bytesOnDisk: number) => void,
+  ) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    open(this.path, this.flags, 0o640).then((handle) => {
+      this.handle = handle;
+      callback();
+    }, callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    this.writeAll(chunks.map((c) => c.chunk)).then(() => callback(), callback);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.writeAll([chunk]).then(() => callback(), callback);
+  }
+
+  private async writeAll(buffers: Buffer[]): Promise<void> {
+    const total = buffers.reduce((sum, b) => sum + b.length, 0);
+    let { bytesWritten } = await this.handle!.writev(buffers);
+    if (bytesWritten < total) {
+      // a short write (rare): write the rest
+      const rest = Buffer.concat(buffers).subarray(bytesWritten);
+      for (let at = 0; at < rest.length; ) {
+        const { bytesWritten: n } = await this.handle!.write(rest, at, rest.length - at);
+        at += n;
+      }
+      bytesWritten = total;
+    }
+    this.position += bytesWritten;
+    this.onWritten?.(this.position);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.closeHandle().then(() => callback(), callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.closeHandle().then(
+      () => callback(error),
+      () => callback(error),
+    );
+  }
+
+  private async closeHandle(): Promise<void> {
+    const handle = this.handle;
+    this.handle = null;
+    await handle?.close();
+  }
 }
 
 function sleep(ms: number): Promise<void> {
