@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ZipFile } from 'yazl';
@@ -19,7 +19,9 @@ import { webXml } from '../fixtures/build-war.js';
 export async function makeBenchWar(path: string, mib: number, revision: number): Promise<number> {
   await mkdir(dirname(path), { recursive: true });
   const zip = new ZipFile();
-  const done = pipeline(zip.outputStream, createWriteStream(path));
+  // written under a temporary name: an interrupted generation never leaves a truncated WAR behind
+  const temp = `${path}.tmp`;
+  const done = pipeline(zip.outputStream, createWriteStream(temp));
   let entries = 0;
   zip.addBuffer(Buffer.from(webXml(true)), 'WEB-INF/web.xml');
   zip.addBuffer(Buffer.from(`${revision}\r\n`), 'WEB-INF/classes/revision.txt');
@@ -45,6 +47,7 @@ export async function makeBenchWar(path: string, mib: number, revision: number):
   }
   zip.end();
   await done;
+  await rename(temp, path);
   return entries;
 }
 

@@ -395,12 +395,20 @@ function createAgent(env: NodeJS.ProcessEnv, connect: { timeout: number; ca?: st
   const noProxy = env.NO_PROXY ?? env.no_proxy;
   // requestTls (the origin's TLS inside the tunnel) is passed on to undici's ProxyAgent, though not in its types
   const proxyOptions = { ...common, requestTls: connect } as ConstructorParameters<typeof EnvHttpProxyAgent>[0];
-  return new EnvHttpProxyAgent({
-    ...proxyOptions,
-    ...(httpsProxy ? { httpsProxy } : {}),
-    ...(httpProxy ? { httpProxy } : {}),
-    ...(noProxy !== undefined ? { noProxy } : {}),
-  });
+  // undici 6 prints an ExperimentalWarning when this class is first built; a nightly cron job would mail
+  // it every night, so it is silenced for exactly this constructor call
+  const emitWarning = process.emitWarning;
+  process.emitWarning = () => undefined;
+  try {
+    return new EnvHttpProxyAgent({
+      ...proxyOptions,
+      ...(httpsProxy ? { httpsProxy } : {}),
+      ...(httpProxy ? { httpProxy } : {}),
+      ...(noProxy !== undefined ? { noProxy } : {}),
+    });
+  } finally {
+    process.emitWarning = emitWarning;
+  }
 }
 
 /**
