@@ -125,6 +125,24 @@ describe('letto-update download', () => {
     expect(await readdir(layout.staging)).toEqual([]);
   });
 
+  it('on a terminal shows bytes, rate and time left; with --json nothing of it', async () => {
+    const slow = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, server: { retry_wait: 0.05, idle_timeout: 1.5 } });
+    // the server goes silent for a while after 1 MiB, so the progress line is on screen for a while
+    const inPty = (args: string) =>
+      execa('script', ['-qec', `stty cols 120 rows 40; ${process.execPath} ${CLI_BIN} --config ${slow} ${args}`, '/dev/null'], { reject: false });
+    server.faults.push({ kind: 'stall', after: 1024 * 1024 });
+    const human = await inPty('download');
+    expect(human.exitCode).toBe(0);
+    expect(String(human.stdout)).toMatch(/\d+\.\d MiB of \d+\.\d MiB \(\d+\.\d MiB\/s(, \d+ s left)?\)/);
+
+    await rm(staged());
+    server.faults.push({ kind: 'stall', after: 1024 * 1024 });
+    const json = await inPty('--json download');
+    expect(json.exitCode).toBe(0);
+    expect(String(json.stdout)).not.toMatch(/MiB\/s/);
+    expect(String(json.stdout)).toContain('"sha256"');
+  });
+
   it('a wrong password is not retried and leaves nothing in staging', async () => {
     const wrong = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: 'falsch', server: { retry_wait: 0.05 } });
     const run = await runCli(['--config', wrong, 'download']);
