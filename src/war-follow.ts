@@ -33,7 +33,7 @@ export interface FollowedScan {
 
 const LOCAL_HEADER = 0x04034b50;
 const CENTRAL_HEADER = 0x02014b50;
-const BLOCK = 1 << 20;
+const BLOCK = 256 * 1024;
 const SMALL_ENTRY = 1 << 20;
 
 /** Raised inside the follower when the file is not one it can follow (falls back to the full pass). */
