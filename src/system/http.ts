@@ -75,7 +75,7 @@ export type ProbeResult = { ok: true; status: number; ms: number } | { ok: false
 export interface HttpClient {
   /** GET a small text file (revision file, archive listing); at most 4 MiB. Retries transient failures. @throws DownloadError */
   getText(url: string): Promise<string>;
-  /** Like {@link getText}, but null when the server answers 404 (a file that is not published). */
+  /** Like {@link getText}, but null when the server answers 404, 410 or 403 (a file that is not published). */
   getOptionalText(url: string): Promise<string | null>;
   /**
    * GET a file and stream it to `dest`, hashing on the way; resumes `dest` (see {@link DownloadOptions.resume})
@@ -231,8 +231,8 @@ export function createHttpClient(options: HttpOptions): HttpClient {
 
   async function readText(url: string, optional: boolean): Promise<string | null> {
     return withRetries(`Reading ${redact(url)}`, async () => {
-      const response = await get(url, {}, optional ? [200, 404] : [200]);
-      if (response.statusCode === 404) {
+      const response = await get(url, {}, optional ? [200, 403, 404, 410] : [200]);
+      if (response.statusCode !== 200) {
         await response.body.dump();
         return null;
       }
