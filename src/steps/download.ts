@@ -1,4 +1,4 @@
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArchiveListing, pickWarInFolder, type ArchiveEntry } from '../archive.js';
 import type { Context, WarFile } from '../context.js';
@@ -6,6 +6,7 @@ import { DownloadError, LettoError, VerifyError } from '../errors.js';
 import { channelFiles, revisionWarName, type Channel, type Revision } from '../revision.js';
 import { ensureDir, giveTo, isFile, moveFile } from '../system/files.js';
 import { hashFile, type DownloadResult, type Validators } from '../system/http.js';
+import type { Account } from '../system/users.js';
 import { verifyWar } from '../war.js';
 import { WarFollower } from '../war-follow.js';
 
@@ -48,6 +49,10 @@ export async function downloadRevision(ctx: Context, revision: Revision, source:
   } else {
     ctx.emit({ type: 'step', step: 'download', message: `Downloading revision ${revision} from ${url}` });
   }
+  // the partial file and its sidecar belong to the service user from the start, so that a run as that
+  // user can continue what a run as root left (and the other way round)
+  await (await open(part, 'a', 0o640)).close();
+  await giveTo(part, ctx.serviceUser);
   let result: DownloadResult;
   // the zip check follows the partial file while it is written (see WarFollower)
   let follower: WarFollower | null = null;
@@ -55,7 +60,7 @@ export async function downloadRevision(ctx: Context, revision: Revision, source:
     result = await ctx.services.http.download(url, part, {
       resume: resume?.validators ?? null,
       onProgress: (progress) => ctx.emit({ type: 'progress', progress }),
-      onValidators: (validators) => writeSidecar(sidecarPath, { url, revision, validators }),
+      onValidators: (validators) => writeSidecar(sidecarPath, { url, revision, validators }, ctx.serviceUser),
       onRestart: () => {
         follower?.abort();
         follower = null;
@@ -64,8 +69,11 @@ export async function downloadRevision(ctx: Context, revision: Revision, source:
     });
   } catch (error) {
     (follower as WarFollower | null)?.abort();
-    // a network failure keeps the partial file for the next run; anything else (disk full…) drops it
-    if (!(error instanceof DownloadError)) await discardPart(part);
+    // a network failure keeps the partial file for the next run to continue; anything else (HTTP 404,
+    // disk full…), or a failure before the first byte, leaves nothing behind
+    const sidecar = error instanceof DownloadError && (await sizeOf(part)) > 0 ? await readSidecar(sidecarPath, url, revision) : null;
+    const keep = sidecar !== null && resumable(sidecar.validators);
+    if (!keep) await discardPart(part);
     throw error;
   } finally {
     ctx.emit({ type: 'progress-done' });
@@ -109,9 +117,15 @@ async function readSidecar(path: string, url: string, revision: Revision): Promi
   }
 }
 
-async function writeSidecar(path: string, data: PartSidecar): Promise<void> {
+/** A partial file can only be continued with a strong ETag or a Last-Modified date for If-Range (RFC 9110 §13.1.5). */
+function resumable(validators: Validators): boolean {
+  return Boolean((validators.etag && !validators.etag.startsWith('W/')) || validators.lastModified);
+}
+
+async function writeSidecar(path: string, data: PartSidecar, owner: Account): Promise<void> {
   const temp = `${path}.tmp`;
   await writeFile(temp, `${JSON.stringify(data)}\n`, { mode: 0o640 });
+  await giveTo(temp, owner);
   await rename(temp, path);
 }
 

@@ -66,10 +66,18 @@ describe('letto-update download', () => {
     const stalled = 1024 * 1024 + 123;
     server.faults.push({ kind: 'stall', after: stalled });
     const part = `${staged()}.part`;
+    // as root, the partial file and its sidecar must belong to the service user (here: nobody), so a
+    // later run as that user can continue them
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, server: { retry_wait: 0.05, idle_timeout: 30 }, tomee: { user: 'nobody' } });
     const first = execa(process.execPath, [CLI_BIN, '--config', config, 'download'], { reject: false, env: { LETTO_UPDATE_CONFIG: '' } });
     // the first run has written what the server sent before it went silent, and the sidecar
     await waitFor(async () => (await stat(part).then((s) => s.size, () => 0)) === stalled, 'the partial file');
     expect(JSON.parse(await readFile(`${part}.json`, 'utf8'))).toMatchObject({ revision: REVISION, url: `${server.url}letto-stable.war` });
+    if (asRoot) {
+      expect((await stat(part)).uid).toBe(65534);
+      expect((await stat(`${part}.json`)).uid).toBe(65534);
+    }
     first.kill('SIGKILL');
     await first;
 
