@@ -7,7 +7,8 @@ import { finished, pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
 import digestAuthHeader from 'digest-header';
 import pRetry from 'p-retry';
-import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { createNodeTransport, type Transport, type TransportResponse } from './node-transport.js';
 import { isLoopbackHost } from '../config.js';
 import { DownloadError } from '../errors.js';
 
@@ -134,6 +135,7 @@ const TRANSIENT_CODES = new Set([
   'UND_ERR_BODY_TIMEOUT',
   'UND_ERR_CLOSED',
   'UND_ERR_ABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 const DEFAULT_RETRY: RetryPolicy = { retries: 5, wait: 2, maxWait: 60 };
@@ -145,18 +147,22 @@ function markTransient<E extends Error>(error: E, retryAfter: number | null = nu
   return error;
 }
 
-/** Creates the undici-backed {@link HttpClient}. */
+/**
+ * Creates the {@link HttpClient}. Requests to the download server go over Node's `node:https` (see
+ * `node-transport.ts`: less CPU and memory for the WAR than undici); when a proxy is configured
+ * (HTTPS_PROXY/HTTP_PROXY) they go through undici's EnvHttpProxyAgent instead. Health probes use undici.
+ * undici is loaded only when one of those needs it.
+ */
 export function createHttpClient(options: HttpOptions): HttpClient {
   const connectTimeout = (options.connectTimeout ?? 30) * 1000;
   const idle = (options.idleTimeout ?? 60) * 1000;
   const policy: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
   const ca = options.extraCaPem ? [...rootCertificates, options.extraCaPem] : undefined;
-  const agent = createAgent(options.env ?? process.env, { timeout: connectTimeout, ...(ca ? { ca } : {}) }, idle);
-  const loopbackAgent = new Agent({
-    connect: { timeout: connectTimeout, rejectUnauthorized: false },
-    headersTimeout: idle,
-    bodyTimeout: idle,
-  });
+  const env = options.env ?? process.env;
+  const direct = hasProxy(env) ? null : createNodeTransport({ connectTimeout, idleTimeout: idle, ...(ca ? { ca } : {}) });
+  let undiciParts: Promise<UndiciParts> | null = null;
+  const undici = () => (undiciParts ??= loadUndici(env, { timeout: connectTimeout, ...(ca ? { ca } : {}) }, idle));
+  const send: Transport = direct ? direct.send : async (url, headers) => (await undici()).send(url, headers);
   const serverOrigin = new URL(options.serverUrl).origin;
   /** The server's last Digest challenge (RFC 7616): once seen, every request answers it up front. */
   let digestChallenge: string | null = null;
@@ -172,7 +178,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
    * GET with our redirect and authentication handling; resolves to a response whose status is in `accept`.
    * Another status becomes a DownloadError (transient for 5xx/408/429).
    */
-  async function get(url: string, extraHeaders: Record<string, string> = {}, accept: readonly number[] = [200]): Promise<Dispatcher.ResponseData> {
+  async function get(url: string, extraHeaders: Record<string, string> = {}, accept: readonly number[] = [200]): Promise<TransportResponse> {
     let current = url;
     let digestTried = false;
     for (let hop = 0; hop <= MAX_REDIRECTS; ) {
@@ -180,9 +186,9 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       const headers: Record<string, string> = { 'user-agent': 'letto-update', ...extraHeaders };
       const auth = authorization('GET', target);
       if (auth) headers.authorization = auth;
-      let response: Dispatcher.ResponseData;
+      let response: TransportResponse;
       try {
-        response = await request(current, { method: 'GET', headers, dispatcher: agent });
+        response = await send(current, headers);
       } catch (error) {
         throw networkError(`Cannot reach ${redact(current)}: ${describeNetworkError(error)}.`, error, 'Check the network, the server URL (server.url) and, for TLS errors, server.ca_file.');
       }
@@ -264,7 +270,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
     let resumedFrom: number | null = null;
 
     /** Starts `dest` afresh: validators from this 200 response, an empty file. */
-    async function fresh(response: Dispatcher.ResponseData): Promise<{ from: number; total: number | null }> {
+    async function fresh(response: TransportResponse): Promise<{ from: number; total: number | null }> {
       validators = validatorsOf(response, null);
       await opts.onValidators?.(validators);
       opts.onRestart?.();
@@ -363,6 +369,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       const started = performance.now();
       const loopback = isLoopbackHost(new URL(url).hostname);
       try {
+        const { request, agent, loopbackAgent } = await undici();
         const response = await request(url, {
           method: 'GET',
           dispatcher: loopback ? loopbackAgent : agent,
@@ -377,17 +384,52 @@ export function createHttpClient(options: HttpOptions): HttpClient {
     },
 
     async close() {
-      await Promise.all([agent.close(), loopbackAgent.close()]);
+      direct?.close();
+      if (undiciParts) {
+        const { agent, loopbackAgent } = await undiciParts;
+        await Promise.all([agent.close(), loopbackAgent.close()]);
+      }
     },
   };
 }
 
+/** Whether HTTPS_PROXY or HTTP_PROXY (or a lower-case form) is set. */
+function hasProxy(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.HTTPS_PROXY ?? env.https_proxy ?? env.HTTP_PROXY ?? env.http_proxy);
+}
+
+interface UndiciParts {
+  request: typeof import('undici').request;
+  /** Dispatcher for the download server (through the proxy when one is configured). */
+  agent: Dispatcher;
+  /** Dispatcher for health probes of loopback URLs (certificates not verified). */
+  loopbackAgent: Dispatcher;
+  send: Transport;
+}
+
+/** Loads undici (only when a proxy is configured or a health probe runs) and builds its dispatchers. */
+async function loadUndici(env: NodeJS.ProcessEnv, connect: { timeout: number; ca?: string[] }, idle: number): Promise<UndiciParts> {
+  const undici = await import('undici');
+  const agent = createAgent(undici, env, connect, idle);
+  const loopbackAgent = new undici.Agent({
+    connect: { timeout: connect.timeout, rejectUnauthorized: false },
+    headersTimeout: idle,
+    bodyTimeout: idle,
+  });
+  const send: Transport = async (url, headers) => {
+    const response = await undici.request(url, { method: 'GET', headers, dispatcher: agent });
+    return { statusCode: response.statusCode, headers: response.headers as TransportResponse['headers'], body: response.body };
+  };
+  return { request: undici.request, agent, loopbackAgent, send };
+}
+
 /**
- * The dispatcher for the download server: a plain undici Agent, or undici's EnvHttpProxyAgent when
+ * The undici dispatcher for the download server: a plain Agent, or EnvHttpProxyAgent when
  * HTTPS_PROXY/HTTP_PROXY (or the lower-case forms) are set; it honours NO_PROXY like curl and wget.
  * Our CA and connect timeout apply to the origin's TLS through the proxy tunnel too.
  */
-function createAgent(env: NodeJS.ProcessEnv, connect: { timeout: number; ca?: string[] }, idle: number): Dispatcher {
+function createAgent(undici: typeof import('undici'), env: NodeJS.ProcessEnv, connect: { timeout: number; ca?: string[] }, idle: number): Dispatcher {
+  const { Agent, EnvHttpProxyAgent } = undici;
   const httpsProxy = env.HTTPS_PROXY ?? env.https_proxy;
   const httpProxy = env.HTTP_PROXY ?? env.http_proxy;
   const common = { connect, headersTimeout: idle, bodyTimeout: idle };
@@ -499,7 +541,7 @@ function header(value: string | string[] | undefined): string | null {
   return typeof value === 'string' ? value : Array.isArray(value) ? (value[0] ?? null) : null;
 }
 
-function validatorsOf(response: Dispatcher.ResponseData, total: number | null): Validators {
+function validatorsOf(response: TransportResponse, total: number | null): Validators {
   const etag = header(response.headers.etag);
   const length = header(response.headers['content-length']);
   return {
