@@ -1,10 +1,16 @@
 /**
  * `npm run bench`: letto-update's download (the built CLI, a real child process, all verification
  * included) against curl, fetching the same WAR from the same TLS + Basic-auth loopback server,
- * alternating, several runs per size. Prints medians, the ratio and letto-update's peak RSS.
+ * alternating, several runs per size. Prints medians, the ratio, letto-update's peak RSS and both
+ * processes' CPU time (user + system).
+ *
+ * The server runs in a child process of its own (bench/serve.ts), so the benchmark's own event loop
+ * and GC disturb neither client.
  *
  * Options: `--sizes 256,1024` (MiB), `--runs 5`, `--cache DIR` (generated WARs are kept there;
- * default `$TMPDIR/letto-bench`). Needs `dist/` (`npm run build`) and curl; peak RSS comes from
+ * default `$TMPDIR/letto-bench`), `--line MBIT` (a second scenario: the server sends no faster than
+ * MBIT Mbit/s, e.g. 1000 or 100, like a school's line; default: unthrottled loopback only), `--cli PATH`
+ * (another build's bin/letto-update.js, to compare two versions; default: this checkout's). Needs `dist/` (`npm run build`) and curl; peak RSS comes from
  * /usr/bin/time when present, else from polling /proc/PID/status (VmHWM).
  */
 import { spawn } from 'node:child_process';
@@ -13,7 +19,6 @@ import { readFile, rm, stat, writeFile, mkdir, readdir } from 'node:fs/promises'
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { CLI_BIN, makeServerLayout, writeConfig } from '../test/support/cli.js';
-import { startDownloadServer } from '../test/support/download-server.js';
 import { makeBenchWar } from './make-war.js';
 
 const REVISION = 6886;
@@ -28,6 +33,8 @@ function arg(name: string, fallback: string): string {
 interface Sample {
   seconds: number;
   peakRssMiB: number | null;
+  /** User + system CPU seconds of the process (less disturbed by other load than the wall time). */
+  cpuSeconds: number | null;
 }
 
 const HAVE_TIME = existsSync('/usr/bin/time');
@@ -35,7 +42,7 @@ const HAVE_TIME = existsSync('/usr/bin/time');
 /** Runs a command, timing its wall clock (s) and peak RSS (MiB). Throws if it fails. */
 async function measure(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Sample> {
   const timeFile = join(tmpdir(), `letto-bench-time-${process.pid}`);
-  const [cmd, argv] = HAVE_TIME ? ['/usr/bin/time', ['-f', '%M', '-o', timeFile, command, ...args]] : [command, args];
+  const [cmd, argv] = HAVE_TIME ? ['/usr/bin/time', ['-f', '%M %U %S', '-o', timeFile, command, ...args]] : [command, args];
   const started = performance.now();
   const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let peakKiB = 0;
@@ -57,8 +64,13 @@ async function measure(command: string, args: string[], env: NodeJS.ProcessEnv):
   const seconds = (performance.now() - started) / 1000;
   if (poll) clearInterval(poll);
   if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${code}:\n${output}`);
-  if (HAVE_TIME) peakKiB = Number((await readFile(timeFile, 'utf8')).trim().split('\n').at(-1));
-  return { seconds, peakRssMiB: peakKiB ? peakKiB / 1024 : null };
+  let cpuSeconds: number | null = null;
+  if (HAVE_TIME) {
+    const [rss, user, system] = (await readFile(timeFile, 'utf8')).trim().split('\n').at(-1)!.split(' ').map(Number);
+    peakKiB = rss!;
+    cpuSeconds = user! + system!;
+  }
+  return { seconds, peakRssMiB: peakKiB ? peakKiB / 1024 : null, cpuSeconds };
 }
 
 function median(values: number[]): number {
@@ -67,7 +79,32 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-async function benchSize(mib: number, runs: number, cache: string): Promise<string> {
+/** Starts bench/serve.ts as a child process; resolves once it listens. */
+async function startServer(root: string, bytesPerSecond: number | null): Promise<{ url: string; caPem: string; close(): Promise<void> }> {
+  const serve = new URL('./serve.ts', import.meta.url).pathname;
+  const args = ['--import', 'tsx', serve, root, USER, PASSWORD, ...(bytesPerSecond ? [String(bytesPerSecond)] : [])];
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(out.split('\n')[0]!);
+    });
+    child.on('exit', (code) => reject(new Error(`bench server exited ${code}`)));
+  });
+  const { url, caPem } = JSON.parse(line) as { url: string; caPem: string };
+  return {
+    url,
+    caPem,
+    close: async () => {
+      const exited = new Promise((resolve) => child.on('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function benchSize(mib: number, runs: number, cache: string, bytesPerSecond: number | null): Promise<string> {
   const root = join(cache, `root-${mib}`);
   const war = join(root, 'letto-stable.war');
   if (!existsSync(war)) {
@@ -76,7 +113,7 @@ async function benchSize(mib: number, runs: number, cache: string): Promise<stri
   }
   await writeFile(join(root, 'stable-revision.txt'), `${REVISION}\r\n`);
   const size = (await stat(war)).size;
-  const server = await startDownloadServer({ root, tls: true, user: USER, password: PASSWORD });
+  const server = await startServer(root, bytesPerSecond);
   const layout = await makeServerLayout({ revision: 6880 });
   const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD });
   const caFile = join(layout.root, 'etc/ca.pem');
@@ -93,7 +130,7 @@ async function benchSize(mib: number, runs: number, cache: string): Promise<stri
   };
   const runLetto = async () => {
     await clearStaging();
-    letto.push(await measure(process.execPath, [CLI_BIN, '--quiet', 'download'], env));
+    letto.push(await measure(process.execPath, [cli, '--quiet', 'download'], env));
     const staged = await readdir(layout.staging);
     if (!staged.includes(`letto-${REVISION}.war`)) throw new Error(`letto-update left ${staged.join(', ')} in staging`);
   };
@@ -122,13 +159,17 @@ async function benchSize(mib: number, runs: number, cache: string): Promise<stri
   const l = median(letto.map((s) => s.seconds));
   const c = median(curl.map((s) => s.seconds));
   const rss = Math.max(...letto.map((s) => s.peakRssMiB ?? 0));
+  const cpu = (samples: Sample[]) => (HAVE_TIME ? `${median(samples.map((s) => s.cpuSeconds ?? 0)).toFixed(2)} s` : '?');
   const rate = (s: number) => (size / 1024 / 1024 / s).toFixed(0);
-  return `| ${(size / 1024 / 1024).toFixed(0)} MiB | ${runs} | ${l.toFixed(2)} s (${rate(l)} MiB/s) | ${c.toFixed(2)} s (${rate(c)} MiB/s) | ${(l / c).toFixed(2)}× | ${rss.toFixed(0)} MiB | ${letto.map((s) => s.seconds.toFixed(2)).join(' ')} / ${curl.map((s) => s.seconds.toFixed(2)).join(' ')} |`;
+  return `| ${(size / 1024 / 1024).toFixed(0)} MiB | ${runs} | ${l.toFixed(2)} s (${rate(l)} MiB/s) | ${c.toFixed(2)} s (${rate(c)} MiB/s) | ${(l / c).toFixed(2)}× | ${rss.toFixed(0)} MiB | ${cpu(letto)} / ${cpu(curl)} | ${letto.map((s) => s.seconds.toFixed(2)).join(' ')} / ${curl.map((s) => s.seconds.toFixed(2)).join(' ')} |`;
 }
 
 const sizes = arg('sizes', '256,1024').split(',').map(Number);
 const runs = Number(arg('runs', '5'));
 const cache = arg('cache', join(tmpdir(), 'letto-bench'));
+const lineMbit = Number(arg('line', '0'));
+const cli = arg('cli', CLI_BIN);
+const bytesPerSecond = lineMbit > 0 ? (lineMbit * 1e6) / 8 : null;
 await mkdir(cache, { recursive: true });
 const curlVersion = await new Promise<string>((resolve) => {
   const child = spawn('curl', ['--version']);
@@ -139,10 +180,12 @@ const curlVersion = await new Promise<string>((resolve) => {
 const lines = [
   `machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM (${(freemem() / 2 ** 30).toFixed(1)} free), node ${process.version}, ${curlVersion}`,
   `load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+  `letto-update: ${cli}`,
+  `server: TLS + Basic auth on 127.0.0.1, own process, ${bytesPerSecond ? `limited to ${lineMbit} Mbit/s (${(bytesPerSecond / 2 ** 20).toFixed(1)} MiB/s)` : 'unthrottled'}`,
   '',
-  '| WAR | runs | letto-update download (median) | curl (median) | ratio | letto-update peak RSS | all runs (letto / curl, s) |',
-  '| --- | --- | --- | --- | --- | --- | --- |',
+  '| WAR | runs | letto-update download (median) | curl (median) | ratio | letto-update peak RSS | CPU time (median, letto / curl) | all runs (letto / curl, s) |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- |',
 ];
-for (const mib of sizes) lines.push(await benchSize(mib, runs, cache));
+for (const mib of sizes) lines.push(await benchSize(mib, runs, cache, bytesPerSecond));
 lines.push('', `load average at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 console.log(lines.join('\n'));

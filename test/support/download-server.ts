@@ -12,6 +12,7 @@ import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } fro
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { join, relative, resolve, isAbsolute, sep } from 'node:path';
+import { Transform } from 'node:stream';
 import { generate } from 'selfsigned';
 import { buildWar } from '../../fixtures/build-war.js';
 
@@ -73,6 +74,11 @@ export interface DownloadServerOptions {
    * Return `true` if the hook answered the request itself (e.g. a 500 or an HTML error page).
    */
   onRequest?: RequestHook;
+  /**
+   * Sends file bodies no faster than this many bytes per second (for the benchmark's line-speed
+   * scenario, e.g. 125e6 for 1 Gbit/s). Default: as fast as the machine can.
+   */
+  rate?: number;
 }
 
 /** A running download server; see {@link startDownloadServer}. */
@@ -302,7 +308,7 @@ function parseRange(header: string | undefined, size: number): { start: number; 
   return { start, end };
 }
 
-async function serveFile(req: IncomingMessage, res: ServerResponse, filePath: string, st: Stats, record: RecordedRequest, fault: Fault | undefined): Promise<void> {
+async function serveFile(req: IncomingMessage, res: ServerResponse, filePath: string, st: Stats, record: RecordedRequest, fault: Fault | undefined, rate?: number): Promise<void> {
   const method = req.method ?? 'GET';
   const etag = etagOf(st);
   const headers: Record<string, string> = {
@@ -352,7 +358,8 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, filePath: st
   stream.on('error', (err) => res.destroy(err));
   res.on('close', () => stream.destroy());
   if (cut === null) {
-    stream.pipe(res);
+    if (rate) stream.pipe(throttle(rate)).pipe(res);
+    else stream.pipe(res);
     return;
   }
   stream.pipe(res, { end: false });
@@ -493,7 +500,7 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
     }
     const faultIndex = method === 'GET' ? faults.findIndex((f) => rawPath.endsWith(f.match ?? '.war')) : -1;
     const fault = faultIndex >= 0 ? faults.splice(faultIndex, 1)[0] : undefined;
-    await serveFile(req, res, fsPath, st, record, fault);
+    await serveFile(req, res, fsPath, st, record, fault, opts.rate);
   };
 
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
@@ -595,4 +602,18 @@ export async function populateDownloadRoot(root: string, opts: PopulateOptions):
     jobs.push(war(p, rev));
   }
   await Promise.all(jobs);
+}
+
+/** Passes chunks on no faster than `rate` bytes per second on average (an absolute schedule, so timer slack does not add up). */
+function throttle(rate: number): Transform {
+  const started = performance.now();
+  let sent = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      sent += chunk.length;
+      const wait = started + (sent / rate) * 1000 - performance.now();
+      if (wait > 1) setTimeout(() => callback(null, chunk), wait);
+      else callback(null, chunk);
+    },
+  });
 }
