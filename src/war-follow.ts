@@ -49,6 +49,8 @@ export class WarFollower {
   private wake: (() => void) | null = null;
   private aborted = false;
   private readonly result: Promise<FollowedScan | null>;
+  /** The last read, with what was read ahead (see {@link read}). */
+  private window: { offset: number; data: Buffer } | null = null;
 
   constructor(private readonly path: string) {
     this.result = this.run();
@@ -109,12 +111,26 @@ export class WarFollower {
     }
   }
 
+  /**
+   * `length` bytes at `offset`, once they are on disk. Reads ahead up to {@link BLOCK} bytes of what is
+   * already on disk, so that the header, name and data of the many small entries of a WAR cost one read
+   * instead of three. The returned buffer stays valid (a refill allocates a new window).
+   */
   private async read(handle: FileHandle, offset: number, length: number): Promise<Buffer> {
+    const window = this.window;
+    if (window && offset >= window.offset && offset + length <= window.offset + window.data.length) {
+      return window.data.subarray(offset - window.offset, offset - window.offset + length);
+    }
     if (!(await this.until(offset + length))) throw new GiveUp('ended');
-    const buffer = Buffer.allocUnsafe(length);
-    const { bytesRead } = await handle.read(buffer, 0, length, offset);
-    if (bytesRead !== length) throw new GiveUp('short read');
-    return buffer;
+    const size = Math.max(length, Math.min(BLOCK, this.available - offset));
+    const buffer = Buffer.allocUnsafe(size);
+    // what the window already holds of it is copied, not read again
+    const have = window && offset >= window.offset && offset < window.offset + window.data.length ? Math.min(size, window.offset + window.data.length - offset) : 0;
+    if (have > 0) window!.data.copy(buffer, 0, offset - window!.offset, offset - window!.offset + have);
+    const { bytesRead } = await handle.read(buffer, have, size - have, offset + have);
+    if (bytesRead !== size - have) throw new GiveUp('short read');
+    this.window = { offset, data: buffer };
+    return buffer.subarray(0, length);
   }
 
   private async walk(handle: FileHandle): Promise<FollowedScan> {
