@@ -50,7 +50,11 @@ export class WarFollower {
   private aborted = false;
   private readonly result: Promise<FollowedScan | null>;
   /** The last read, with what was read ahead (see {@link read}). */
-  private window: { offset: number; data: Buffer } | null = null;
+  private window: { offset: number; data: Buffer; whole: Buffer | null } | null = null;
+  /** The other block buffer, free for the next refill. */
+  private spare: Buffer | null = null;
+  /** The window was handed to the inflater, which may still hold it: it must not be reused. */
+  private lent = false;
 
   constructor(private readonly path: string) {
     this.result = this.run();
@@ -114,7 +118,9 @@ export class WarFollower {
   /**
    * `length` bytes at `offset`, once they are on disk. Reads ahead up to {@link BLOCK} bytes of what is
    * already on disk, so that the header, name and data of the many small entries of a WAR cost one read
-   * instead of three. The returned buffer stays valid (a refill allocates a new window).
+   * instead of three. The returned view is valid until the next refill: two {@link BLOCK} buffers take
+   * turns as the window (so following a WAR leaves no garbage for the GC, which showed as peak RSS), except
+   * that a window lent to the inflater ({@link lent}) is left to the GC instead.
    */
   private async read(handle: FileHandle, offset: number, length: number): Promise<Buffer> {
     const window = this.window;
@@ -123,13 +129,17 @@ export class WarFollower {
     }
     if (!(await this.until(offset + length))) throw new GiveUp('ended');
     const size = Math.max(length, Math.min(BLOCK, this.available - offset));
-    const buffer = Buffer.allocUnsafe(size);
+    const whole = size <= BLOCK ? (this.spare ?? Buffer.allocUnsafeSlow(BLOCK)) : null;
+    this.spare = null;
+    const buffer = whole ? whole.subarray(0, size) : Buffer.allocUnsafe(size);
     // what the window already holds of it is copied, not read again
     const have = window && offset >= window.offset && offset < window.offset + window.data.length ? Math.min(size, window.offset + window.data.length - offset) : 0;
     if (have > 0) window!.data.copy(buffer, 0, offset - window!.offset, offset - window!.offset + have);
+    if (window?.whole && !this.lent) this.spare = window.whole;
+    this.lent = false;
     const { bytesRead } = await handle.read(buffer, have, size - have, offset + have);
     if (bytesRead !== size - have) throw new GiveUp('short read');
-    this.window = { offset, data: buffer };
+    this.window = { offset, data: buffer, whole };
     return buffer.subarray(0, length);
   }
 
@@ -203,7 +213,12 @@ export class WarFollower {
         const chunk = await this.read(handle, at, Math.min(BLOCK, start + size - at));
         if (!inflater.write(chunk)) {
           const stop = await Promise.race([new Promise<boolean>((resolve) => inflater.once('drain', () => resolve(true))), ended.then(() => false)]);
-          if (!stop) break; // the inflater failed (or ended early): reported below
+          if (!stop) {
+            this.lent = true;
+            break; // the inflater failed (or ended early): reported below
+          }
+        } else {
+          this.lent = true; // queued, not yet consumed
         }
       }
     } catch (error) {
