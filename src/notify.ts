@@ -129,9 +129,9 @@ const RESULT_WORDS: Record<string, string> = {
   'restart-failed': 'watchdog restart FAILED: LeTTo is down',
 };
 
-/** `[letto-update] school.example: update 6880 → 6886: updated` */
+/** `[letto-update] school.example: update 6880 -> 6886: updated` (ASCII, so filters and grep find it) */
 export function subjectOf(notice: Notice, host: string): string {
-  const revisions = notice.command === 'watchdog' ? `revision ${notice.to ?? 'unknown'}` : `${notice.from ?? '?'} → ${notice.to ?? '?'}`;
+  const revisions = notice.command === 'watchdog' ? `revision ${notice.to ?? 'unknown'}` : `${notice.from ?? '?'} -> ${notice.to ?? '?'}`;
   return `[letto-update] ${host}: ${notice.command} ${revisions}: ${RESULT_WORDS[notice.result] ?? notice.result}`;
 }
 
