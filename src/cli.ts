@@ -275,6 +275,29 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
     );
 
   program
+    .command('test-notify')
+    .description('send a test notification by every way [notify] configures (mail, webhook), whatever notify.when says (exit 0 sent, 1 failed)')
+    .action(() =>
+      run(async () => {
+        const { sendTestNotice } = await import('./notify.js');
+        return withSession(program, 'read', undefined, async ({ ctx }, out) => {
+          const { tried, failures } = await sendTestNotice(ctx);
+          out.json({ tried, failures });
+          if (tried.length === 0) {
+            out.error('[notify] names no recipient: nothing to send.', 'Set notify.email_to and/or notify.webhook_url (docs/configuration.md).');
+            return ExitCode.failed;
+          }
+          if (failures.length > 0) {
+            out.error(failures.join('; ') + '.', 'Check notify.smtp_url, notify.smtp_user and the SMTP password (notify.smtp_password_file or LETTO_UPDATE_SMTP_PASSWORD), or notify.webhook_url.');
+            return ExitCode.failed;
+          }
+          out.line(`Sent: ${tried.join('; ')}.`);
+          return ExitCode.ok;
+        }, { local: true });
+      }),
+    );
+
+  program
     .command('history')
     .description('every recorded run (updates, rollbacks, watchdog restarts): time, from, to, result, duration')
     .option('--last <n>', 'only the newest N runs', parseCountArg)

@@ -47,8 +47,36 @@ export function notifyConfigured(config: Config): boolean {
  * code of the run stays what it was).
  */
 export async function notify(ctx: Context, notice: Notice): Promise<void> {
+  if (!notifyConfigured(ctx.config) || !shouldNotify(ctx.config.notify.when, notice)) return;
+  for (const failure of await deliver(ctx, notice)) {
+    ctx.emit({ type: 'warn', message: `${failure}; the run itself is not affected.` });
+  }
+}
+
+/**
+ * `test-notify`: sends a test notice by every configured way, whatever `notify.when` says.
+ * @returns what was tried (`mail to a@b via smtp://host:587`, `webhook https://host`) and the failures.
+ */
+export async function sendTestNotice(ctx: Context): Promise<{ tried: string[]; failures: string[] }> {
   const { notify: settings } = ctx.config;
-  if (!notifyConfigured(ctx.config) || !shouldNotify(settings.when, notice)) return;
+  const tried: string[] = [];
+  if (settings.email_to.length > 0) tried.push(`mail to ${settings.email_to.join(', ')}`);
+  if (settings.webhook_url) tried.push(`webhook ${new URL(settings.webhook_url).origin}`);
+  const failures = await deliver(ctx, {
+    command: 'update',
+    result: 'test',
+    from: null,
+    to: null,
+    durationSeconds: 0,
+    message: 'This is a test notification from letto-update (`letto-update test-notify`). Mail and webhook work.',
+  });
+  return { tried, failures };
+}
+
+/** Sends `notice` by mail and webhook as configured. @returns one message per way that failed (never throws). */
+async function deliver(ctx: Context, notice: Notice): Promise<string[]> {
+  const { notify: settings } = ctx.config;
+  const failures: string[] = [];
   const host = hostname();
   const failure = FAILURES.has(notice.result);
   const tail = failure ? await catalinaTail(catalinaOut(ctx.config)) : null;
@@ -65,16 +93,17 @@ export async function notify(ctx: Context, notice: Notice): Promise<void> {
       });
     } catch (error) {
       const via = route ? ` via ${describeMailRoute(route)}` : '';
-      ctx.emit({ type: 'warn', message: `The notification mail to ${settings.email_to.join(', ')}${via} could not be sent (${(error as Error).message}); the run itself is not affected.` });
+      failures.push(`The notification mail to ${settings.email_to.join(', ')}${via} could not be sent (${(error as Error).message})`);
     }
   }
   if (settings.webhook_url) {
     try {
       await postJson(settings.webhook_url, { host, time, ...notice, failure, catalinaTail: tail });
     } catch (error) {
-      ctx.emit({ type: 'warn', message: `The notification ${(error as Error).message}; the run itself is not affected.` });
+      failures.push(`The notification ${(error as Error).message}`);
     }
   }
+  return failures;
 }
 
 /**
@@ -127,6 +156,7 @@ const RESULT_WORDS: Record<string, string> = {
   'rollback-failed': 'FAILED, rollback failed too: LeTTo may be down',
   restarted: 'TomEE restarted by the watchdog',
   'restart-failed': 'watchdog restart FAILED: LeTTo is down',
+  test: 'test notification',
 };
 
 /** `[letto-update] school.example: update 6880 -> 6886: updated` (ASCII, so filters and grep find it) */

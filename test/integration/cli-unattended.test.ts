@@ -207,6 +207,26 @@ describe('update --cron', () => {
   });
 });
 
+describe('test-notify', () => {
+  it('sends one test mail and says so; a wrong SMTP password is exit 1 with what to check', async () => {
+    const { layout, cli } = await setup();
+    const before = smtp.mails.length;
+    const ok = await cli('test-notify');
+    expect(ok.exitCode, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toBe('Sent: mail to admin@schule.example, it@schule.example.\n');
+    expect(smtp.mails.length - before).toBe(1);
+    expect(smtp.mails.at(-1)!.subject).toMatch(/test notification/);
+
+    await writeFile(join(layout.root, 'etc/smtp-password'), 'wrong-password\n', { mode: 0o600 });
+    const bad = await cli('test-notify');
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toMatch(/could not be sent \(.*Invalid username or password/);
+    expect(bad.stderr).toMatch(/what to do: Check notify\.smtp_url/);
+    expect(bad.stderr).not.toContain('wrong-password');
+    expect(smtp.mails.length - before).toBe(1);
+  });
+});
+
 describe('health (monitoring plugin)', () => {
   it('OK, slow (WARNING), not running and hanging (CRITICAL), config and usage errors (UNKNOWN)', async () => {
     const { layout, config, cli } = await setup();
