@@ -74,7 +74,8 @@ function buildProgram(run: (work: (program: Command) => Promise<number>) => void
     `
 Exit codes: 0 done/current, 1 failed (server untouched), 2 usage or config error, 3 new revision failed
 and the old one runs again, 4 rollback failed too (needs a person), 75 busy (another run or a backup),
-100 (check) update available.`,
+100 (check) update available. \`health\` follows the monitoring-plugin convention instead:
+0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for config and usage errors).`,
   );
 
   program
@@ -194,6 +195,8 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
           out.line(`health: ${report.health}`);
           const last = report.lastRun;
           out.line(`last run: ${last ? `${last.time} ${last.command} ${last.from ?? '?'} → ${last.to ?? '?'}: ${last.result}` : 'none recorded'}`);
+          if (report.failedRevision) out.line(`failed revision: ${report.failedRevision.revision} (${report.failedRevision.time}); the nightly run skips it until a newer one appears`);
+          if (report.watchdogPause) out.line(`watchdog: paused since ${report.watchdogPause.since}${report.watchdogPause.until ? ` until ${report.watchdogPause.until}` : ''}${report.watchdogPause.reason ? ` (${report.watchdogPause.reason})` : ''}`);
           return report.running && report.healthy ? ExitCode.ok : ExitCode.failed;
         });
       }),

@@ -150,6 +150,8 @@ describe('update --cron', () => {
     expect(mail.raw).toContain('SEVERE: Context [/letto] startup failed'); // the tail of catalina.out
     const state = JSON.parse(await readFile(join(layout.state, 'state.json'), 'utf8')) as { failedRevision: { revision: number } };
     expect(state.failedRevision.revision).toBe(6890);
+    const status = await cli('--json', 'status');
+    expect(JSON.parse(status.stdout)).toMatchObject({ installed: 6880, failedRevision: { revision: 6890 }, watchdogPause: null });
 
     const requestsBefore = download.requests.length;
     const skipped = await cli('update', '--cron', '--channel', 'daily');
