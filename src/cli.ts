@@ -253,12 +253,15 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
             out.line(`last restart: ${counters.lastRestart ?? 'never'}`);
             return ExitCode.ok;
           }
+          // steps (stop, start, health) are collected with time stamps and printed with the check's line
           const show = (report: import('./watchdog.js').WatchdogReport): number => {
             if (report.action === 'restart-failed' || report.action === 'unknown') {
+              out.flushLog();
               out.error(`watchdog: ${report.message}`, '');
               return ExitCode.failed;
             }
-            if (report.action !== 'healthy' && report.action !== 'paused') out.line(`${stamp()} watchdog: ${report.message}`);
+            if (report.action !== 'healthy' && report.action !== 'paused') out.flushLog(`watchdog: ${report.message}`);
+            else out.flushLog();
             return ExitCode.ok;
           };
           if (opts.once) {
@@ -267,13 +270,14 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
             return show(report);
           }
           const { interval, failures, grace } = ctx.config.watchdog;
+          out.stopNote = 'the watchdog stopped.';
           out.line(`${stamp()} watchdog: checking ${ctx.config.tomee.health_url} every ${interval} s; restart after ${failures} failed checks in a row, not again within ${grace} s.`);
           await watchdog.watchdogLoop(ctx, (report) => {
             out.json(report);
             show(report);
           });
           return ExitCode.ok;
-        }, { local: true });
+        }, { local: true, cron: action === 'run' });
       }),
     );
 
@@ -371,7 +375,7 @@ function guardSignals(out: Output): void {
         out.notice(`${signal} received while TomEE is being restarted; finishing this update or its rollback first.`);
         return;
       }
-      out.notice(`${signal} received; stopped before the server was touched.`);
+      out.notice(`${signal} received; ${out.stopNote}`);
       process.exit(130);
     });
   }

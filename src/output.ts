@@ -8,8 +8,8 @@ export interface OutputMode {
   quiet: boolean;
   verbose: boolean;
   /**
-   * `update --cron`: steps and warnings are collected, not printed; the CLI prints them as a short,
-   * time-stamped log only when something happened ({@link Output.flushLog}).
+   * `update --cron` and `watchdog`: steps and warnings are collected, not printed; the CLI prints them
+   * as a short, time-stamped log only when something happened ({@link Output.flushLog}).
    */
   cron?: boolean;
 }
@@ -40,6 +40,9 @@ export class Output {
   plugin(text: string): void {
     if (!this.mode.json) this.stdout.write(`${text}\n`);
   }
+
+  /** Said after "SIGTERM received; " when a signal ends the command (see cli.ts guardSignals). */
+  stopNote = 'stopped before the server was touched.';
 
   /** True while the core is in a step that must not be interrupted (TomEE stopped or restarting). */
   critical = false;

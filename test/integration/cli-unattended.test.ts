@@ -278,7 +278,7 @@ describe('health (monitoring plugin)', () => {
   });
 });
 
-describe('watchdog --once', () => {
+describe('watchdog', () => {
   it('counts failures, holds back during a backup, restarts, then leaves a slow start alone during grace', async () => {
     const { layout, config, cli } = await setup('[watchdog]\nfailures = 2\ngrace = 300\n');
     const before = smtp.mails.length;
@@ -332,6 +332,28 @@ describe('watchdog --once', () => {
     expect((await cli('watchdog', 'resume')).stdout).toContain('Watchdog resumed.');
     const restart = await cli('watchdog', '--once');
     expect(restart.stdout).toMatch(/TomEE was restarted/);
+  });
+
+  it('the loop (`watchdog` without --once) checks every interval, restarts, and ends on SIGTERM', async () => {
+    const { layout, config } = await setup('[watchdog]\ninterval = 1\nfailures = 2\n');
+    await rm(layout.runningFlag);
+    const { execa } = await import('execa');
+    const { CLI_BIN } = await import('../support/cli.js');
+    const child = execa(process.execPath, [CLI_BIN, '--config', config, 'watchdog'], { reject: false, env: { LETTO_UPDATE_CONFIG: '' } });
+    const deadline = Date.now() + 20_000;
+    while (!(await layout.calls()).includes('start') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 1500)); // one more (healthy, silent) check
+    child.kill('SIGTERM');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    const lines = String(r.stdout).trim().split('\n');
+    expect(lines[0]).toMatch(/watchdog: checking .* every 1 s; restart after 2 failed checks in a row, not again within 300 s\./);
+    expect(lines[1]).toMatch(/failure 1 of 2/);
+    expect(lines.slice(2, -1).join('\n')).toMatch(/Z Starting TomEE .*\n.*Z Waiting up to 1 s for/);
+    expect(lines.at(-1)).toMatch(/watchdog: LeTTo did not answer 2 checks in a row .*TomEE was restarted and answers again/);
+    expect(lines.every((l) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ /.test(l))).toBe(true);
+    expect(String(r.stderr).trim()).toBe('letto-update: SIGTERM received; the watchdog stopped.');
+    expect((await layout.calls()).filter((c) => c === 'start')).toHaveLength(1);
   });
 
   it('does not act while an update holds the run lock', async () => {
