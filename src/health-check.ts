@@ -87,14 +87,19 @@ function perfdata(seconds: number | null, t: HealthThresholds): string {
 async function expectedOutage(ctx: Context, report: HealthReport): Promise<HealthReport> {
   if (report.state !== 'CRITICAL') return report;
   const holder = await runLockHolder(ctx.state.dir);
-  if (holder && holder.command !== 'watchdog') {
-    return { ...report, state: 'WARNING', summary: `${report.summary}; an ${holder.command} is running (since ${holder.started})`, because: 'update' };
+  if (holder && stopsTomee(holder.command)) {
+    return { ...report, state: 'WARNING', summary: `${report.summary}; ${holder.command === 'rollback' ? 'a rollback' : 'an update'} is running (since ${holder.started})`, because: 'update' };
   }
   const pause = await readPause(ctx);
   if (pause) {
     return { ...report, state: 'WARNING', summary: `${report.summary}; watchdog paused for maintenance${pause.reason ? ` (${pause.reason})` : ''}`, because: 'maintenance' };
   }
   return report;
+}
+
+/** True for the run-lock holders that stop TomEE on purpose (update, rollback), not for `download`. */
+export function stopsTomee(command: string): boolean {
+  return command === 'update' || command === 'rollback';
 }
 
 /** The live process holding the run lock (`<state>/lock`), or null. */

@@ -162,7 +162,8 @@ const RESULT_WORDS: Record<string, string> = {
 /** `[letto-update] school.example: update 6880 -> 6886: updated` (ASCII, so filters and grep find it) */
 export function subjectOf(notice: Notice, host: string): string {
   const revisions = notice.command === 'watchdog' ? `revision ${notice.to ?? 'unknown'}` : `${notice.from ?? '?'} -> ${notice.to ?? '?'}`;
-  return `[letto-update] ${host}: ${notice.command} ${revisions}: ${RESULT_WORDS[notice.result] ?? notice.result}`;
+  const result = notice.command === 'rollback' && notice.result === 'updated' ? 'done' : (RESULT_WORDS[notice.result] ?? notice.result);
+  return `[letto-update] ${host}: ${notice.command} ${revisions}: ${result}`;
 }
 
 function bodyOf(notice: Notice, host: string, time: string, tail: string | null, logFile: string): string {

@@ -1,7 +1,7 @@
 import { createBackupLock, inspectBackupLock, releaseBackupLock } from './backup-lock.js';
 import type { Context } from './context.js';
 import { BusyError, asLettoError } from './errors.js';
-import { checkHealth, runLockHolder, type HealthReport } from './health-check.js';
+import { checkHealth, runLockHolder, stopsTomee, type HealthReport } from './health-check.js';
 import { acquireRunLock } from './lock.js';
 import { notify } from './notify.js';
 import { elapsedSeconds } from './run.js';
@@ -56,7 +56,7 @@ export async function watchdogOnce(ctx: Context): Promise<WatchdogReport> {
   if (pause) return done('paused', `paused for maintenance since ${pause.since}${pause.until ? ` until ${pause.until}` : ''}${pause.reason ? `: ${pause.reason}` : ''}`, null, 0);
   await removePause(ctx).catch(() => undefined); // an expired pause
   const holder = await runLockHolder(ctx.state.dir);
-  if (holder) return done('update-running', `${holder.command} in progress (process ${holder.pid}); not checking`, null);
+  if (holder && stopsTomee(holder.command)) return done('update-running', `${holder.command} in progress (process ${holder.pid}); not checking`, null);
 
   const health = await checkHealth(ctx, { warning: PROBE_TIMEOUT, critical: null, timeout: PROBE_TIMEOUT });
   if (health.httpStatus === 200) return done('healthy', `LeTTo answers: ${health.summary}`, health, 0);

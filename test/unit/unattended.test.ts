@@ -59,6 +59,9 @@ describe('shouldNotify', () => {
     expect(subjectOf({ command: 'update', result: 'updated', from: 6880, to: 6886, durationSeconds: 3, message: '' }, 'schule')).toBe(
       '[letto-update] schule: update 6880 -> 6886: updated',
     );
+    expect(subjectOf({ command: 'rollback', result: 'updated', from: 6886, to: 6870, durationSeconds: 3, message: '' }, 'schule')).toBe(
+      '[letto-update] schule: rollback 6886 -> 6870: done',
+    );
     expect(subjectOf({ command: 'watchdog', result: 'restarted', from: 6886, to: 6886, durationSeconds: 3, message: '' }, 'schule')).toBe(
       '[letto-update] schule: watchdog revision 6886: TomEE restarted by the watchdog',
     );
