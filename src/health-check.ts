@@ -97,9 +97,9 @@ async function expectedOutage(ctx: Context, report: HealthReport): Promise<Healt
   return report;
 }
 
-/** True for the run-lock holders that stop TomEE on purpose (update, rollback), not for `download`. */
+/** True for the run-lock holders that stop TomEE on purpose (update, rollback, recover), not for `download`. */
 export function stopsTomee(command: string): boolean {
-  return command === 'update' || command === 'rollback';
+  return command === 'update' || command === 'rollback' || command === 'recover';
 }
 
 /** The live process holding the run lock (`<state>/lock`), or null. */
