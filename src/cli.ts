@@ -4,6 +4,7 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import { parseDurationSeconds } from './duration.js';
 import { ExitCode, asLettoError, type LettoError } from './errors.js';
 import { Output, stamp } from './output.js';
+import type { Context } from './context.js';
 import type { Channel } from './revision.js';
 import { openSession, type Access, type Session } from './session.js';
 import type { RunReport } from './update.js';
@@ -227,58 +228,12 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
     .option('--for <duration>', 'pause: end the pause by itself after DURATION (e.g. 2h)', parseDurationArg)
     .option('--reason <text>', 'pause: why (shown by health and watchdog status)')
     .action((action: 'run' | 'pause' | 'resume' | 'status', opts: { once?: boolean; for?: number; reason?: string }) =>
-      run(async () => {
-        const watchdog = await import('./watchdog.js');
-        const state = await import('./watchdog-state.js');
-        return withSession(program, action === 'status' ? 'read' : 'write', undefined, async ({ ctx }, out) => {
-          if (action === 'pause') {
-            const pause = await state.writePause(ctx, opts.reason ?? '', opts.for ?? null);
-            out.json(pause);
-            out.line(`Watchdog paused${pause.until ? ` until ${pause.until}` : ''}: it restarts nothing and \`health\` reports a down LeTTo as WARNING. End it with \`letto-update watchdog resume\`.`);
-            return ExitCode.ok;
-          }
-          if (action === 'resume') {
-            const was = await state.removePause(ctx);
-            out.json({ resumed: was });
-            out.line(was ? 'Watchdog resumed.' : 'The watchdog was not paused.');
-            return ExitCode.ok;
-          }
-          if (action === 'status') {
-            const counters = await state.readCounters(ctx);
-            const pause = await state.readPause(ctx);
-            out.json({ ...counters, pause, config: ctx.config.watchdog });
-            out.line(`pause: ${pause ? `since ${pause.since}${pause.until ? ` until ${pause.until}` : ''}${pause.reason ? ` (${pause.reason})` : ''}` : 'none'}`);
-            out.line(`failures in a row: ${counters.failures} of ${ctx.config.watchdog.failures}`);
-            out.line(`last check: ${counters.lastCheck ?? 'never'}${counters.lastAction ? ` (${counters.lastAction})` : ''}`);
-            out.line(`last restart: ${counters.lastRestart ?? 'never'}`);
-            return ExitCode.ok;
-          }
-          // steps (stop, start, health) are collected with time stamps and printed with the check's line
-          const show = (report: import('./watchdog.js').WatchdogReport): number => {
-            if (report.action === 'restart-failed' || report.action === 'unknown') {
-              out.flushLog();
-              out.error(`watchdog: ${report.message}`, '');
-              return ExitCode.failed;
-            }
-            if (report.action !== 'healthy' && report.action !== 'paused') out.flushLog(`watchdog: ${report.message}`);
-            else out.flushLog();
-            return ExitCode.ok;
-          };
-          if (opts.once) {
-            const report = await watchdog.watchdogOnce(ctx);
-            out.json(report);
-            return show(report);
-          }
-          const { interval, failures, grace } = ctx.config.watchdog;
-          out.stopNote = 'the watchdog stopped.';
-          out.line(`${stamp()} watchdog: checking ${ctx.config.tomee.health_url} every ${interval} s; restart after ${failures} failed checks in a row, not again within ${grace} s.`);
-          await watchdog.watchdogLoop(ctx, (report) => {
-            out.json(report);
-            show(report);
-          });
-          return ExitCode.ok;
-        }, { local: true, cron: action === 'run' });
-      }),
+      run(() =>
+        withSession(program, action === 'status' ? 'read' : 'write', undefined, ({ ctx }, out) => watchdogCommand(ctx, out, action, opts), {
+          local: true,
+          cron: action === 'run',
+        }),
+      ),
     );
 
   program
@@ -321,6 +276,63 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
       }),
     );
   return program;
+}
+
+/** `watchdog run|pause|resume|status`: what the CLI prints and the exit code (see docs/usage.md). */
+async function watchdogCommand(
+  ctx: Context,
+  out: Output,
+  action: 'run' | 'pause' | 'resume' | 'status',
+  opts: { once?: boolean; for?: number; reason?: string },
+): Promise<number> {
+  const watchdog = await import('./watchdog.js');
+  const state = await import('./watchdog-state.js');
+  if (action === 'pause') {
+    const pause = await state.writePause(ctx, opts.reason ?? '', opts.for ?? null);
+    out.json(pause);
+    out.line(`Watchdog paused${pause.until ? ` until ${pause.until}` : ''}: it restarts nothing and \`health\` reports a down LeTTo as WARNING. End it with \`letto-update watchdog resume\`.`);
+    return ExitCode.ok;
+  }
+  if (action === 'resume') {
+    const was = await state.removePause(ctx);
+    out.json({ resumed: was });
+    out.line(was ? 'Watchdog resumed.' : 'The watchdog was not paused.');
+    return ExitCode.ok;
+  }
+  if (action === 'status') {
+    const counters = await state.readCounters(ctx);
+    const pause = await state.readPause(ctx);
+    out.json({ ...counters, pause, config: ctx.config.watchdog });
+    out.line(`pause: ${pause ? `since ${pause.since}${pause.until ? ` until ${pause.until}` : ''}${pause.reason ? ` (${pause.reason})` : ''}` : 'none'}`);
+    out.line(`failures in a row: ${counters.failures} of ${ctx.config.watchdog.failures}`);
+    out.line(`last check: ${counters.lastCheck ?? 'never'}${counters.lastAction ? ` (${counters.lastAction})` : ''}`);
+    out.line(`last restart: ${counters.lastRestart ?? 'never'}`);
+    return ExitCode.ok;
+  }
+  // steps (stop, start, health) are collected with time stamps and printed with the check's line
+  const show = (report: import('./watchdog.js').WatchdogReport): number => {
+    if (report.action === 'restart-failed' || report.action === 'unknown') {
+      out.flushLog();
+      out.error(`watchdog: ${report.message}`, '');
+      return ExitCode.failed;
+    }
+    if (report.action !== 'healthy' && report.action !== 'paused') out.flushLog(`watchdog: ${report.message}`);
+    else out.flushLog();
+    return ExitCode.ok;
+  };
+  if (opts.once) {
+    const report = await watchdog.watchdogOnce(ctx);
+    out.json(report);
+    return show(report);
+  }
+  const { interval, failures, grace } = ctx.config.watchdog;
+  out.stopNote = 'the watchdog stopped.';
+  out.line(`${stamp()} watchdog: checking ${ctx.config.tomee.health_url} every ${interval} s; restart after ${failures} failed checks in a row, not again within ${grace} s.`);
+  await watchdog.watchdogLoop(ctx, (report) => {
+    out.json(report);
+    show(report);
+  });
+  return ExitCode.ok;
 }
 
 function confirmer(out: Output, yes: boolean | undefined): ((question: string) => Promise<boolean>) | undefined {
