@@ -202,6 +202,7 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
         });
       }),
     );
+
   program
     .command('health')
     .description('monitoring plugin (monit, Nagios, Icinga): is TomEE running, and does health_url answer? One line; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')

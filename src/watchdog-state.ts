@@ -46,6 +46,7 @@ export async function readCounters(ctx: Context): Promise<WatchdogCounters> {
   }
 }
 
+/** Stores the counters (atomically, owned by the service user). */
 export async function writeCounters(ctx: Context, counters: WatchdogCounters): Promise<void> {
   await ctx.state.ensure();
   await writeFileAtomically(countersFile(ctx), JSON.stringify(counters, null, 2) + '\n', ctx.serviceUser);
