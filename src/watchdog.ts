@@ -102,11 +102,11 @@ async function restart(ctx: Context, health: HealthReport, failures: number, cou
       const after = await waitHealthy(ctx);
       action = after.healthy ? 'restarted' : 'restart-failed';
       message = after.healthy
-        ? `LeTTo did not answer ${failures} checks in a row (${health.summary}); TomEE was restarted and answers again after ${after.seconds} s.`
-        : `LeTTo did not answer ${failures} checks in a row (${health.summary}); TomEE was restarted but does not answer within ${ctx.config.tomee.health_timeout} s (last: ${after.last}).`;
+        ? `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); TomEE was restarted and answers again after ${after.seconds} s.`
+        : `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); TomEE was restarted but does not answer within ${ctx.config.tomee.health_timeout} s (last: ${after.last}).`;
     } catch (error) {
       action = 'restart-failed';
-      message = `LeTTo did not answer ${failures} checks in a row (${health.summary}); restarting TomEE failed: ${asLettoError(error).message}`;
+      message = `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); restarting TomEE failed: ${asLettoError(error).message}`;
     } finally {
       ctx.emit({ type: 'critical', active: false });
     }
@@ -122,6 +122,11 @@ async function restart(ctx: Context, health: HealthReport, failures: number, cou
     if (marker) await releaseBackupLock(lockPath, marker).catch(() => undefined);
     await lock.release();
   }
+}
+
+/** `1 check`, `3 checks`. */
+function checks(n: number): string {
+  return `${n} check${n === 1 ? '' : 's'}`;
 }
 
 /**

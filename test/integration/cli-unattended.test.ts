@@ -317,6 +317,28 @@ describe('watchdog', () => {
     void config;
   });
 
+  it('a restart that fails is exit 1, mailed and recorded, and grace keeps it from looping; a status script that cannot run is not counted', async () => {
+    const { layout, config, cli } = await setup('[watchdog]\nfailures = 1\n');
+    await rm(layout.runningFlag);
+    const before = smtp.mails.length;
+    const env = { LETTO_UPDATE_TOMEE_START: '/bin/false' };
+    const failed = await runCli(['--config', config, 'watchdog', '--once'], { env });
+    expect(failed.exitCode).toBe(1);
+    expect(failed.stderr).toMatch(/error: watchdog: LeTTo did not answer 1 check in a row .*restarting TomEE failed: \/bin\/false failed: exit code 1/);
+    expect(smtp.mails.length - before).toBe(1);
+    expect(smtp.mails.at(-1)!.subject).toMatch(/watchdog restart FAILED: LeTTo is down/);
+    expect(smtp.mails.at(-1)!.raw).toContain('Last lines of');
+    const again = await runCli(['--config', config, 'watchdog', '--once'], { env });
+    expect(again.exitCode).toBe(0);
+    expect(again.stdout).toMatch(/within the grace of 300 s: not counted/);
+    const history = JSON.parse((await cli('--json', 'history')).stdout) as { runs: { command: string; result: string }[] };
+    expect(history.runs.at(-1)).toMatchObject({ command: 'watchdog', result: 'restart-failed' });
+
+    const unknown = await runCli(['--config', config, 'watchdog', '--once'], { env: { LETTO_UPDATE_TOMEE_STATUS: join(layout.root, 'nope.sh') } });
+    expect(unknown.exitCode).toBe(1);
+    expect(unknown.stderr).toMatch(/watchdog: cannot check: Cannot tell whether TomEE runs/);
+  });
+
   it('a maintenance pause: nothing is restarted, health says WARNING; resume ends it', async () => {
     const { layout, cli } = await setup('[watchdog]\nfailures = 1\n');
     await rm(layout.runningFlag);
