@@ -5,7 +5,7 @@ import { catalinaOut, type Context } from './context.js';
 import { BusyError, LettoError } from './errors.js';
 import type { Revision } from './revision.js';
 import type { RunRecord } from './state.js';
-import { describeMailRoute, sendMail, type MailRoute } from './system/mail.js';
+import type { MailRoute } from './system/mail.js';
 import { postJson } from './system/webhook.js';
 
 /** What happened, as told to the admin: one finished update, rollback or watchdog restart. */
@@ -83,6 +83,8 @@ async function deliver(ctx: Context, notice: Notice): Promise<string[]> {
   const time = ctx.services.clock.now().toISOString();
   if (settings.email_to.length > 0) {
     let route: MailRoute | null = null;
+    // nodemailer is loaded only when mail is configured (it costs memory in every run otherwise)
+    const { describeMailRoute, sendMail } = await import('./system/mail.js');
     try {
       route = await mailRoute(ctx.config);
       await sendMail(route, {
