@@ -1,7 +1,8 @@
 import type { Context } from './context.js';
 import type { ArchiveEntry } from './archive.js';
 import type { Channel, Revision } from './revision.js';
-import type { RunRecord } from './state.js';
+import type { FailedRevision, RunRecord } from './state.js';
+import { readPause, type WatchdogPause } from './watchdog-state.js';
 import { listBackups, type Backup } from './steps/backup.js';
 import { readAvailable, readInstalled, type Installed } from './steps/check.js';
 import { readArchive } from './steps/download.js';
@@ -43,6 +44,10 @@ export interface StatusReport {
   healthy: boolean | null;
   health: string;
   lastRun: RunRecord | null;
+  /** A revision that failed its health check, which `update --cron` leaves alone (null: none). */
+  failedRevision: FailedRevision | null;
+  /** The watchdog's maintenance pause (null: none). */
+  watchdogPause: WatchdogPause | null;
 }
 
 /** `status`: installed revision, whether TomEE runs (status script), one health probe, the last run. */
@@ -57,7 +62,9 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
     health = probe.ok ? `HTTP ${probe.status} in ${probe.ms} ms` : `no answer: ${probe.error}`;
   }
   const runs = await ctx.state.runs();
-  return { installed: installed.revision, running: status.running, pid: status.pid, healthy, health, lastRun: runs.at(-1) ?? null };
+  const failedRevision = (await ctx.state.read()).failedRevision ?? null;
+  const watchdogPause = await readPause(ctx);
+  return { installed: installed.revision, running: status.running, pid: status.pid, healthy, health, lastRun: runs.at(-1) ?? null, failedRevision, watchdogPause };
 }
 
 /** `list` shape: local backups, and with `--remote` the archive's revisions (newest first). */

@@ -14,7 +14,7 @@ import { discardStaged } from './steps/download.js';
  */
 export interface RunReport {
   command: 'update' | 'rollback';
-  result: 'updated' | 'current' | 'dry-run' | 'cancelled' | 'failed' | 'busy' | 'rolled-back' | 'rollback-failed';
+  result: 'updated' | 'current' | 'skipped' | 'dry-run' | 'cancelled' | 'failed' | 'busy' | 'rolled-back' | 'rollback-failed';
   from: Revision | null;
   to: Revision | null;
   message: string;

@@ -1,6 +1,7 @@
 import type { Context } from './context.js';
 import { assertNoBackupRunning, installWar } from './install.js';
 import { acquireRunLock } from './lock.js';
+import { notifyAfter } from './notify.js';
 import type { Revision } from './revision.js';
 import { concludeInstall, recordedRun, reporter, type Known, type Reporter, type RunReport } from './run.js';
 import { readAvailable, readInstalled } from './steps/check.js';
@@ -18,6 +19,13 @@ export interface UpdateOptions {
   dryRun: boolean;
   /** Asked once the plan is known (the CLI asks on a terminal); false cancels. */
   confirm?: (question: string) => Promise<boolean>;
+  /**
+   * The nightly run (`--cron`): a revision that failed its health check before (`state.json`
+   * `failedRevision`) is not tried again until a newer one appears or `force` is set.
+   */
+  cron?: boolean;
+  /** Wait a random 0…N seconds before anything else (the run lock is not held while waiting). */
+  randomDelaySeconds?: number;
 }
 
 /**
@@ -29,7 +37,8 @@ export async function runUpdate(ctx: Context, options: UpdateOptions): Promise<R
   const known: Known = { from: null, to: options.revision ?? null };
   // a dry run changes nothing, so it takes no lock and is not recorded
   if (options.dryRun) return updateSteps(ctx, options, known, reporter(ctx, 'update', known));
-  return recordedRun(ctx, 'update', known, (report) => updateSteps(ctx, options, known, report));
+  if (options.randomDelaySeconds) await ctx.services.clock.sleep(Math.random() * options.randomDelaySeconds);
+  return notifyAfter(ctx, 'update', known, () => recordedRun(ctx, 'update', known, (report) => updateSteps(ctx, options, known, report)));
 }
 
 async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, report: Reporter): Promise<RunReport> {
@@ -46,6 +55,11 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
   if (!options.force && options.revision === undefined && from !== null && from > target) {
     return report('current', `Installed revision ${from} is newer than the ${channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).`);
   }
+  const failed = (await ctx.state.read()).failedRevision;
+  if (options.cron && !options.force && failed && failed.revision === target) {
+    return report('skipped', `Revision ${target} failed its health check on ${failed.time} and is not tried again by the nightly run; revision ${from ?? 'unknown'} stays (a newer revision, or \`update --force\`, tries again).`);
+  }
+  if (failed && failed.revision === target) ctx.emit({ type: 'warn', message: `Revision ${target} failed its health check before (${failed.time}); trying it again.` });
   const source = sourceFor(target, available, channel);
   const plan = `update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${channel} channel` : 'from the archive'}); TomEE will be restarted.`;
   if (options.dryRun) return report('dry-run', `Dry run: would ${plan}`);
@@ -53,7 +67,19 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
     return report('cancelled', 'Cancelled; nothing was changed.');
   }
   const staged = await downloadRevision(ctx, target, source);
-  return concludeInstall(ctx, await installWar(ctx, from, staged), staged, from, report);
+  const done = await concludeInstall(ctx, await installWar(ctx, from, staged), staged, from, report);
+  await rememberOutcome(ctx, done);
+  return done;
+}
+
+/** Remembers a revision that failed its health check (for `--cron`), and forgets it once one installs. */
+async function rememberOutcome(ctx: Context, done: RunReport): Promise<void> {
+  if ((done.result === 'rolled-back' || done.result === 'rollback-failed') && done.to !== null) {
+    await ctx.state.write({ failedRevision: { revision: done.to, time: ctx.services.clock.now().toISOString(), reason: done.message } });
+  } else if (done.result === 'updated') {
+    const failed = (await ctx.state.read()).failedRevision;
+    if (failed && done.to !== null && failed.revision <= done.to) await ctx.state.write({ failedRevision: null });
+  }
 }
 
 /**
