@@ -30,6 +30,7 @@ export function exitCodeOf(report: RunReport): number {
     case 'updated':
     case 'current':
     case 'dry-run':
+    case 'recovered':
       return ExitCode.ok;
     case 'rolled-back':
       return ExitCode.rolledBack;
@@ -135,6 +136,16 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
     );
 
   program
+    .command('recover')
+    .description('finish or undo what an interrupted (killed) update or rollback left; update, rollback and download do this first by themselves')
+    .action(() =>
+      run(async () => {
+        const { runRecover } = await import('./run.js');
+        return withSession(program, 'write', undefined, async ({ ctx }, out) => finish(out, await runRecover(ctx)));
+      }),
+    );
+
+  program
     .command('list')
     .description('list local backups, and with --remote the revisions in the server archive (newest first)')
     .option('--remote', 'also list the server’s archiv/')
@@ -172,6 +183,7 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
           out.line(`health: ${report.health}`);
           const last = report.lastRun;
           out.line(`last run: ${last ? `${last.time} ${last.command} ${last.from ?? '?'} → ${last.to ?? '?'}: ${last.result}` : 'none recorded'}`);
+          if (report.unfinished) out.line(`interrupted run: ${report.unfinished} The next update, rollback or \`letto-update recover\` finishes or undoes it.`);
           return report.running && report.healthy ? ExitCode.ok : ExitCode.failed;
         });
       }),

@@ -16,7 +16,8 @@ export type StepName =
   | 'swap'
   | 'start'
   | 'health'
-  | 'rollback';
+  | 'rollback'
+  | 'recover';
 
 /** What the core reports while it works; only the CLI turns these into output. */
 export type LettoEvent =

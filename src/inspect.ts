@@ -6,6 +6,7 @@ import { listBackups, type Backup } from './steps/backup.js';
 import { readAvailable, readInstalled, type Installed } from './steps/check.js';
 import { readArchive } from './steps/download.js';
 import { tomeeStatus } from './steps/tomee.js';
+import { describeJournal, unfinishedJournal } from './recover.js';
 
 /** `check --json` shape: revisions as numbers (installed null when unknown). */
 export interface CheckReport {
@@ -43,6 +44,8 @@ export interface StatusReport {
   healthy: boolean | null;
   health: string;
   lastRun: RunRecord | null;
+  /** A run that was killed and not yet recovered (one sentence), else null. */
+  unfinished: string | null;
 }
 
 /** `status`: installed revision, whether TomEE runs (status script), one health probe, the last run. */
@@ -57,7 +60,16 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
     health = probe.ok ? `HTTP ${probe.status} in ${probe.ms} ms` : `no answer: ${probe.error}`;
   }
   const runs = await ctx.state.runs();
-  return { installed: installed.revision, running: status.running, pid: status.pid, healthy, health, lastRun: runs.at(-1) ?? null };
+  const journal = await unfinishedJournal(ctx, false);
+  return {
+    installed: installed.revision,
+    running: status.running,
+    pid: status.pid,
+    healthy,
+    health,
+    lastRun: runs.at(-1) ?? null,
+    unfinished: journal ? describeJournal(journal) : null,
+  };
 }
 
 /** `list` shape: local backups, and with `--remote` the archive's revisions (newest first). */

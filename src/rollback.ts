@@ -7,6 +7,7 @@ import { readInstalled } from './steps/check.js';
 import { downloadRevision } from './steps/download.js';
 import { concludeInstall, recordedRun, type Known, type Reporter, type RunReport } from './run.js';
 import { verifyWar } from './war.js';
+import type { Journal } from './journal.js';
 
 /** Options of `letto-update rollback`. */
 export interface RollbackOptions {
@@ -37,10 +38,10 @@ export async function previousRevision(ctx: Context, current: Revision | null): 
  */
 export async function runRollback(ctx: Context, options: RollbackOptions): Promise<RunReport> {
   const known: Known = { from: null, to: options.to ?? null };
-  return recordedRun(ctx, 'rollback', known, (report) => rollbackSteps(ctx, options, known, report));
+  return recordedRun(ctx, 'rollback', known, (report, journal) => rollbackSteps(ctx, options, known, report, journal));
 }
 
-async function rollbackSteps(ctx: Context, options: RollbackOptions, known: Known, report: Reporter): Promise<RunReport> {
+async function rollbackSteps(ctx: Context, options: RollbackOptions, known: Known, report: Reporter, journal: Journal): Promise<RunReport> {
   await assertNoBackupRunning(ctx);
   const from = (known.from = (await readInstalled(ctx)).revision);
   const to = (known.to = options.to ?? (await previousRevision(ctx, from)));
@@ -53,8 +54,9 @@ async function rollbackSteps(ctx: Context, options: RollbackOptions, known: Know
   if (options.confirm && !(await options.confirm(`Roll LeTTo back from revision ${from ?? 'unknown'} to ${to}; TomEE will be restarted. Continue?`))) {
     return report('cancelled', 'Cancelled; nothing was changed.');
   }
+  await journal.record('download', { from, to });
   const war = await findWar(ctx, to);
-  return concludeInstall(ctx, await installWar(ctx, from, war), war, from, report);
+  return concludeInstall(ctx, await installWar(ctx, from, war, journal), war, from, report);
 }
 
 /** The WAR of `revision`: a verified local backup, else downloaded from the archive into staging. */

@@ -5,7 +5,7 @@ import { ensureDir, giveTo, writeFileAtomically } from './system/files.js';
 import type { Account } from './system/users.js';
 
 /** Outcome of a run, as recorded: the CLI's exit code follows from it. */
-export type RunResult = 'updated' | 'current' | 'failed' | 'rolled-back' | 'rollback-failed' | 'busy';
+export type RunResult = 'updated' | 'current' | 'failed' | 'rolled-back' | 'rollback-failed' | 'busy' | 'recovered';
 
 /**
  * One line of `runs.jsonl` in the state folder. Times are ISO 8601 (UTC), duration in seconds,
@@ -13,7 +13,8 @@ export type RunResult = 'updated' | 'current' | 'failed' | 'rolled-back' | 'roll
  */
 export interface RunRecord {
   time: string;
-  command: 'update' | 'rollback';
+  /** `recover`: what a later run did about a killed one (see src/recover.ts). */
+  command: 'update' | 'rollback' | 'recover';
   from: Revision | null;
   to: Revision | null;
   result: RunResult;

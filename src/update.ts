@@ -2,7 +2,8 @@ import type { Context } from './context.js';
 import { assertNoBackupRunning, installWar } from './install.js';
 import { acquireRunLock } from './lock.js';
 import type { Revision } from './revision.js';
-import { concludeInstall, recordedRun, reporter, type Known, type Reporter, type RunReport } from './run.js';
+import type { Journal } from './journal.js';
+import { concludeInstall, recordedRun, recoverAndRecord, reporter, type Known, type Reporter, type RunReport } from './run.js';
 import { readAvailable, readInstalled } from './steps/check.js';
 import { downloadRevision, sourceFor } from './steps/download.js';
 
@@ -28,11 +29,11 @@ export interface UpdateOptions {
 export async function runUpdate(ctx: Context, options: UpdateOptions): Promise<RunReport> {
   const known: Known = { from: null, to: options.revision ?? null };
   // a dry run changes nothing, so it takes no lock and is not recorded
-  if (options.dryRun) return updateSteps(ctx, options, known, reporter(ctx, 'update', known));
-  return recordedRun(ctx, 'update', known, (report) => updateSteps(ctx, options, known, report));
+  if (options.dryRun) return updateSteps(ctx, options, known, reporter(ctx, 'update', known), null);
+  return recordedRun(ctx, 'update', known, (report, journal) => updateSteps(ctx, options, known, report, journal));
 }
 
-async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, report: Reporter): Promise<RunReport> {
+async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, report: Reporter, journal: Journal | null): Promise<RunReport> {
   const { channel } = ctx.config.server;
   await assertNoBackupRunning(ctx);
   ctx.emit({ type: 'step', step: 'check', message: `Reading the installed revision and the ${channel} revision` });
@@ -52,8 +53,9 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
   if (options.confirm && !(await options.confirm(`${plan.charAt(0).toUpperCase()}${plan.slice(1)} Continue?`))) {
     return report('cancelled', 'Cancelled; nothing was changed.');
   }
+  await journal?.record('download', { from, to: target });
   const staged = await downloadRevision(ctx, target, source);
-  return concludeInstall(ctx, await installWar(ctx, from, staged), staged, from, report);
+  return concludeInstall(ctx, await installWar(ctx, from, staged, journal ?? undefined), staged, from, report);
 }
 
 /**
@@ -65,6 +67,7 @@ export async function runDownload(ctx: Context, options: { revision?: Revision }
   await ctx.state.ensure();
   const lock = await acquireRunLock(ctx.state.dir, 'download', ctx.serviceUser);
   try {
+    await recoverAndRecord(ctx);
     const { channel } = ctx.config.server;
     const available = await readAvailable(ctx, channel);
     const revision = options.revision ?? available;

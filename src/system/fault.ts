@@ -1,0 +1,10 @@
+/**
+ * Test hook for the fault-injection suite (test/e2e/faults-*.test.ts): when the environment variable
+ * `LETTO_UPDATE_FAULT` names a journal step (e.g. `swap`), the process kills itself with SIGKILL right
+ * after the journal recorded that step, as the OOM killer or a power cut would stop it. Only the
+ * tests set the variable; unset (as in production) this does nothing. Documented in docs/reliability.md.
+ */
+export function injectFault(point: string): void {
+  const wanted = process.env.LETTO_UPDATE_FAULT;
+  if (wanted && wanted === point) process.kill(process.pid, 'SIGKILL');
+}
