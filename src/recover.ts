@@ -43,7 +43,7 @@ export async function unfinishedJournal(ctx: Context, underRunLock: boolean): Pr
 
 /** One sentence describing an unfinished journal, for `status` and messages. */
 export function describeJournal(journal: JournalEntry): string {
-  return `A ${journal.command} from revision ${journal.from ?? 'unknown'} to ${journal.to ?? 'unknown'} (process ${journal.pid}, started ${journal.started}) was interrupted at step "${journal.step}".`;
+  return `${journal.command === 'update' ? 'An' : 'A'} ${journal.command} from revision ${journal.from ?? 'unknown'} to ${journal.to ?? 'unknown'} (process ${journal.pid}, started ${journal.started}) was interrupted at step "${journal.step}".`;
 }
 
 /**
