@@ -51,6 +51,7 @@ export const configSchema = z
         keep: z.number().int('must be a whole number').min(1, 'must be at least 1').default(5),
         state: path.default('/var/lib/letto-update'),
         backup_lock: path.default('/sicherung/sqlsicherungaktiv'),
+        free_space_margin: z.number().int('must be a whole number of MiB').min(0, 'must be 0 or more').default(100),
       })
       .strict()
       .default({}),

@@ -7,6 +7,7 @@ import { readInstalled } from './steps/check.js';
 import { downloadRevision } from './steps/download.js';
 import { concludeInstall, recordedRun, type Known, type Reporter, type RunReport } from './run.js';
 import { verifyWar } from './war.js';
+import { checkFreeSpace } from './steps/space.js';
 import type { Journal } from './journal.js';
 
 /** Options of `letto-update rollback`. */
@@ -54,6 +55,7 @@ async function rollbackSteps(ctx: Context, options: RollbackOptions, known: Know
   if (options.confirm && !(await options.confirm(`Roll LeTTo back from revision ${from ?? 'unknown'} to ${to}; TomEE will be restarted. Continue?`))) {
     return report('cancelled', 'Cancelled; nothing was changed.');
   }
+  await checkFreeSpace(ctx, to);
   await journal.record('download', { from, to });
   const war = await findWar(ctx, to);
   return concludeInstall(ctx, await installWar(ctx, from, war, journal), war, from, report);

@@ -2,10 +2,12 @@ import type { Context } from './context.js';
 import { assertNoBackupRunning, installWar } from './install.js';
 import { acquireRunLock } from './lock.js';
 import type { Revision } from './revision.js';
+import { explainDiskFull } from './errors.js';
 import type { Journal } from './journal.js';
 import { concludeInstall, recordedRun, recoverAndRecord, reporter, type Known, type Reporter, type RunReport } from './run.js';
 import { readAvailable, readInstalled } from './steps/check.js';
 import { downloadRevision, sourceFor } from './steps/download.js';
+import { checkFreeSpace } from './steps/space.js';
 
 export type { RunReport } from './run.js';
 
@@ -53,8 +55,12 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
   if (options.confirm && !(await options.confirm(`${plan.charAt(0).toUpperCase()}${plan.slice(1)} Continue?`))) {
     return report('cancelled', 'Cancelled; nothing was changed.');
   }
+  ctx.emit({ type: 'step', step: 'check', message: 'Checking free disk space in staging, backups and webapps' });
+  await checkFreeSpace(ctx, target);
   await journal?.record('download', { from, to: target });
-  const staged = await downloadRevision(ctx, target, source);
+  const staged = await explainDiskFull(`while downloading into ${ctx.config.paths.staging}`, 'Nothing was changed.', () =>
+    downloadRevision(ctx, target, source),
+  );
   return concludeInstall(ctx, await installWar(ctx, from, staged, journal ?? undefined), staged, from, report);
 }
 
