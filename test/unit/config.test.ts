@@ -50,7 +50,7 @@ describe('loadConfig: defaults < file < environment < flags', () => {
         health_url: 'https://localhost/letto/test.jsf',
         health_timeout: 300,
       },
-      paths: { staging: '/opt/letto/war', backups: '/opt/letto/backup/war', keep: 5, state: '/var/lib/letto-update', backup_lock: '/sicherung/sqlsicherungaktiv' },
+      paths: { staging: '/opt/letto/war', backups: '/opt/letto/backup/war', keep: 5, state: '/var/lib/letto-update', backup_lock: '/sicherung/sqlsicherungaktiv', free_space_margin: 100 },
     });
     expect(configSchema.parse({})).toEqual(config);
   });
