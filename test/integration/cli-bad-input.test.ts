@@ -274,15 +274,33 @@ describe('config and usage errors: exit 2 before anything happens', () => {
     {
       name: 'unknown key',
       prepare: async (layout) => {
-        await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, paths: { kep: 3 } });
-        return [/unknown key paths\.kep/, /spelling/];
+        const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, paths: { kep: 3 } });
+        const line = (await readFile(config, 'utf8')).split('\n').findIndex((l) => l.startsWith('kep = ')) + 1;
+        return [new RegExp(`${escape(config)}, line ${line}: unknown key paths\\.kep`), /spelling/];
       },
     },
     {
       name: 'wrong type (health_timeout = "abc")',
       prepare: async (layout) => {
-        await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, tomee: { health_timeout: 'abc' } });
-        return [/tomee\.health_timeout/, /number/];
+        const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, tomee: { health_timeout: 'abc' } });
+        const line = (await readFile(config, 'utf8')).split('\n').findIndex((l) => l.startsWith('health_timeout = ')) + 1;
+        return [new RegExp(`${escape(config)}, line ${line}: key tomee\\.health_timeout expected number`), /what to do: Set tomee\.health_timeout to a valid value/];
+      },
+    },
+    {
+      name: 'wrong type (paths.keep = "five")',
+      prepare: async (layout) => {
+        const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, paths: { keep: 'five' } });
+        const line = (await readFile(config, 'utf8')).split('\n').findIndex((l) => l.startsWith('keep = ')) + 1;
+        return [new RegExp(`${escape(config)}, line ${line}: key paths\\.keep expected number`)];
+      },
+    },
+    {
+      name: 'an unknown section',
+      prepare: async (layout) => {
+        const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, extra: '[tomcat]\nwebapps = "/opt/tomee/webapps"' });
+        const line = (await readFile(config, 'utf8')).split('\n').findIndex((l) => l.startsWith('[tomcat]')) + 1;
+        return [new RegExp(`${escape(config)}, line ${line}: unknown key tomcat`)];
       },
     },
     {
@@ -290,6 +308,13 @@ describe('config and usage errors: exit 2 before anything happens', () => {
       prepare: async (layout) => {
         await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, passwordMode: 0o644 });
         return [new RegExp(escape(layout.passwordFile)), /chmod 600/];
+      },
+    },
+    {
+      name: 'password file readable by the group (0640)',
+      prepare: async (layout) => {
+        await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, passwordMode: 0o640 });
+        return [new RegExp(escape(layout.passwordFile)), /mode 640/, /chmod 600/];
       },
     },
     {
