@@ -88,6 +88,12 @@ export function asLettoError(error: unknown): LettoError {
       cause: error,
     });
   }
+  if (code === 'ESYMLINK') {
+    return new LettoError(`${message}. Nothing was written through it.`, {
+      hint: 'Find out who created the link (ls -l), remove it, then run again.',
+      cause: error,
+    });
+  }
   if (code === 'EACCES' || code === 'EPERM') {
     return new LettoError(`Permission denied: ${message}`, {
       hint: 'Run letto-update as root or as the service user that owns the WAR.',

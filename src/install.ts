@@ -1,9 +1,9 @@
 import { rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createBackupLock, inspectBackupLock, releaseBackupLock } from './backup-lock.js';
 import { catalinaOut, warPath, type Context, type WarFile } from './context.js';
 import { BusyError, LettoError, ScriptError, asLettoError } from './errors.js';
-import type { Revision } from './revision.js';
+import { revisionWarName, type Revision } from './revision.js';
 import { backupInstalled, backupPathFor, backupTempPath } from './steps/backup.js';
 import { waitHealthy } from './steps/health.js';
 import { explodedPath, swapTempPath, swapWar } from './steps/swap.js';
@@ -164,7 +164,14 @@ async function refuseIfAnswering(ctx: Context): Promise<void> {
  */
 async function refusePlantedSymlinks(ctx: Context, from: Revision | null): Promise<void> {
   const backup = backupPathFor(ctx, from);
-  const paths = [warPath(ctx.config), swapTempPath(ctx), explodedPath(ctx), backup, backupTempPath(backup)];
+  await assertNoSymlinks([warPath(ctx.config), swapTempPath(ctx), explodedPath(ctx), backup, backupTempPath(backup)]);
+}
+
+/**
+ * Refuses when any of `paths` is a symbolic link (see {@link refusePlantedSymlinks}).
+ * @throws LettoError (exit 1) naming the link; nothing was changed.
+ */
+export async function assertNoSymlinks(paths: string[]): Promise<void> {
   for (const path of paths) {
     try {
       await refuseSymlink(path);
@@ -175,4 +182,10 @@ async function refusePlantedSymlinks(ctx: Context, from: Revision | null): Promi
       });
     }
   }
+}
+
+/** The names a download of `revision` writes in staging: `letto-<rev>.war` and its `.part`. */
+export function stagingNames(ctx: Context, revision: Revision): string[] {
+  const final = join(ctx.config.paths.staging, revisionWarName(revision));
+  return [final, `${final}.part`];
 }

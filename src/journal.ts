@@ -112,9 +112,10 @@ export class Journal {
       healthy: false,
     };
     const temps = [...new Set([...base.temps, ...(fields.temps ?? [])])];
-    this.entry = { ...base, ...fields, temps, step, written: now };
+    const entry: JournalEntry = { ...base, ...fields, temps, step, written: now };
     await this.ctx.state.ensure();
-    await writeFileAtomically(journalPath(this.ctx.state.dir), JSON.stringify(this.entry, null, 2) + '\n', this.ctx.serviceUser);
+    await writeFileAtomically(journalPath(this.ctx.state.dir), JSON.stringify(entry, null, 2) + '\n', this.ctx.serviceUser);
+    this.entry = entry;
     injectFault(step);
   }
 

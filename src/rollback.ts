@@ -1,6 +1,6 @@
 import type { Context, WarFile } from './context.js';
 import { LettoError } from './errors.js';
-import { assertNoBackupRunning, installWar } from './install.js';
+import { assertNoBackupRunning, assertNoSymlinks, installWar, stagingNames } from './install.js';
 import type { Revision } from './revision.js';
 import { listBackups } from './steps/backup.js';
 import { readInstalled } from './steps/check.js';
@@ -56,6 +56,7 @@ async function rollbackSteps(ctx: Context, options: RollbackOptions, known: Know
     return report('cancelled', 'Cancelled; nothing was changed.');
   }
   await checkFreeSpace(ctx, to);
+  await assertNoSymlinks(stagingNames(ctx, to));
   await journal.record('download', { from, to });
   const war = await findWar(ctx, to);
   return concludeInstall(ctx, await installWar(ctx, from, war, journal), war, from, report);

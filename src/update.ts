@@ -1,5 +1,5 @@
 import type { Context } from './context.js';
-import { assertNoBackupRunning, installWar } from './install.js';
+import { assertNoBackupRunning, assertNoSymlinks, installWar, stagingNames } from './install.js';
 import { acquireRunLock } from './lock.js';
 import type { Revision } from './revision.js';
 import { explainDiskFull } from './errors.js';
@@ -57,6 +57,7 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
   }
   ctx.emit({ type: 'step', step: 'check', message: 'Checking free disk space in staging, backups and webapps' });
   await checkFreeSpace(ctx, target);
+  await assertNoSymlinks(stagingNames(ctx, target));
   await journal?.record('download', { from, to: target });
   const staged = await explainDiskFull(`while downloading into ${ctx.config.paths.staging}`, 'Nothing was changed.', () =>
     downloadRevision(ctx, target, source),
