@@ -4,6 +4,7 @@ import type { Context } from './context.js';
 import type { Revision } from './revision.js';
 import { syncDir, writeFileAtomically } from './system/files.js';
 import { injectFault } from './system/fault.js';
+import { processIdentity } from './system/proc.js';
 
 /**
  * The steps a run records in its journal before doing them, in runbook order. `installed` is recorded
@@ -22,6 +23,8 @@ export interface JournalEntry {
   version: 1;
   /** The process that wrote it: an entry whose process is gone is unfinished. */
   pid: number;
+  /** The writer's identity (boot id and start time, see src/system/proc.ts), so a reused PID is not mistaken for it. */
+  process: string | null;
   command: 'update' | 'rollback';
   /** ISO 8601 (UTC): when the run started, and when this entry was written. */
   started: string;
@@ -93,11 +96,12 @@ export class Journal {
    * Then the test hook `LETTO_UPDATE_FAULT` may kill this process ({@link injectFault}).
    * @throws the file system error when the journal cannot be written (the step is then not done).
    */
-  async record(step: JournalStep, fields: Partial<Omit<JournalEntry, 'version' | 'pid' | 'command' | 'started' | 'written' | 'step'>> = {}): Promise<void> {
+  async record(step: JournalStep, fields: Partial<Omit<JournalEntry, 'version' | 'pid' | 'process' | 'command' | 'started' | 'written' | 'step'>> = {}): Promise<void> {
     const now = this.ctx.services.clock.now().toISOString();
     const base: JournalEntry = this.entry ?? {
       version: 1,
       pid: process.pid,
+      process: processIdentity(process.pid),
       command: this.command,
       started: now,
       written: now,

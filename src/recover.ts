@@ -2,7 +2,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { MARKER_PREFIX, createBackupLock, releaseBackupLock } from './backup-lock.js';
 import { catalinaOut, warPath, type Context } from './context.js';
 import { ExitCode, LettoError, asLettoError } from './errors.js';
-import { isAlive } from './lock.js';
+import { isSameProcessAlive } from './system/proc.js';
 import { readJournal, removeJournal, type JournalEntry } from './journal.js';
 import type { Revision } from './revision.js';
 import { backupTempPath } from './steps/backup.js';
@@ -37,7 +37,7 @@ const BEFORE_STOP: ReadonlySet<JournalEntry['step']> = new Set(['download', 'bac
 export async function unfinishedJournal(ctx: Context, underRunLock: boolean): Promise<JournalEntry | null> {
   const journal = await readJournal(ctx.state.dir);
   if (!journal) return null;
-  if (!underRunLock && journal.pid !== process.pid && isAlive(journal.pid)) return null;
+  if (!underRunLock && journal.pid !== process.pid && isSameProcessAlive(journal.pid, journal.process)) return null;
   return journal;
 }
 

@@ -412,6 +412,26 @@ describe('busy: exit 75 and nothing changes', () => {
   });
 });
 
+describe('locks whose PID now belongs to another process (after a reboot or PID reuse) are not obeyed', () => {
+  it('a run lock naming a live PID with another process identity is taken over', async () => {
+    const { layout, config } = await setup({}, 6886);
+    // process.pid is alive (this test worker), but the lock says it was written by a process of another boot
+    await writeFile(join(layout.state, 'lock'), JSON.stringify({ pid: process.pid, command: 'update', started: '2024-01-01T00:00:00Z', process: 'another-boot:12345' }));
+    const r = await runCli(['--config', config, 'update', '--yes']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Revision 6886 is installed/);
+    expect(await listNames(layout.state)).not.toContain('lock');
+  });
+
+  it('our backup-lock marker naming a live PID of another boot is removed, not taken for a running backup', async () => {
+    const { layout, config } = await setup({}, 6886);
+    await writeFile(layout.backupLock, `letto-update pid=${process.pid} since=2024-01-01T00:00:00.000Z process=another-boot:12345\n`);
+    const r = await runCli(['--config', config, 'update', '--yes']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await listNames(join(layout.backupLock, '..'))).toEqual([]);
+  });
+});
+
 async function recordedRuns(layout: ServerLayout): Promise<Array<Record<string, unknown>>> {
   const text = await readFile(join(layout.state, 'runs.jsonl'), 'utf8').catch(() => '');
   return text

@@ -197,7 +197,7 @@ describe('installWar', () => {
     await installWar(h.ctx, 6880, h.staged);
     // every script run and probe happened while the lock carried our marker
     expect(h.lockSeen.map((s) => s.at)).toEqual(expect.arrayContaining(['status', 'stop', 'start', 'probe']));
-    for (const seen of h.lockSeen) expect(seen.content, seen.at).toMatch(new RegExp(`^letto-update pid=${process.pid} since=\\S+\\n$`));
+    for (const seen of h.lockSeen) expect(seen.content, seen.at).toMatch(new RegExp(`^letto-update pid=${process.pid} since=\\S+ process=\\S+\\n$`));
     expect(await readOrNull(h.lockPath)).toBeNull();
   });
 
