@@ -23,6 +23,8 @@ export type StepName =
 export type LettoEvent =
   | { type: 'step'; step: StepName; message: string }
   | { type: 'warn'; message: string }
+  /** Something the admin must see even with --quiet or --json (stderr), e.g. a recovered interrupted run. */
+  | { type: 'notice'; message: string }
   | { type: 'progress'; progress: DownloadProgress }
   | { type: 'progress-done' }
   /** Between stopping TomEE and the end of its health check (or of the rollback): must not be interrupted. */

@@ -30,6 +30,7 @@ export class Output {
       this.critical = event.active;
       return;
     }
+    if (event.type === 'notice') return this.notice(event.message);
     if (this.mode.json) return;
     switch (event.type) {
       case 'step':

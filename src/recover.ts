@@ -79,7 +79,7 @@ export async function recoverUnfinished(ctx: Context): Promise<Recovery | null> 
   }
   await releaseStaleMarker(journal);
   await removeJournal(ctx.state.dir);
-  ctx.emit({ type: 'warn', message: `Recovered from an interrupted ${journal.command}: ${recovery.message}` });
+  ctx.emit({ type: 'notice', message: `Recovered from an interrupted ${journal.command}: ${recovery.message}` });
   return recovery;
 }
 
