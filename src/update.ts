@@ -8,6 +8,7 @@ import { concludeInstall, recordedRun, recoverAndRecord, reporter, type Known, t
 import { readAvailable, readInstalled } from './steps/check.js';
 import { downloadRevision, sourceFor } from './steps/download.js';
 import { checkFreeSpace } from './steps/space.js';
+import { describeJournal, unfinishedJournal } from './recover.js';
 
 export type { RunReport } from './run.js';
 
@@ -39,19 +40,22 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
   const { channel } = ctx.config.server;
   await assertNoBackupRunning(ctx);
   ctx.emit({ type: 'step', step: 'check', message: `Reading the installed revision and the ${channel} revision` });
-  const from = (known.from = (await readInstalled(ctx)).revision);
+  // a dry run does not recover an interrupted run (it changes nothing): it plans from what recovery would leave
+  const interrupted = options.dryRun ? await unfinishedJournal(ctx, false) : null;
+  const first = interrupted ? `Dry run: would first recover the interrupted run (${describeJournal(interrupted)}), then ` : '';
+  const from = (known.from = interrupted ? (interrupted.step === 'installed' ? interrupted.to : interrupted.from) : (await readInstalled(ctx)).revision);
   const available = await readAvailable(ctx, channel);
   const target = (known.to = options.revision ?? available);
 
   if (!options.force && from !== null && target === from) {
-    return report('current', `Revision ${from} is installed; it is the current ${options.revision ? 'one asked for' : channel + ' revision'}.`);
+    return report(interrupted ? 'dry-run' : 'current', `${first}Revision ${from} is installed; it is the current ${options.revision ? 'one asked for' : channel + ' revision'}.`);
   }
   if (!options.force && options.revision === undefined && from !== null && from > target) {
-    return report('current', `Installed revision ${from} is newer than the ${channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).`);
+    return report(interrupted ? 'dry-run' : 'current', `${first}Installed revision ${from} is newer than the ${channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).`);
   }
   const source = sourceFor(target, available, channel);
   const plan = `update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${channel} channel` : 'from the archive'}); TomEE will be restarted.`;
-  if (options.dryRun) return report('dry-run', `Dry run: would ${plan}`);
+  if (options.dryRun) return report('dry-run', `${first || 'Dry run: would '}${plan}`);
   if (options.confirm && !(await options.confirm(`${plan.charAt(0).toUpperCase()}${plan.slice(1)} Continue?`))) {
     return report('cancelled', 'Cancelled; nothing was changed.');
   }

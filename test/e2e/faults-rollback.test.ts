@@ -60,7 +60,7 @@ describe.skipIf(!available.ok)('rollback killed (SIGKILL) at each step; recover 
     const response = await fetch(letto.server.healthUrl);
     expect(response.status).toBe(200);
     expect(await response.text()).toContain(`revision ${intended}`);
-    await expectWebappsInvariant(letto.server.webapps, KNOWN, { settled: true });
+    await expectWebappsInvariant(letto.server.webapps, KNOWN, { settled: true, ownerUid: letto.server.serviceUser.uid });
     expect(await letto.journal()).toBeNull();
     expect(await letto.backupLockExists()).toBe(false);
     const status = await letto.cli(['--json', 'status']);

@@ -38,7 +38,7 @@ describe.skipIf(!available.ok)('update killed (SIGKILL) at each step; the next u
     const response = await fetch(letto.server.healthUrl);
     expect(response.status).toBe(200);
     expect(await response.text()).toContain(`revision ${revision}`);
-    await expectWebappsInvariant(letto.server.webapps, KNOWN, { settled: true });
+    await expectWebappsInvariant(letto.server.webapps, KNOWN, { settled: true, ownerUid: letto.server.serviceUser.uid });
     expect(await letto.journal()).toBeNull();
     expect(await letto.backupLockExists()).toBe(false);
   }

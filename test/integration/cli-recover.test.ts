@@ -15,6 +15,7 @@ import { buildWar } from '../../fixtures/build-war.js';
 import { readWarRevision } from '../../src/war.js';
 import { listNames, makeServerLayout, runCli, writeConfig, type ServerLayout } from '../support/cli.js';
 import { expectWebappsInvariant } from '../support/invariant.js';
+import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
 
 let health: Server;
 let healthUrl: string;
@@ -22,11 +23,15 @@ let current: ServerLayout | null = null;
 const unhealthy = new Set<number>();
 let root: string;
 let war6886: string;
+/** A plain-HTTP loopback download server without login (stable 6886), for the runs that read revisions. */
+let download: DownloadServer;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'letto-recover-'));
   war6886 = join(root, 'letto-6886.war');
   await buildWar(war6886, { revision: 6886 });
+  await populateDownloadRoot(join(root, 'download'), { stable: 6886, daily: 6890 });
+  download = await startDownloadServer({ root: join(root, 'download') });
   health = createServer((req, res) => {
     void (async () => {
       const running = current ? await readFile(current.runningFlag).then(() => true, () => false) : false;
@@ -42,6 +47,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise((resolve) => health?.close(resolve));
+  await download?.close();
   await rm(root, { recursive: true, force: true });
 });
 
@@ -60,10 +66,10 @@ function deadPid(): number {
  * The state a run killed right after its swap's rename leaves: letto.war is 6886, TomEE stopped, the
  * backup of 6880 made, a temporary copy and a half-written backup temp around, our marker in the backup lock.
  */
-async function killedAfterSwap(step: string): Promise<{ layout: ServerLayout; config: string; pid: number; backup: string }> {
+async function killedAfterSwap(step: string, serverUrl = 'http://127.0.0.1:9/download/letto/'): Promise<{ layout: ServerLayout; config: string; pid: number; backup: string }> {
   const layout = await makeServerLayout({ revision: 6880, running: false });
   current = layout;
-  const config = await writeConfig(layout, { url: 'http://127.0.0.1:9/download/letto/', caPem: '' }, { password: null, server: { user: '' }, tomee: { health_url: healthUrl, health_timeout: 2 } });
+  const config = await writeConfig(layout, { url: serverUrl, caPem: '' }, { password: null, server: { user: '' }, tomee: { health_url: healthUrl, health_timeout: 2 } });
   const pid = deadPid();
   const backup = join(layout.backups, 'letto-6880.war');
   await copyFile(layout.war, backup);
@@ -149,6 +155,23 @@ describe('recover after a SIGKILL in the middle of an update', () => {
     expect(await listNames(layout.webapps)).toEqual(['letto.war']);
     expect(JSON.parse(await readFile(join(layout.state, 'state.json'), 'utf8'))).toMatchObject({ installed: 6886, lastKnownGood: 6886 });
     expect(await stat(layout.backupLock).catch(() => null)).toBeNull();
+  });
+
+  it('update --dry-run only mentions it; download recovers first, then downloads', async () => {
+    const { layout, config } = await killedAfterSwap('swap', download.url);
+    const dry = await runCli(['--config', config, 'update', '--dry-run', '--revision', '6886']);
+    expect(dry.exitCode).toBe(0);
+    // planned from what recovery will leave (6880), not from the half-done state (6886 in webapps)
+    expect(dry.stdout).toMatch(/would first recover the interrupted run \(An update from revision 6880 to 6886 .*\), then update LeTTo from revision 6880 to 6886/);
+    expect(await listNames(layout.state)).toContain('journal.json');
+    expect(await layout.calls()).toEqual([]);
+
+    const r = await runCli(['--config', config, 'download']);
+    expect(r.stderr).toMatch(/Recovered from an interrupted update: It was undone: revision 6880 was put back/);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Revision 6886 is downloaded and verified/);
+    expect((await layout.warBytes()).equals(layout.initialWar)).toBe(true);
+    expect(await listNames(layout.state)).not.toContain('journal.json');
   });
 
   it('a backup lock that is not ours is left alone by recovery', async () => {

@@ -12,9 +12,10 @@ import { verifyWar } from '../../src/war.js';
 
 /**
  * Asserts the invariant and returns the installed revision.
- * @param known the revisions the WAR may carry. @param settled also forbid temporary files (after a run concluded).
+ * @param known the revisions the WAR may carry. `settled`: also forbid temporary files (after a run
+ * concluded); `ownerUid`: the WAR must belong to this user (the service user).
  */
-export async function expectWebappsInvariant(webapps: string, known: number[], opts: { settled?: boolean; warName?: string } = {}): Promise<number> {
+export async function expectWebappsInvariant(webapps: string, known: number[], opts: { settled?: boolean; warName?: string; ownerUid?: number } = {}): Promise<number> {
   const warName = opts.warName ?? 'letto.war';
   const exploded = warName.replace(/\.war$/, '');
   const names = (await readdir(webapps)).sort();
@@ -22,6 +23,7 @@ export async function expectWebappsInvariant(webapps: string, known: number[], o
     const info = await lstat(join(webapps, name));
     if (name === warName) {
       expect(info.isFile(), `${name} must be a regular file`).toBe(true);
+      if (opts.ownerUid !== undefined) expect(info.uid, `${name} must belong to the service user`).toBe(opts.ownerUid);
     } else if (name === exploded) {
       expect(info.isDirectory(), `${name} must be Tomcat's exploded folder`).toBe(true);
     } else {
