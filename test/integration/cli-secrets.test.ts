@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { makeServerLayout, runCli, writeConfig, type ServerLayout } from '../support/cli.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
 
@@ -19,14 +21,21 @@ const BASIC = Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
 let root: string;
 let server: DownloadServer;
 let layout: ServerLayout | null = null;
+/** Always answers HTTP 200, so the updates succeed quickly. */
+let health: Server;
+let healthUrl: string;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'letto-secrets-'));
   await populateDownloadRoot(root, { stable: 6886, daily: 6890 });
   server = await startDownloadServer({ root, tls: true, user: USER, password: PASSWORD });
+  health = createServer((_req, res) => res.end('ok\n'));
+  await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
+  healthUrl = `http://127.0.0.1:${(health.address() as AddressInfo).port}/letto/test.jsf`;
 });
 afterAll(async () => {
   await server?.close();
+  await new Promise((resolve) => health?.close(resolve));
   await rm(root, { recursive: true, force: true });
 });
 afterEach(async () => {
@@ -62,7 +71,7 @@ describe.each([
     layout = await makeServerLayout({ revision: 6880 });
     const dump = join(layout.root, 'procs.txt');
     await spyScripts(layout, dump);
-    const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password, tomee: { health_timeout: 1 } });
+    const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password, tomee: { health_url: healthUrl, health_timeout: 5 } });
     const outputs: string[] = [];
     for (const args of [['--verbose', 'update', '--yes'], ['--json', 'update', '--yes', '--force'], ['--json', 'status'], ['--verbose', 'download', '--revision', '6886']]) {
       const r = await runCli(['--config', config, ...args], { env });
@@ -77,7 +86,8 @@ describe.each([
       expect(text).not.toContain(PASSWORD);
       expect(text).not.toContain(BASIC);
     }
-    // the runs really happened (the scripts ran, the outputs are not empty)
-    expect(outputs.join('')).toMatch(/6886/);
+    // the runs really happened: installed, reinstalled, status, download
+    expect(outputs.join('')).toMatch(/Revision 6886 runs and answers its health check/);
+    expect(outputs.join('')).toMatch(/"result":"updated"/);
   });
 });
