@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BusyError } from './errors.js';
 import { createExclusive } from './system/files.js';
@@ -32,19 +32,33 @@ export async function acquireRunLock(stateDir: string, command: string, owner: A
         },
       };
     }
-    const holder = await readLockHolder(path);
-    const pid = holder?.pid ?? null;
-    if (pid !== null && isSameProcessAlive(pid, holder?.process)) {
-      throw new BusyError(`Another letto-update run (process ${pid}) is in progress.`, 'Wait until it has finished, then run again.');
+    const text = await readFile(path, 'utf8').catch(() => null);
+    if (text === null) continue; // released meanwhile: try again
+    const holder = parseHolder(text);
+    if (holder && isSameProcessAlive(holder.pid, holder.process)) {
+      throw new BusyError(`Another letto-update run (process ${holder.pid}) is in progress.`, 'Wait until it has finished, then run again.');
     }
-    await rm(path, { force: true }); // stale: its process is gone
+    // no readable holder: a run may be between creating the file and writing it; only an old one is stale
+    if (!holder && Date.now() - ((await stat(path).catch(() => null))?.mtimeMs ?? 0) < FRESH_MS) {
+      throw new BusyError(`Another letto-update run is taking the run lock ${path}.`, 'Wait a moment, then run again.');
+    }
+    // stale: its process is gone. Remove it only if it is still the same file content (another run
+    // may have taken it over between our two reads).
+    if ((await readFile(path, 'utf8').catch(() => null)) === text) await rm(path, { force: true });
   }
   throw new BusyError(`Could not take the run lock ${path}.`, 'Another run keeps taking it; wait and run again.');
 }
 
+/** Milliseconds within which a lock file without a readable holder is taken as being written right now. */
+const FRESH_MS = 10_000;
+
 async function readLockHolder(path: string): Promise<{ pid: number; process: string | null } | null> {
+  return parseHolder(await readFile(path, 'utf8').catch(() => ''));
+}
+
+function parseHolder(text: string): { pid: number; process: string | null } | null {
   try {
-    const parsed = JSON.parse(await readFile(path, 'utf8')) as { pid?: unknown; process?: unknown };
+    const parsed = JSON.parse(text) as { pid?: unknown; process?: unknown };
     return typeof parsed.pid === 'number' ? { pid: parsed.pid, process: typeof parsed.process === 'string' ? parsed.process : null } : null;
   } catch {
     return null;
