@@ -11,7 +11,7 @@ import { waitHealthy } from './steps/health.js';
 import { swapTempPath, swapWar } from './steps/swap.js';
 import { startTomee, stopTomee, tomeeStatus } from './steps/tomee.js';
 import { sameContent } from './system/files.js';
-import { readWarRevision } from './war.js';
+import { readWarRevision, verifyWar } from './war.js';
 
 /**
  * What recovering from an unfinished journal did: `completed` (the killed run had already installed
@@ -105,16 +105,21 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
   const label = `revision ${journal.from ?? 'unknown'}`;
   try {
     const war = warPath(ctx.config);
-    const backup = journal.backup;
+    const backup = await usableBackup(ctx, journal);
     let putBack = false;
     if (backup && !(await sameContent(war, backup))) {
       if ((await tomeeStatus(ctx)).running) await stopTomee(ctx);
       await swapWar(ctx, { path: backup, revision: journal.from });
       putBack = true;
     }
+    // without a usable backup, the WAR in webapps stays: it is complete (the swap is one rename)
     const running = backup ? journal.from : await readWarRevision(war).catch(() => null);
     await ctx.state.write({ ...(await ctx.state.read()), installed: running });
-    const what = putBack ? `${label} was put back into webapps` : `webapps holds ${label} already`;
+    const what = putBack
+      ? `${label} was put back into webapps`
+      : backup
+        ? `webapps holds ${label} already`
+        : `no usable backup of ${label}, so webapps keeps revision ${running ?? 'unknown'}`;
     if (!journal.wasRunning) {
       return { kind: 'undone', journal, running, message: `It was undone: ${what}; TomEE was not running before and is left as it is.` };
     }
@@ -134,6 +139,21 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
   } finally {
     if (marker) await releaseBackupLock(lockPath, marker).catch(() => undefined);
     ctx.emit({ type: 'critical', active: false });
+  }
+}
+
+/**
+ * The killed run's backup if it is a complete WAR of the revision it was made from; null when the run
+ * made none (webapps held no WAR) or it is missing or damaged (then a warning says so).
+ */
+async function usableBackup(ctx: Context, journal: JournalEntry): Promise<string | null> {
+  if (!journal.backup) return null;
+  try {
+    await verifyWar(journal.backup, journal.from ?? undefined);
+    return journal.backup;
+  } catch (error) {
+    ctx.emit({ type: 'warn', message: `The backup ${journal.backup} is not usable (${(error as Error).message}); the WAR in webapps is kept.` });
+    return null;
   }
 }
 

@@ -174,6 +174,18 @@ describe('recover after a SIGKILL in the middle of an update', () => {
     expect(await listNames(layout.state)).not.toContain('journal.json');
   });
 
+  it('a damaged backup is not put back: the complete WAR in webapps is kept and started', async () => {
+    const { layout, config, backup } = await killedAfterSwap('start');
+    const bytes = await readFile(backup);
+    await writeFile(backup, bytes.subarray(0, bytes.length >> 1)); // cut in half
+    const r = await runCli(['--config', config, 'recover']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/The backup .*letto-6880\.war is not usable/);
+    expect(r.stderr).toMatch(/no usable backup of revision 6880, so webapps keeps revision 6886; TomEE runs and answers/);
+    expect(await readWarRevision(layout.war)).toBe(6886);
+    await expectWebappsInvariant(layout.webapps, [6886], { settled: true });
+  });
+
   it('a backup lock that is not ours is left alone by recovery', async () => {
     const { layout, config } = await killedAfterSwap('swap');
     await writeFile(layout.backupLock, 'sqlsicherung läuft\n');
