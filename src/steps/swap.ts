@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { warPath, type Context, type WarFile } from '../context.js';
+import { injectFault } from '../system/fault.js';
 import { installFileAtomically, refuseSymlink } from '../system/files.js';
 
 /**
@@ -30,7 +31,8 @@ export function explodedPath(ctx: Context): string {
 export async function swapWar(ctx: Context, war: WarFile): Promise<void> {
   const dest = warPath(ctx.config);
   ctx.emit({ type: 'step', step: 'swap', message: `Installing revision ${war.revision ?? 'unknown'} as ${dest}` });
-  await installFileAtomically(war.path, dest, swapTempPath(ctx), ctx.serviceUser);
+  await installFileAtomically(war.path, dest, swapTempPath(ctx), ctx.serviceUser, () => injectFault('swap:copied'));
+  injectFault('swap:renamed');
   const exploded = explodedPath(ctx);
   await refuseSymlink(exploded);
   await rm(exploded, { recursive: true, force: true });

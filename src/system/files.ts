@@ -41,10 +41,11 @@ export async function ensureDir(path: string, owner: Account): Promise<void> {
 /**
  * Copies `src` to `dest` atomically: the copy is written to `temp` (a name TomEE will not deploy, in
  * the same folder as `dest`), given to the service user, flushed to disk, then renamed over `dest`.
- * On failure the temporary file is removed and `dest` is as it was.
+ * On failure the temporary file is removed and `dest` is as it was. `beforeRename` runs once the
+ * temporary copy is complete and flushed (the fault-injection hook uses it).
  * @throws the file system error (ENOSPC, EACCES…) after cleaning up.
  */
-export async function installFileAtomically(src: string, dest: string, temp: string, owner: Account): Promise<void> {
+export async function installFileAtomically(src: string, dest: string, temp: string, owner: Account, beforeRename?: () => void): Promise<void> {
   await refuseSymlink(dest);
   try {
     await rm(temp, { force: true });
@@ -56,6 +57,7 @@ export async function installFileAtomically(src: string, dest: string, temp: str
     } finally {
       await handle.close();
     }
+    beforeRename?.();
     await rename(temp, dest);
     await syncDir(dirname(dest));
   } catch (error) {

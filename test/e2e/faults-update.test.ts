@@ -11,6 +11,7 @@ import { expectWebappsInvariant } from '../support/invariant.js';
 import { tomcatAvailable } from '../support/tomcat.js';
 import { readWarRevision } from '../../src/war.js';
 import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
 
 const available = tomcatAvailable();
 if (!available.ok && process.env.LETTO_E2E_REQUIRED === '1') {
@@ -20,7 +21,7 @@ if (!available.ok && process.env.LETTO_E2E_REQUIRED === '1') {
 }
 
 /** The update steps the journal records, in runbook order (src/journal.ts). */
-const POINTS = ['download', 'backup', 'backup-lock', 'stop', 'swap', 'start', 'health', 'installed'] as const;
+const POINTS = ['download', 'backup', 'backup-lock', 'stop', 'swap', 'swap:copied', 'swap:renamed', 'start', 'health', 'installed'] as const;
 const KNOWN = [6870, 6880, 6886, 6890];
 
 describe.skipIf(!available.ok)('update killed (SIGKILL) at each step; the next update recovers and finishes', () => {
@@ -48,13 +49,15 @@ describe.skipIf(!available.ok)('update killed (SIGKILL) at each step; the next u
     const to = from === 6886 ? 6880 : 6886; // alternate, so every case installs something
     const killed = await letto.cli(['update', '--revision', String(to), '--yes'], { LETTO_UPDATE_FAULT: point });
     expect(killed.signal, killed.stdout + killed.stderr).toBe('SIGKILL');
-    expect(await letto.journal()).toMatchObject({ command: 'update', step: point, from, to });
+    // the points inside the swap are not journal steps: the journal says `swap`
+    expect(await letto.journal()).toMatchObject({ command: 'update', step: point.startsWith('swap') ? 'swap' : point, from, to });
     const left = await expectWebappsInvariant(letto.server.webapps, [from, to]);
-    if (['download', 'backup', 'backup-lock', 'stop'].includes(point)) expect(left).toBe(from);
-    if (['start', 'health', 'installed'].includes(point)) expect(left).toBe(to);
+    if (['download', 'backup', 'backup-lock', 'stop', 'swap', 'swap:copied'].includes(point)) expect(left).toBe(from);
+    if (['swap:renamed', 'start', 'health', 'installed'].includes(point)) expect(left).toBe(to);
+    if (point === 'swap:copied') expect(await readdir(letto.server.webapps)).toContain('.letto.war.letto-update.tmp');
 
     const status = await letto.cli(['--json', 'status']);
-    expect(JSON.parse(status.stdout)).toMatchObject({ unfinished: expect.stringContaining(`interrupted at step "${point}"`) as string });
+    expect(JSON.parse(status.stdout)).toMatchObject({ unfinished: expect.stringContaining(`interrupted at step "${point.split(':')[0]}"`) as string });
 
     const next = await letto.cli(['update', '--revision', String(to), '--yes']);
     expect(next.exitCode, next.stdout + next.stderr).toBe(0);
