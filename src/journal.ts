@@ -140,7 +140,8 @@ export class Journal {
 export async function removeJournal(stateDir: string): Promise<void> {
   await rm(journalPath(stateDir), { force: true });
   for (const name of await readdir(stateDir).catch(() => [] as string[])) {
-    if (name.startsWith('journal.json.tmp-')) await rm(join(stateDir, name), { force: true });
+    // leftovers of atomic writes cut short by a kill (journal, state)
+    if (/^(journal|state)\.json\.tmp-\d+$/.test(name)) await rm(join(stateDir, name), { force: true });
   }
   await syncDir(stateDir);
 }

@@ -1,5 +1,5 @@
 import { readFile, rm } from 'node:fs/promises';
-import { MARKER_PREFIX, createBackupLock, releaseBackupLock } from './backup-lock.js';
+import { MARKER_PREFIX, createBackupLock, inspectBackupLock, releaseBackupLock } from './backup-lock.js';
 import { catalinaOut, warPath, type Context } from './context.js';
 import { ExitCode, LettoError, asLettoError } from './errors.js';
 import { isSameProcessAlive } from './system/proc.js';
@@ -12,6 +12,7 @@ import { swapTempPath, swapWar } from './steps/swap.js';
 import { startTomee, stopTomee, tomeeStatus } from './steps/tomee.js';
 import { sameContent } from './system/files.js';
 import { readWarRevision, verifyWar } from './war.js';
+import { injectFault } from './system/fault.js';
 
 /**
  * What recovering from an unfinished journal did: `completed` (the killed run had already installed
@@ -77,7 +78,7 @@ export async function recoverUnfinished(ctx: Context): Promise<Recovery | null> 
   } else {
     recovery = await undo(ctx, journal);
   }
-  await releaseStaleMarker(journal);
+  await releaseStaleMarker(ctx, journal);
   await removeJournal(ctx.state.dir);
   ctx.emit({ type: 'notice', message: `Recovered from an interrupted ${journal.command}: ${recovery.message}` });
   return recovery;
@@ -99,7 +100,7 @@ async function complete(ctx: Context, journal: JournalEntry): Promise<Recovery> 
 /** Puts the backup back (if webapps holds something else), starts TomEE if it ran before, checks health. */
 async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
   const lockPath = ctx.config.paths.backup_lock;
-  await releaseStaleMarker(journal);
+  await releaseStaleMarker(ctx, journal);
   const marker = await createBackupLock(lockPath).catch(() => null); // a running backup's lock holds the watchdog off too
   ctx.emit({ type: 'critical', active: true });
   const label = `revision ${journal.from ?? 'unknown'}`;
@@ -110,6 +111,7 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
     if (backup && !(await sameContent(war, backup))) {
       if ((await tomeeStatus(ctx)).running) await stopTomee(ctx);
       await swapWar(ctx, { path: backup, revision: journal.from });
+      injectFault('recover:swapped');
       putBack = true;
     }
     // without a usable backup, the WAR in webapps stays: it is complete (the swap is one rename)
@@ -157,9 +159,15 @@ async function usableBackup(ctx: Context, journal: JournalEntry): Promise<string
   }
 }
 
-/** Removes the killed run's marker from the backup lock (only if the file is that run's marker). */
-async function releaseStaleMarker(journal: JournalEntry): Promise<void> {
-  if (!journal.backupLock) return;
-  const text = await readFile(journal.backupLock, 'utf8').catch(() => '');
-  if (text.startsWith(`${MARKER_PREFIX} pid=${journal.pid} `)) await rm(journal.backupLock, { force: true });
+/**
+ * Removes a marker of ours left in the backup lock: the killed run's (by its PID, even if that PID is
+ * alive again after a reboot), or any of ours whose process is gone (e.g. a recovery that was killed
+ * too). A backup's own lock file is never touched.
+ */
+async function releaseStaleMarker(ctx: Context, journal: JournalEntry): Promise<void> {
+  const path = journal.backupLock ?? ctx.config.paths.backup_lock;
+  const text = await readFile(path, 'utf8').catch(() => '');
+  if (text.startsWith(`${MARKER_PREFIX} pid=${journal.pid} `) || (await inspectBackupLock(path)).kind === 'ours-stale') {
+    await rm(path, { force: true });
+  }
 }

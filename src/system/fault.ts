@@ -5,7 +5,8 @@
  * tests set the variable; unset (as in production) this does nothing. Documented in docs/reliability.md.
  * Besides the journal steps, two points inside the swap: `swap:copied` (the temporary copy in webapps
  * is complete and flushed, not yet renamed) and `swap:renamed` (renamed over letto.war, the exploded
- * folder not yet removed).
+ * folder not yet removed); and one inside recovery, `recover:swapped` (the backup is back in webapps,
+ * TomEE not yet started, the journal not yet removed).
  */
 export function injectFault(point: string): void {
   const wanted = process.env.LETTO_UPDATE_FAULT;

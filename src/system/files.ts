@@ -165,6 +165,9 @@ export async function createExclusive(path: string, data: string, owner: Account
     const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
     try {
       await handle.writeFile(data);
+    } catch (error) {
+      await rm(path, { force: true }); // a full disk: do not leave an empty lock behind
+      throw error;
     } finally {
       await handle.close();
     }

@@ -136,6 +136,19 @@ describe.skipIf(!mountable.ok)('ENOSPC in the middle of a run (real, on tmpfs): 
     expect(await listNames(layout.state)).not.toContain('journal.json');
   });
 
+  it('the state folder is full: exit 1 with a clear message, no empty run lock left, the server untouched', async () => {
+    const { layout, config } = await setup(0);
+    mountTmpfs(layout.state, '256k');
+    await writeFile(join(layout.state, 'filler'), Buffer.alloc(256 * 1024)).catch(() => undefined); // fills it up
+    const r = await runCli(['--config', config, 'update', '--yes']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/The disk is full \(no space left on device\)/);
+    expect(r.stderr).toMatch(/what to do: Free space/);
+    expect(await listNames(layout.state)).toEqual(['filler']);
+    expect((await layout.warBytes()).equals(layout.initialWar)).toBe(true);
+    expect((await layout.calls()).filter((c) => c !== 'status')).toEqual([]);
+  });
+
   it('webapps fills up during the swap (TomEE already stopped): the old WAR is kept, TomEE runs it again (exit 3)', async () => {
     const { layout, config } = await setup(0);
     const before = (await stat(layout.war)).size;

@@ -186,6 +186,21 @@ describe('recover after a SIGKILL in the middle of an update', () => {
     await expectWebappsInvariant(layout.webapps, [6886], { settled: true });
   });
 
+  it('recovery killed itself (after putting the backup back): the next recover finishes it', async () => {
+    const { layout, config } = await killedAfterSwap('start');
+    const killed = await runCli(['--config', config, 'recover'], { env: { LETTO_UPDATE_FAULT: 'recover:swapped' } });
+    expect(killed.signal).toBe('SIGKILL');
+    expect((await layout.warBytes()).equals(layout.initialWar)).toBe(true);
+    expect(await listNames(layout.state)).toContain('journal.json');
+    expect(await listNames(join(layout.backupLock, '..'))).toEqual(['sqlsicherungaktiv']); // the recovering run's marker
+    const r = await runCli(['--config', config, 'recover']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/webapps holds revision 6880 already; TomEE runs and answers/);
+    await expectWebappsInvariant(layout.webapps, [6880], { settled: true });
+    expect(await listNames(layout.state)).not.toContain('journal.json');
+    expect(await listNames(join(layout.backupLock, '..'))).toEqual([]);
+  });
+
   it('a backup lock that is not ours is left alone by recovery', async () => {
     const { layout, config } = await killedAfterSwap('swap');
     await writeFile(layout.backupLock, 'sqlsicherung läuft\n');
