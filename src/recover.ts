@@ -108,8 +108,10 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
     const war = warPath(ctx.config);
     const backup = await usableBackup(ctx, journal);
     let putBack = false;
+    // TomEE runs again afterwards if it ran before the killed run, or if someone started it since
+    const runningNow = (await tomeeStatus(ctx)).running;
     if (backup && !(await sameContent(war, backup))) {
-      if ((await tomeeStatus(ctx)).running) await stopTomee(ctx);
+      if (runningNow) await stopTomee(ctx);
       await swapWar(ctx, { path: backup, revision: journal.from });
       injectFault('recover:swapped');
       putBack = true;
@@ -122,13 +124,13 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
       : backup
         ? `webapps holds ${label} already`
         : `no usable backup of ${label}, so webapps keeps revision ${running ?? 'unknown'}`;
-    if (!journal.wasRunning) {
-      return { kind: 'undone', journal, running, message: `It was undone: ${what}; TomEE was not running before and is left as it is.` };
+    if (!journal.wasRunning && !runningNow) {
+      return { kind: 'undone', journal, running, message: `It was undone: ${what}; TomEE was not running before and is left stopped.` };
     }
     if (!(await tomeeStatus(ctx)).running) await startTomee(ctx);
     const health = await waitHealthy(ctx);
     if (!health.healthy) {
-      throw new LettoError(`${label} did not answer its health check (${health.last}).`, {});
+      throw new LettoError(`Revision ${running ?? 'unknown'} did not answer its health check (${health.last}).`, {});
     }
     return { kind: 'undone', journal, running, message: `It was undone: ${what}; TomEE runs and answers its health check.` };
   } catch (caught) {

@@ -127,7 +127,7 @@ describe('recover after a SIGKILL in the middle of an update', () => {
     unhealthy.add(6880);
     const failed = await runCli(['--config', config, 'update', '--yes']);
     expect(failed.exitCode, failed.stdout + failed.stderr).toBe(4);
-    expect(failed.stderr).toMatch(/Recovering from the interrupted update failed: revision 6880 did not answer its health check/);
+    expect(failed.stderr).toMatch(/Recovering from the interrupted update failed: Revision 6880 did not answer its health check/);
     expect(failed.stderr).toMatch(/letto-update recover/);
     expect(await listNames(layout.state)).toContain('journal.json');
     await expectWebappsInvariant(layout.webapps, [6880], { settled: true });
@@ -199,6 +199,17 @@ describe('recover after a SIGKILL in the middle of an update', () => {
     await expectWebappsInvariant(layout.webapps, [6880], { settled: true });
     expect(await listNames(layout.state)).not.toContain('journal.json');
     expect(await listNames(join(layout.backupLock, '..'))).toEqual([]);
+  });
+
+  it('TomEE was stopped before the killed run: the backup is put back and TomEE stays stopped', async () => {
+    const { layout, config } = await killedAfterSwap('start');
+    const journalPath = join(layout.state, 'journal.json');
+    await writeFile(journalPath, JSON.stringify({ ...(JSON.parse(await readFile(journalPath, 'utf8')) as object), wasRunning: false }));
+    const r = await runCli(['--config', config, 'recover']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/revision 6880 was put back into webapps; TomEE was not running before and is left stopped/);
+    expect((await layout.warBytes()).equals(layout.initialWar)).toBe(true);
+    expect((await layout.calls()).filter((c) => c !== 'status')).toEqual([]);
   });
 
   it('a backup lock that is not ours is left alone by recovery', async () => {
