@@ -80,7 +80,7 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
 
   program
     .command('download')
-    .description('download and verify a revision into the staging folder; the server is not touched')
+    .description('download and verify a revision into the staging folder (an interrupted download is continued); the server is not touched')
     .addOption(channelOption())
     .option('--revision <n>', 'a specific revision (from the archive if it is not the current one)', parseRevisionArg)
     .action((opts: { channel?: Channel; revision?: number }) =>

@@ -11,6 +11,8 @@ const channel = z.enum(['stable', 'daily'], {
 });
 const path = z.string().min(1, 'must not be empty');
 const seconds = z.number().int('must be a whole number of seconds').positive('must be greater than 0');
+/** A duration that may have a fraction (e.g. 0.5 s), for network timeouts and retry waits. */
+const duration = z.number().positive('must be greater than 0 seconds');
 
 /**
  * The one schema of the config file: types, defaults (a standard LeTTo install) and messages.
@@ -25,6 +27,11 @@ export const configSchema = z
         password_file: z.string().default('/etc/letto-update/password'),
         channel: channel.default('stable'),
         ca_file: z.string().default(''),
+        retries: z.number().int('must be a whole number').min(0, 'must be 0 or more').max(100, 'must be at most 100').default(5),
+        retry_wait: duration.default(2),
+        retry_max_wait: duration.default(60),
+        connect_timeout: duration.default(30),
+        idle_timeout: duration.default(60),
       })
       .strict()
       .default({}),

@@ -1,4 +1,4 @@
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import type { LettoEvent } from './context.js';
 import type { DownloadProgress } from './system/http.js';
 
@@ -15,6 +15,8 @@ export interface OutputMode {
  */
 export class Output {
   private spinner: Ora | null = null;
+  /** ora is loaded only when a terminal shows progress (it costs ~13 MiB of memory; cron runs never need it). */
+  private spinnerLoading = false;
   constructor(
     readonly mode: OutputMode,
     private readonly stdout: NodeJS.WriteStream = process.stdout,
@@ -44,6 +46,7 @@ export class Output {
       case 'progress-done':
         this.spinner?.stop();
         this.spinner = null;
+        this.spinnerLoading = false;
         return;
     }
   };
@@ -51,10 +54,18 @@ export class Output {
   private progress(p: DownloadProgress): void {
     // ora needs a terminal with a width (it loops forever on 0 columns)
     if (this.mode.quiet || !this.stderr.isTTY || !(this.stderr.columns > 0)) return;
-    this.spinner ??= ora({ stream: this.stderr }).start();
     const total = p.total ? ` of ${mib(p.total)}` : '';
     const eta = p.etaSeconds !== null ? `, ${Math.ceil(p.etaSeconds)} s left` : '';
-    this.spinner.text = `${mib(p.received)}${total} (${mib(p.bytesPerSecond)}/s${eta})`;
+    const text = `${mib(p.received)}${total} (${mib(p.bytesPerSecond)}/s${eta})`;
+    if (this.spinner) {
+      this.spinner.text = text;
+      return;
+    }
+    if (this.spinnerLoading) return;
+    this.spinnerLoading = true;
+    void import('ora').then(({ default: ora }) => {
+      if (this.spinnerLoading) this.spinner = ora({ stream: this.stderr, text }).start();
+    });
   }
 
   /** A result line for humans (suppressed by --quiet and --json). */

@@ -54,6 +54,11 @@ export async function openSession(opts: {
       serverUrl: config.server.url,
       credentials: config.server.user ? { user: config.server.user, password: password ?? '' } : null,
       ...(extraCaPem ? { extraCaPem } : {}),
+      connectTimeout: config.server.connect_timeout,
+      idleTimeout: config.server.idle_timeout,
+      retry: { retries: config.server.retries, wait: config.server.retry_wait, maxWait: config.server.retry_max_wait },
+      onRetry: (message) => opts.emit({ type: 'warn', message }),
+      env,
     });
   const services: Services = {
     http,

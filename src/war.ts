@@ -2,6 +2,7 @@ import { open as openFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import yauzl from 'yauzl';
 import { VerifyError } from './errors.js';
+import type { FollowedScan } from './war-follow.js';
 import { parseRevision, WAR_REVISION_ENTRY, type Revision } from './revision.js';
 
 /** What verification found in a WAR: entry count and the revision in `WEB-INF/classes/revision.txt` (null if absent). */
@@ -18,11 +19,14 @@ const MAX_REVISION_ENTRY = 4096;
  * `WEB-INF/classes/revision.txt`, when present, holds a revision; when `expected` is given it must equal it.
  *
  * @param path the WAR on disk; read once, streamed entry by entry (memory stays small).
+ * @param followed what a {@link WarFollower} checked while the WAR was downloaded: then only the central
+ *   directory is read, and every entry it lists must be one the follower checked (same offset, name,
+ *   CRC-32 and sizes), so the guarantees are the same without a second pass over the data.
  * @throws VerifyError naming what is wrong (exit 1; nothing was installed).
  */
-export async function verifyWar(path: string, expected?: Revision): Promise<WarInfo> {
+export async function verifyWar(path: string, expected?: Revision, followed?: FollowedScan | null): Promise<WarInfo> {
   await refuseNonZip(path);
-  const info = await scanWar(path, true);
+  const info = await scanWar(path, true, followed ?? undefined);
   if (!info.hasWebXml) {
     throw new VerifyError(`${path} is a zip but not a web application: WEB-INF/web.xml is missing.`, {
       hint: 'The download server sent the wrong file. Nothing was installed; tell LeTTo support if it stays so.',
@@ -55,7 +59,7 @@ interface Scan {
   revision: Revision | null;
 }
 
-function scanWar(path: string, checkAll: boolean): Promise<Scan> {
+function scanWar(path: string, checkAll: boolean, followed?: FollowedScan): Promise<Scan> {
   return new Promise((resolve, reject) => {
     yauzl.open(path, { lazyEntries: true, autoClose: true, validateEntrySizes: true, strictFileNames: false }, (openError, zip) => {
       if (openError || !zip) return reject(damaged(path, openError));
@@ -68,12 +72,31 @@ function scanWar(path: string, checkAll: boolean): Promise<Scan> {
         reject(error instanceof VerifyError ? error : damaged(path, error));
       };
       zip.on('error', fail);
-      zip.on('end', () => !failed && resolve(scan));
+      zip.on('end', () => {
+        if (failed) return;
+        if (followed && followed.entries.size !== scan.entries) {
+          return fail(new VerifyError(`${path} is damaged: its central directory lists ${scan.entries} entries, but the file holds ${followed.entries.size}.`, { hint: retryHint }));
+        }
+        resolve(scan);
+      });
       zip.on('entry', (entry: yauzl.Entry) => {
         scan.entries++;
         const name = entry.fileName;
         if (name === 'WEB-INF/web.xml') scan.hasWebXml = true;
         const isRevision = name === WAR_REVISION_ENTRY;
+        if (followed) {
+          // the data was checked while it streamed in: the central directory must describe exactly that
+          const local = followed.entries.get(entry.relativeOffsetOfLocalHeader);
+          if (!local || local.name !== name || local.crc32 >>> 0 !== entry.crc32 >>> 0 || local.compressedSize !== entry.compressedSize || local.uncompressedSize !== entry.uncompressedSize) {
+            return fail(new VerifyError(`${path} is damaged: the central directory entry ${name} does not match the entry's local header and data.`, { hint: retryHint }));
+          }
+          if (isRevision && followed.revisionText !== null) {
+            const parsed = parseRevision(followed.revisionText);
+            if (!parsed.ok) return fail(new VerifyError(`${path}: ${WAR_REVISION_ENTRY} is not usable: ${parsed.reason}.`, { hint: retryHint }));
+            scan.revision = parsed.revision;
+          }
+          return zip.readEntry();
+        }
         if (name.endsWith('/') || (!checkAll && !isRevision)) return zip.readEntry();
         zip.openReadStream(entry, (streamError, stream) => {
           if (streamError || !stream) return fail(streamError);

@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { open, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
+import digestAuthHeader from 'digest-header';
+import pRetry from 'p-retry';
+import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { isLoopbackHost } from '../config.js';
 import { DownloadError } from '../errors.js';
 
@@ -15,16 +19,53 @@ export interface Credentials {
 
 /** Progress of a download, emitted at most every 250 ms. Units: bytes, bytes per second, seconds. */
 export interface DownloadProgress {
+  /** Bytes on disk so far, including a resumed prefix. */
   received: number;
   total: number | null;
   bytesPerSecond: number;
   etaSeconds: number | null;
 }
 
-/** What {@link HttpClient.download} returns: the file length in bytes and its SHA-256 (hex). */
+/**
+ * What identifies one version of a file on the server (RFC 9110 §8.8): a strong `ETag` or the
+ * `Last-Modified` date, and its length in bytes. A partial file may only be continued while these match.
+ */
+export interface Validators {
+  etag: string | null;
+  lastModified: string | null;
+  total: number | null;
+}
+
+/** What {@link HttpClient.download} returns. Units: bytes. */
 export interface DownloadResult {
+  /** Length of the complete file. */
   bytes: number;
+  /** SHA-256 (hex) of the whole file, the resumed prefix included. */
   sha256: string;
+  /** Bytes that were already on disk and kept (0 for a fresh download). */
+  resumedFrom: number;
+  /** Bytes of body received over the network by this call, over all attempts. */
+  transferred: number;
+  /** Requests for the file body made by this call (1 when nothing went wrong). */
+  attempts: number;
+  /** The validators of the file that was downloaded. */
+  validators: Validators;
+}
+
+/** Options of {@link HttpClient.download}. */
+export interface DownloadOptions {
+  onProgress?: (p: DownloadProgress) => void;
+  /**
+   * Validators of a partial file already at `dest` (from an earlier, interrupted run). With them the
+   * download continues with `Range` + `If-Range`; without them an existing `dest` is started afresh.
+   */
+  resume?: Validators | null;
+  /** Called (and awaited) whenever the server announces the file's validators, before its body is written. */
+  onValidators?: (v: Validators) => Promise<void> | void;
+  /** Told how many bytes of the file are on disk, after each write (for verifying while downloading). */
+  onWritten?: (bytesOnDisk: number) => void;
+  /** Told that `dest` is about to be emptied and written again from byte 0. */
+  onRestart?: () => void;
 }
 
 /** A health probe's answer: the HTTP status and the time to the answer (ms), or the network error. */
@@ -32,13 +73,29 @@ export type ProbeResult = { ok: true; status: number; ms: number } | { ok: false
 
 /** The thin HTTP module: everything letto-update sends over the network goes through here. */
 export interface HttpClient {
-  /** GET a small text file (revision file, archive listing); at most 4 MiB. @throws DownloadError */
+  /** GET a small text file (revision file, archive listing); at most 4 MiB. Retries transient failures. @throws DownloadError */
   getText(url: string): Promise<string>;
-  /** GET a file and stream it to `dest`, hashing on the way. @throws DownloadError */
-  download(url: string, dest: string, onProgress?: (p: DownloadProgress) => void): Promise<DownloadResult>;
+  /** Like {@link getText}, but null when the server answers 404, 410 or 403 (a file that is not published). */
+  getOptionalText(url: string): Promise<string | null>;
+  /**
+   * GET a file and stream it to `dest`, hashing on the way; resumes `dest` (see {@link DownloadOptions.resume})
+   * and, after a transient failure, its own partial file with HTTP Range requests.
+   * @throws DownloadError (network, HTTP status, retries exhausted); local write errors (ENOSPC…) as they are.
+   */
+  download(url: string, dest: string, options?: DownloadOptions): Promise<DownloadResult>;
   /** One GET of a health URL; never throws. Certificates of loopback hosts are not verified. */
   probe(url: string, timeoutSeconds: number): Promise<ProbeResult>;
   close(): Promise<void>;
+}
+
+/** How often and how patiently transient failures are retried. Units: seconds. */
+export interface RetryPolicy {
+  /** Further attempts after the first one (0: no retry). */
+  retries: number;
+  /** Wait before the first retry; doubled each time, with random jitter (×1 to ×2). */
+  wait: number;
+  /** Longest wait between two attempts, `Retry-After` included. */
+  maxWait: number;
 }
 
 export interface HttpOptions {
@@ -50,119 +107,257 @@ export interface HttpOptions {
   /** Seconds to connect, and seconds a response may stay silent before it is given up. */
   connectTimeout?: number;
   idleTimeout?: number;
+  retry?: Partial<RetryPolicy>;
+  /** Told about each failed attempt that will be retried (a human sentence, no credentials). */
+  onRetry?: (message: string) => void;
+  /** Environment for the proxy variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 const MAX_REDIRECTS = 5;
 const MAX_TEXT_BYTES = 4 * 1024 * 1024;
-const LOCAL_WRITE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
+const LOCAL_WRITE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EISDIR', 'ENOENT']);
+/** Network error codes worth another attempt (undici's and the OS's). */
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'UND_ERR_ABORTED',
+]);
+const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+const DEFAULT_RETRY: RetryPolicy = { retries: 5, wait: 2, maxWait: 60 };
+
+/** Errors that another attempt may cure, with the server's `Retry-After` (seconds) when it sent one. */
+const transient = new WeakMap<Error, { retryAfter: number | null }>();
+function markTransient<E extends Error>(error: E, retryAfter: number | null = null): E {
+  transient.set(error, { retryAfter });
+  return error;
+}
 
 /** Creates the undici-backed {@link HttpClient}. */
 export function createHttpClient(options: HttpOptions): HttpClient {
   const connectTimeout = (options.connectTimeout ?? 30) * 1000;
   const idle = (options.idleTimeout ?? 60) * 1000;
+  const policy: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
   const ca = options.extraCaPem ? [...rootCertificates, options.extraCaPem] : undefined;
-  const agent = new Agent({
-    connect: { timeout: connectTimeout, ...(ca ? { ca } : {}) },
-    headersTimeout: idle,
-    bodyTimeout: idle,
-  });
+  const agent = createAgent(options.env ?? process.env, { timeout: connectTimeout, ...(ca ? { ca } : {}) }, idle);
   const loopbackAgent = new Agent({
     connect: { timeout: connectTimeout, rejectUnauthorized: false },
     headersTimeout: idle,
     bodyTimeout: idle,
   });
   const serverOrigin = new URL(options.serverUrl).origin;
+  /** The server's last Digest challenge (RFC 7616): once seen, every request answers it up front. */
+  let digestChallenge: string | null = null;
 
-  /** GET with our redirect handling; resolves to a 200 response. */
-  async function get(url: string): Promise<Dispatcher.ResponseData> {
+  function authorization(method: string, target: URL): string | null {
+    const credentials = options.credentials;
+    if (!credentials || target.origin !== serverOrigin) return null;
+    if (digestChallenge) return digestHeader(method, target.pathname + target.search, digestChallenge, `${credentials.user}:${credentials.password}`);
+    return `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}`;
+  }
+
+  /**
+   * GET with our redirect and authentication handling; resolves to a response whose status is in `accept`.
+   * Another status becomes a DownloadError (transient for 5xx/408/429).
+   */
+  async function get(url: string, extraHeaders: Record<string, string> = {}, accept: readonly number[] = [200]): Promise<Dispatcher.ResponseData> {
     let current = url;
-    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    let digestTried = false;
+    for (let hop = 0; hop <= MAX_REDIRECTS; ) {
       const target = new URL(current);
-      const headers: Record<string, string> = { 'user-agent': 'letto-update' };
-      if (options.credentials && target.origin === serverOrigin) {
-        const token = Buffer.from(`${options.credentials.user}:${options.credentials.password}`).toString('base64');
-        headers.authorization = `Basic ${token}`;
-      }
+      const headers: Record<string, string> = { 'user-agent': 'letto-update', ...extraHeaders };
+      const auth = authorization('GET', target);
+      if (auth) headers.authorization = auth;
       let response: Dispatcher.ResponseData;
       try {
         response = await request(current, { method: 'GET', headers, dispatcher: agent });
       } catch (error) {
-        throw new DownloadError(`Cannot reach ${redact(current)}: ${describeNetworkError(error)}.`, {
-          hint: 'Check the network, the server URL (server.url) and, for TLS errors, server.ca_file.',
-          cause: error,
-        });
+        throw networkError(`Cannot reach ${redact(current)}: ${describeNetworkError(error)}.`, error, 'Check the network, the server URL (server.url) and, for TLS errors, server.ca_file.');
       }
       const location = response.headers.location;
       if (response.statusCode >= 300 && response.statusCode < 400 && typeof location === 'string') {
         await response.body.dump();
         current = new URL(location, current).href;
+        hop++;
         continue;
       }
-      if (response.statusCode !== 200) {
+      const challenge = digestChallengeOf(response.headers['www-authenticate']);
+      if (response.statusCode === 401 && challenge && options.credentials && target.origin === serverOrigin && !digestTried) {
+        // the server wants Digest (or a fresh nonce): answer the challenge once
         await response.body.dump();
-        throw statusError(response.statusCode, current);
+        digestChallenge = challenge;
+        digestTried = true;
+        continue;
+      }
+      if (!accept.includes(response.statusCode)) {
+        await response.body.dump();
+        throw statusError(response.statusCode, current, retryAfterSeconds(response.headers['retry-after']));
       }
       return response;
     }
     throw new DownloadError(`Too many redirects from ${redact(url)}.`, { hint: 'Check server.url.' });
   }
 
-  return {
-    async getText(url) {
-      const response = await get(url);
+  /** Runs `attempt` with bounded exponential backoff and jitter while it fails transiently (p-retry). */
+  function withRetries<T>(what: string, attempt: (n: number) => Promise<T>): Promise<T> {
+    return pRetry(attempt, {
+      retries: policy.retries,
+      factor: 2,
+      minTimeout: policy.wait * 1000,
+      maxTimeout: policy.maxWait * 1000,
+      randomize: true,
+      shouldRetry: async ({ error, attemptNumber, retriesLeft }) => {
+        const mark = transient.get(error);
+        if (!mark) return false;
+        options.onRetry?.(`${what}: attempt ${attemptNumber} failed (${error.message}); ${retriesLeft} more to go.`);
+        // Retry-After (RFC 9110 §10.2.3) is honoured up to maxWait, on top of the backoff
+        if (mark.retryAfter) await sleep(Math.min(mark.retryAfter, policy.maxWait) * 1000);
+        return true;
+      },
+    });
+  }
+
+  async function readText(url: string, optional: boolean): Promise<string | null> {
+    return withRetries(`Reading ${redact(url)}`, async () => {
+      const response = await get(url, {}, optional ? [200, 403, 404, 410] : [200]);
+      if (response.statusCode !== 200) {
+        await response.body.dump();
+        return null;
+      }
       const chunks: Buffer[] = [];
       let size = 0;
-      for await (const chunk of response.body) {
-        size += (chunk as Buffer).length;
-        if (size > MAX_TEXT_BYTES) {
-          response.body.destroy();
-          throw new DownloadError(`${redact(url)} is larger than 4 MiB; expected a small text file.`, {
-            hint: 'Check server.url: it should point at the LeTTo download folder.',
-          });
+      try {
+        for await (const chunk of response.body) {
+          size += (chunk as Buffer).length;
+          if (size > MAX_TEXT_BYTES) {
+            response.body.destroy();
+            throw new DownloadError(`${redact(url)} is larger than 4 MiB; expected a small text file.`, {
+              hint: 'Check server.url: it should point at the LeTTo download folder.',
+            });
+          }
+          chunks.push(chunk as Buffer);
         }
-        chunks.push(chunk as Buffer);
+      } catch (error) {
+        if (error instanceof DownloadError) throw error;
+        throw networkError(`Reading ${redact(url)} broke off: ${describeNetworkError(error)}.`, error, 'Check the network and run again.');
       }
       return Buffer.concat(chunks).toString('utf8');
-    },
+    });
+  }
 
-    async download(url, dest, onProgress) {
-      const response = await get(url);
-      const lengthHeader = response.headers['content-length'];
-      const total = typeof lengthHeader === 'string' && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null;
+  async function download(url: string, dest: string, opts: DownloadOptions = {}): Promise<DownloadResult> {
+    let validators: Validators | null = opts.resume ?? null;
+    let transferred = 0;
+    let attempts = 0;
+    let resumedFrom: number | null = null;
+
+    /** Starts `dest` afresh: validators from this 200 response, an empty file. */
+    async function fresh(response: Dispatcher.ResponseData): Promise<{ from: number; total: number | null }> {
+      validators = validatorsOf(response, null);
+      await opts.onValidators?.(validators);
+      opts.onRestart?.();
+      await truncate(dest, 0).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+      return { from: 0, total: validators.total };
+    }
+
+    const attempt = async (): Promise<DownloadResult> => {
+      attempts++;
+      let have = await sizeOf(dest);
+      const ifRange = validators ? ifRangeValue(validators) : null;
+      if (have > 0 && !ifRange) have = 0; // nothing proves the partial is the same file: start again
+      if (validators?.total !== null && validators?.total !== undefined && have > validators.total) have = 0;
+      let response = await get(url, have > 0 ? { range: `bytes=${have}-`, 'if-range': ifRange! } : {}, have > 0 ? [200, 206, 416] : [200]);
+      let start: { from: number; total: number | null };
+      if (response.statusCode === 416) {
+        // If-Range matched (same file) and nothing is left to send: the partial file is complete
+        await response.body.dump();
+        const total = contentRangeTotal(response.headers['content-range']);
+        if (total === have) {
+          resumedFrom ??= have;
+          opts.onWritten?.(have);
+          const sha256 = await hashFile(dest);
+          return { bytes: have, sha256, resumedFrom, transferred, attempts, validators: validators! };
+        }
+        response = await get(url);
+        start = await fresh(response);
+      } else if (response.statusCode === 206) {
+        const range = parseContentRange(response.headers['content-range']);
+        const now = validatorsOf(response, range?.total ?? null);
+        if (!range || range.start !== have || !sameFile(validators!, now)) {
+          // a 206 that does not continue our file exactly (or the file changed): never stitch, start again
+          await response.body.dump();
+          response = await get(url);
+          start = await fresh(response);
+        } else {
+          start = { from: have, total: range.total };
+        }
+      } else {
+        start = await fresh(response);
+      }
+      resumedFrom ??= start.from;
+
       const hash = createHash('sha256');
+      if (start.from > 0) opts.onWritten?.(start.from);
+      if (start.from > 0) await pipeline(createReadStream(dest, { start: 0, end: start.from - 1, highWaterMark: 1 << 20 }), async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) hash.update(chunk);
+      });
+      const total = start.total;
       const started = Date.now();
-      let received = 0;
+      let received = start.from;
       let lastReport = 0;
-      const meter = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
+      // one loop: hash, count and report each chunk, then hand it to the (batching) file writer
+      const sink = new FileSink(dest, start.from > 0 ? 'a' : 'w', start.from, opts.onWritten);
+      try {
+        for await (const chunk of response.body as AsyncIterable<Buffer>) {
           received += chunk.length;
+          transferred += chunk.length;
           hash.update(chunk);
           const now = Date.now();
-          if (onProgress && now - lastReport >= 250) {
+          if (opts.onProgress && now - lastReport >= 250) {
             lastReport = now;
-            const rate = received / Math.max((now - started) / 1000, 0.001);
-            onProgress({ received, total, bytesPerSecond: rate, etaSeconds: total ? (total - received) / rate : null });
+            const rate = (received - start.from) / Math.max((now - started) / 1000, 0.001);
+            opts.onProgress({ received, total, bytesPerSecond: rate, etaSeconds: total && rate > 0 ? (total - received) / rate : null });
           }
-          callback(null, chunk);
-        },
-      });
-      try {
-        await pipeline(response.body, meter, createWriteStream(dest, { mode: 0o640 }));
+          if (!sink.write(chunk)) await once(sink, 'drain');
+        }
+        sink.end();
+        await finished(sink);
       } catch (error) {
+        sink.destroy();
+        response.body.destroy();
         // a full or read-only disk is not a network problem: it keeps its own code (see asLettoError)
         if (LOCAL_WRITE_ERRORS.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
-        throw new DownloadError(`Download of ${redact(url)} broke off after ${received} bytes: ${describeNetworkError(error)}.`, {
-          hint: 'Nothing was installed. Run the command again; check the network if it keeps failing.',
-          cause: error,
-        });
+        throw networkError(`Download of ${redact(url)} broke off after ${received} bytes: ${describeNetworkError(error)}.`, error, 'Nothing was installed. Run the command again: it continues where it stopped.');
       }
-      if (total !== null && received !== total) {
-        throw new DownloadError(`Download of ${redact(url)} is incomplete: ${received} of ${total} bytes.`, {
-          hint: 'Nothing was installed. Run the command again.',
-        });
+      if (total !== null && received < total) {
+        throw markTransient(new DownloadError(`Download of ${redact(url)} is incomplete: ${received} of ${total} bytes.`, { hint: 'Nothing was installed. Run the command again: it continues where it stopped.' }));
       }
-      return { bytes: received, sha256: hash.digest('hex') };
-    },
+      if (total !== null && received > total) {
+        throw new DownloadError(`Download of ${redact(url)} is longer than announced: ${received} of ${total} bytes.`, { hint: 'Nothing was installed. Run the command again.' });
+      }
+      return { bytes: received, sha256: hash.digest('hex'), resumedFrom, transferred, attempts, validators: validators! };
+    };
+    return withRetries(`Download of ${redact(url)}`, attempt);
+  }
+
+  return {
+    getText: async (url) => (await readText(url, false))!,
+    getOptionalText: (url) => readText(url, true),
+    download,
 
     async probe(url, timeoutSeconds) {
       const started = performance.now();
@@ -187,7 +382,196 @@ export function createHttpClient(options: HttpOptions): HttpClient {
   };
 }
 
-function statusError(status: number, url: string): DownloadError {
+/**
+ * The dispatcher for the download server: a plain undici Agent, or undici's EnvHttpProxyAgent when
+ * HTTPS_PROXY/HTTP_PROXY (or the lower-case forms) are set; it honours NO_PROXY like curl and wget.
+ * Our CA and connect timeout apply to the origin's TLS through the proxy tunnel too.
+ */
+function createAgent(env: NodeJS.ProcessEnv, connect: { timeout: number; ca?: string[] }, idle: number): Dispatcher {
+  const httpsProxy = env.HTTPS_PROXY ?? env.https_proxy;
+  const httpProxy = env.HTTP_PROXY ?? env.http_proxy;
+  const common = { connect, headersTimeout: idle, bodyTimeout: idle };
+  if (!httpsProxy && !httpProxy) return new Agent(common);
+  const noProxy = env.NO_PROXY ?? env.no_proxy;
+  // requestTls (the origin's TLS inside the tunnel) is passed on to undici's ProxyAgent, though not in its types
+  const proxyOptions = { ...common, requestTls: connect } as ConstructorParameters<typeof EnvHttpProxyAgent>[0];
+  // undici 6 prints an ExperimentalWarning when this class is first built; a nightly cron job would mail
+  // it every night, so it is silenced for exactly this constructor call
+  const emitWarning = process.emitWarning;
+  process.emitWarning = () => undefined;
+  try {
+    return new EnvHttpProxyAgent({
+      ...proxyOptions,
+      ...(httpsProxy ? { httpsProxy } : {}),
+      ...(httpProxy ? { httpProxy } : {}),
+      ...(noProxy !== undefined ? { noProxy } : {}),
+    });
+  } finally {
+    process.emitWarning = emitWarning;
+  }
+}
+
+/**
+ * A file writer that batches chunks (writev) and reports the bytes on disk after each write, so that
+ * a verifier can follow the file while it grows. Buffers at most 1 MiB.
+ */
+class FileSink extends Writable {
+  private handle: FileHandle | null = null;
+  constructor(
+    private readonly path: string,
+    private readonly flags: 'a' | 'w',
+    private position: number,
+    private readonly onWritten?: (bytesOnDisk: number) => void,
+  ) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    open(this.path, this.flags, 0o640).then((handle) => {
+      this.handle = handle;
+      callback();
+    }, callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    this.writeAll(chunks.map((c) => c.chunk)).then(() => callback(), callback);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.writeAll([chunk]).then(() => callback(), callback);
+  }
+
+  private async writeAll(buffers: Buffer[]): Promise<void> {
+    const total = buffers.reduce((sum, b) => sum + b.length, 0);
+    let { bytesWritten } = await this.handle!.writev(buffers);
+    if (bytesWritten < total) {
+      // a short write (rare): write the rest
+      const rest = Buffer.concat(buffers).subarray(bytesWritten);
+      for (let at = 0; at < rest.length; ) {
+        const { bytesWritten: n } = await this.handle!.write(rest, at, rest.length - at);
+        at += n;
+      }
+      bytesWritten = total;
+    }
+    this.position += bytesWritten;
+    this.onWritten?.(this.position);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.closeHandle().then(() => callback(), callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.closeHandle().then(
+      () => callback(error),
+      () => callback(error),
+    );
+  }
+
+  private async closeHandle(): Promise<void> {
+    const handle = this.handle;
+    this.handle = null;
+    await handle?.close();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw error;
+  }
+}
+
+/** SHA-256 (hex) of a file on disk, streamed. */
+export async function hashFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+function header(value: string | string[] | undefined): string | null {
+  return typeof value === 'string' ? value : Array.isArray(value) ? (value[0] ?? null) : null;
+}
+
+function validatorsOf(response: Dispatcher.ResponseData, total: number | null): Validators {
+  const etag = header(response.headers.etag);
+  const length = header(response.headers['content-length']);
+  return {
+    etag,
+    lastModified: header(response.headers['last-modified']),
+    total: total ?? (length && /^\d+$/.test(length) ? Number(length) : null),
+  };
+}
+
+/** `If-Range` needs a strong ETag or a date (RFC 9110 §13.1.5); null when there is neither. */
+function ifRangeValue(v: Validators): string | null {
+  if (v.etag && !v.etag.startsWith('W/')) return v.etag;
+  return v.lastModified;
+}
+
+/** Whether a 206 answer is about the same file as the partial on disk. */
+function sameFile(had: Validators, now: Validators): boolean {
+  if (had.etag && now.etag && had.etag !== now.etag) return false;
+  if (!had.etag && had.lastModified && now.lastModified && had.lastModified !== now.lastModified) return false;
+  if (had.total !== null && now.total !== null && had.total !== now.total) return false;
+  return true;
+}
+
+/** `bytes 100-199/1000` → {start: 100, total: 1000} (RFC 9110 §14.4); null if unusable. */
+function parseContentRange(value: string | string[] | undefined): { start: number; total: number | null } | null {
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(value) ?? '');
+  if (!match) return null;
+  return { start: Number(match[1]), total: match[3] === '*' ? null : Number(match[3]) };
+}
+
+/** `bytes * /1000` of a 416 answer → 1000. */
+function contentRangeTotal(value: string | string[] | undefined): number | null {
+  const match = /^bytes \*\/(\d+)$/.exec(header(value) ?? '');
+  return match ? Number(match[1]) : null;
+}
+
+/** Retry-After as seconds: delay-seconds or an HTTP date (RFC 9110 §10.2.3). */
+function retryAfterSeconds(value: string | string[] | undefined): number | null {
+  const text = header(value)?.trim();
+  if (!text) return null;
+  if (/^\d+$/.test(text)) return Number(text);
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? null : Math.max(0, (date - Date.now()) / 1000);
+}
+
+/** The Digest challenge among the `WWW-Authenticate` values, if any (RFC 7616 §3.3). */
+function digestChallengeOf(value: string | string[] | undefined): string | null {
+  const values = Array.isArray(value) ? value : value ? [value] : [];
+  const digest = values.find((v) => /^\s*digest\s/i.test(v));
+  return digest ? digest.replace(/^\s*digest\s+/i, '') : null;
+}
+
+/**
+ * The `Authorization: Digest …` value for a challenge (RFC 7616, MD5 with qop=auth, as Apache's
+ * mod_auth_digest sends), built by the digest-header package.
+ */
+function digestHeader(method: string, uri: string, challenge: string, userpass: string): string {
+  return digestAuthHeader(method, uri, challenge, userpass);
+}
+
+function networkError(message: string, cause: unknown, hint: string): DownloadError {
+  const error = new DownloadError(message, { hint, cause });
+  const code = errorCode(cause);
+  return code && TRANSIENT_CODES.has(code) ? markTransient(error) : error;
+}
+
+function errorCode(error: unknown): string | undefined {
+  const err = error as { code?: string; cause?: { code?: string } };
+  return err?.code ?? err?.cause?.code;
+}
+
+function statusError(status: number, url: string, retryAfter: number | null = null): DownloadError {
   if (status === 401 || status === 403) {
     return new DownloadError(`The download server refused the login (HTTP ${status}) for ${redact(url)}.`, {
       hint: 'Check server.user and the password (server.password_file or LETTO_UPDATE_PASSWORD).',
@@ -198,9 +582,10 @@ function statusError(status: number, url: string): DownloadError {
       hint: 'Check server.url and the channel or revision asked for (`letto-update list --remote` shows the archive).',
     });
   }
-  return new DownloadError(`The download server answered HTTP ${status} for ${redact(url)}.`, {
+  const error = new DownloadError(`The download server answered HTTP ${status} for ${redact(url)}.`, {
     hint: 'The server may be down or busy; nothing was changed. Try again later.',
   });
+  return TRANSIENT_STATUS.has(status) ? markTransient(error, retryAfter) : error;
 }
 
 /** Removes user:password from a URL before it appears in a message. */

@@ -1,7 +1,7 @@
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa, type Options } from 'execa';
+import type { Options } from 'execa';
 import type { Account } from './users.js';
 
 /**
@@ -56,6 +56,8 @@ export function createProcessRunner(): ProcessRunner {
           env: childEnv(account),
           ...(switchUser ? { uid: account.uid, gid: account.gid } : {}),
         };
+        // execa is loaded on first use: `download` and `check` never start a process, and loading it costs ~0.2 s
+        const { execa } = await import('execa');
         const result = await execa(command, [], options);
         const read = (path: string) => readFile(path, 'utf8').then((t) => t.trim(), () => '');
         const failure =

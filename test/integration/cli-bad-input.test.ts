@@ -110,7 +110,8 @@ afterEach(async () => {
 async function setup(overrides: ConfigOverrides = {}, revision = 6880): Promise<{ layout: ServerLayout; config: string }> {
   const layout = await makeServerLayout({ revision });
   layouts.push(layout);
-  const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, ...overrides });
+  // transient failures (500, a cut connection) are retried: once, quickly, so these runs stay short
+  const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, ...overrides, server: { retries: 1, retry_wait: 0.05, ...overrides.server } });
   return { layout, config };
 }
 

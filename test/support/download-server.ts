@@ -3,6 +3,7 @@
  * static files under `/download/letto/`, Apache-autoindex-like directory listings, optional HTTP
  * Basic auth, optional TLS with a self-signed certificate, and a hook for fault injection.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
@@ -29,7 +30,28 @@ export interface RecordedRequest {
   authorized: boolean;
   /** Request headers (lower-case names), as Node parsed them. */
   headers: Record<string, string | string[] | undefined>;
+  /** Bytes of file body the server wrote for this request (0 for listings, errors, HEAD). */
+  bodyBytes: number;
+  /** HTTP status the server answered with (0 until it answered, or when the hook answered). */
+  status: number;
 }
+
+/**
+ * A fault the server injects into the next GET of a file whose URL path ends with `match`
+ * (default `.war`); each fault is used once, in order. Kinds:
+ * - `status`: answer with this HTTP status (and `Retry-After` when given) instead of the file;
+ * - `drop`: send the headers and the first `after` bytes of the answer's body, then close the connection;
+ * - `stall`: send the headers and the first `after` bytes, then keep the connection open without sending more;
+ * - `ignore-range`: answer 200 with the whole file although the request asked for a Range;
+ * - `ignore-if-range`: honour `Range` even when `If-Range` no longer matches (a broken server).
+ */
+export type Fault = { match?: string } & (
+  | { kind: 'status'; status: number; retryAfter?: string }
+  | { kind: 'drop'; after: number }
+  | { kind: 'stall'; after: number }
+  | { kind: 'ignore-range' }
+  | { kind: 'ignore-if-range' }
+);
 
 /** Fault-injection hook: return `true` (or a promise of it) if it has handled (answered) the request. */
 export type RequestHook = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
@@ -44,6 +66,8 @@ export interface DownloadServerOptions {
   user?: string;
   /** Basic-auth password (see `user`). */
   password?: string;
+  /** Authentication scheme demanded when `user`/`password` are set. Default `basic`. */
+  auth?: 'basic' | 'digest';
   /**
    * Called for every request after it is recorded and before anything else (auth included).
    * Return `true` if the hook answered the request itself (e.g. a 500 or an HTML error page).
@@ -59,6 +83,10 @@ export interface DownloadServer {
   caPem: string;
   /** Every request received, in arrival order. Tests may clear it with `requests.length = 0`. */
   requests: RecordedRequest[];
+  /** Faults to inject, consumed in order (see {@link Fault}); tests push onto it. */
+  faults: Fault[];
+  /** Sum of {@link RecordedRequest.bodyBytes} over `requests`. */
+  bodyBytes(): number;
   /** Stops listening and drops all open connections (including ones mid-download). */
   close(): Promise<void>;
 }
@@ -274,7 +302,7 @@ function parseRange(header: string | undefined, size: number): { start: number; 
   return { start, end };
 }
 
-async function serveFile(req: IncomingMessage, res: ServerResponse, filePath: string, st: Stats): Promise<void> {
+async function serveFile(req: IncomingMessage, res: ServerResponse, filePath: string, st: Stats, record: RecordedRequest, fault: Fault | undefined): Promise<void> {
   const method = req.method ?? 'GET';
   const etag = etagOf(st);
   const headers: Record<string, string> = {
@@ -289,9 +317,14 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, filePath: st
     res.end();
     return;
   }
-  let range = parseRange(req.headers.range, st.size);
+  if (fault?.kind === 'status') {
+    record.status = fault.status;
+    errorPage(res, method, fault.status, 'Injected fault', 'The test server was told to fail this request.', fault.retryAfter ? { 'Retry-After': fault.retryAfter } : {});
+    return;
+  }
+  let range = fault?.kind === 'ignore-range' ? undefined : parseRange(req.headers.range, st.size);
   const ifRange = req.headers['if-range'];
-  if (range !== undefined && ifRange !== undefined && ifRange !== etag && ifRange !== headers['Last-Modified']) {
+  if (fault?.kind !== 'ignore-if-range' && range !== undefined && ifRange !== undefined && ifRange !== etag && ifRange !== headers['Last-Modified']) {
     range = undefined; // representation changed: send the whole file
   }
   if (range === null) {
@@ -305,15 +338,56 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, filePath: st
   const length = st.size === 0 ? 0 : end - start + 1;
   headers['Content-Length'] = String(length);
   if (range !== undefined) headers['Content-Range'] = `bytes ${start}-${end}/${st.size}`;
-  res.writeHead(range !== undefined ? 206 : 200, headers);
+  record.status = range !== undefined ? 206 : 200;
+  res.writeHead(record.status, headers);
   if (method === 'HEAD' || length === 0) {
     res.end();
     return;
   }
-  const stream = createReadStream(filePath, { start, end });
+  const cut = fault?.kind === 'drop' || fault?.kind === 'stall' ? Math.min(fault.after, length) : null;
+  const stream = createReadStream(filePath, { start, end: cut === null ? end : start + cut - 1 });
+  stream.on('data', (chunk) => {
+    record.bodyBytes += chunk.length;
+  });
   stream.on('error', (err) => res.destroy(err));
   res.on('close', () => stream.destroy());
-  stream.pipe(res);
+  if (cut === null) {
+    stream.pipe(res);
+    return;
+  }
+  stream.pipe(res, { end: false });
+  stream.on('end', () => {
+    // everything up to the cut is handed to the kernel before the connection is closed (drop) or left hanging (stall)
+    if (fault?.kind === 'drop') res.socket?.end();
+  });
+}
+
+/** The server side of HTTP Digest (RFC 7616 §3.4, MD5, qop=auth), enough to test a client against. */
+class DigestServer {
+  private readonly nonces = new Set<string>();
+  constructor(
+    private readonly user: string,
+    private readonly password: string,
+  ) {}
+
+  challenge(): string {
+    const nonce = randomBytes(16).toString('hex');
+    this.nonces.add(nonce);
+    return `Digest realm="${AUTH_REALM}", qop="auth", algorithm=MD5, nonce="${nonce}", opaque="${randomBytes(8).toString('hex')}"`;
+  }
+
+  check(header: string | undefined, method: string, target: string): boolean {
+    if (!header || !/^Digest\s/i.test(header)) return false;
+    const params = new Map<string, string>();
+    for (const m of header.slice(7).matchAll(/(\w+)=(?:"([^"]*)"|([^\s,]+))/g)) params.set(m[1]!.toLowerCase(), m[2] ?? m[3] ?? '');
+    const nonce = params.get('nonce') ?? '';
+    if (params.get('username') !== this.user || params.get('realm') !== AUTH_REALM || !this.nonces.has(nonce) || params.get('uri') !== target) return false;
+    const md5 = (text: string): string => createHash('md5').update(text).digest('hex');
+    const ha1 = md5(`${this.user}:${AUTH_REALM}:${this.password}`);
+    const ha2 = md5(`${method}:${target}`);
+    const expected = params.get('qop') === 'auth' ? md5(`${ha1}:${nonce}:${params.get('nc')}:${params.get('cnonce')}:auth:${ha2}`) : md5(`${ha1}:${nonce}:${ha2}`);
+    return params.get('response') === expected;
+  }
 }
 
 /**
@@ -335,12 +409,16 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
   const user = opts.user ?? '';
   const password = opts.password ?? '';
   const requests: RecordedRequest[] = [];
+  const faults: Fault[] = [];
+  const digest = opts.auth === 'digest' ? new DigestServer(user, password) : null;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
     const rawTarget = req.url ?? '/';
-    const authorized = !authRequired || checkBasicAuth(req.headers.authorization, user, password);
-    requests.push({ method, path: rawTarget, authorized, headers: { ...(req.headers as IncomingHttpHeaders) } });
+    const authorized =
+      !authRequired || (digest ? digest.check(req.headers.authorization, method, rawTarget) : checkBasicAuth(req.headers.authorization, user, password));
+    const record: RecordedRequest = { method, path: rawTarget, authorized, headers: { ...(req.headers as IncomingHttpHeaders) }, bodyBytes: 0, status: 0 };
+    requests.push(record);
 
     if (opts.onRequest && (await opts.onRequest(req, res))) return;
 
@@ -359,8 +437,9 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
         401,
         'Unauthorized',
         "This server could not verify that you are authorized to access the document requested. Either you supplied the wrong credentials (e.g., bad password), or your browser doesn't understand how to supply the credentials required.",
-        { 'WWW-Authenticate': `Basic realm="${AUTH_REALM}"` },
+        { 'WWW-Authenticate': digest ? digest.challenge() : `Basic realm="${AUTH_REALM}"` },
       );
+      record.status = 401;
       return;
     }
     if (method !== 'GET' && method !== 'HEAD') {
@@ -412,7 +491,9 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
       notFound();
       return;
     }
-    await serveFile(req, res, fsPath, st);
+    const faultIndex = method === 'GET' ? faults.findIndex((f) => rawPath.endsWith(f.match ?? '.war')) : -1;
+    const fault = faultIndex >= 0 ? faults.splice(faultIndex, 1)[0] : undefined;
+    await serveFile(req, res, fsPath, st, record, fault);
   };
 
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
@@ -460,6 +541,8 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
     url,
     caPem,
     requests,
+    faults,
+    bodyBytes: () => requests.reduce((sum, r) => sum + r.bodyBytes, 0),
     close(): Promise<void> {
       closed ??= new Promise<void>((resolveClose) => {
         server.close(() => resolveClose());

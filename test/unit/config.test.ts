@@ -39,7 +39,18 @@ describe('loadConfig: defaults < file < environment < flags', () => {
     const { config, source } = await loadConfig(path, {});
     expect(source).toBe(path);
     expect(config).toEqual({
-      server: { url: 'https://letto.at/download/letto/', user: '', password_file: '/etc/letto-update/password', channel: 'stable', ca_file: '' },
+      server: {
+        url: 'https://letto.at/download/letto/',
+        user: '',
+        password_file: '/etc/letto-update/password',
+        channel: 'stable',
+        ca_file: '',
+        retries: 5,
+        retry_wait: 2,
+        retry_max_wait: 60,
+        connect_timeout: 30,
+        idle_timeout: 60,
+      },
       tomee: {
         webapps: '/opt/tomee/webapps',
         war_name: 'letto.war',

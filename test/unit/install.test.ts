@@ -121,6 +121,7 @@ async function makeHarness(opts: { installed?: number; target?: number; running?
   };
   const http: HttpClient = {
     getText: () => Promise.reject(new Error('no network in unit tests')),
+    getOptionalText: () => Promise.reject(new Error('no network in unit tests')),
     download: () => Promise.reject(new Error('no network in unit tests')),
     async probe(url): Promise<ProbeResult> {
       expect(url).toBe(config.tomee.health_url);

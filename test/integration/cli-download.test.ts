@@ -1,0 +1,162 @@
+/**
+ * `letto-update download` through the built CLI against the TLS + Basic-auth loopback server:
+ * a run killed mid-download is continued by the next run, a staged WAR is not fetched again, a
+ * checksum the server publishes is compared. Bytes on disk and bytes sent are asserted.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { makeBenchWar } from '../../bench/make-war.js';
+import { CLI_BIN, makeServerLayout, runCli, writeConfig, type ServerLayout } from '../support/cli.js';
+import { startDownloadServer, type DownloadServer } from '../support/download-server.js';
+
+const USER = 'letto';
+const PASSWORD = 'geheim';
+const REVISION = 6886;
+
+let root: string;
+let server: DownloadServer;
+let war: Buffer;
+let layout: ServerLayout;
+let config: string;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'letto-cli-dl-'));
+  // a WAR like Maven builds it (sizes in the local headers), a few MiB
+  await makeBenchWar(join(root, 'letto-stable.war'), 4, REVISION);
+  await writeFile(join(root, 'stable-revision.txt'), `${REVISION}\r\n`);
+  war = await readFile(join(root, 'letto-stable.war'));
+  server = await startDownloadServer({ root, tls: true, user: USER, password: PASSWORD });
+});
+
+afterAll(async () => {
+  await server?.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+beforeEach(async () => {
+  server.requests.length = 0;
+  server.faults.length = 0;
+  await rm(join(root, 'letto-stable.war.sha256'), { force: true });
+  layout = await makeServerLayout({ revision: 6880 });
+  config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, server: { retry_wait: 0.05, idle_timeout: 30 } });
+});
+
+afterEach(async () => {
+  await layout.cleanup();
+});
+
+const warGets = () => server.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/letto-stable.war'));
+const staged = () => join(layout.staging, `letto-${REVISION}.war`);
+const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+async function waitFor(condition: () => Promise<boolean>, what: string, seconds = 20): Promise<void> {
+  const until = Date.now() + seconds * 1000;
+  while (!(await condition())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('letto-update download', () => {
+  it('a run killed mid-download is continued by the next run (Range + If-Range), not restarted', async () => {
+    const stalled = 1024 * 1024 + 123;
+    server.faults.push({ kind: 'stall', after: stalled });
+    const part = `${staged()}.part`;
+    // as root, the partial file and its sidecar must belong to the service user (here: nobody), so a
+    // later run as that user can continue them
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, server: { retry_wait: 0.05, idle_timeout: 30 }, tomee: { user: 'nobody' } });
+    const first = execa(process.execPath, [CLI_BIN, '--config', config, 'download'], { reject: false, env: { LETTO_UPDATE_CONFIG: '' } });
+    // the first run has written what the server sent before it went silent, and the sidecar
+    await waitFor(async () => (await stat(part).then((s) => s.size, () => 0)) === stalled, 'the partial file');
+    expect(JSON.parse(await readFile(`${part}.json`, 'utf8'))).toMatchObject({ revision: REVISION, url: `${server.url}letto-stable.war` });
+    if (asRoot) {
+      expect((await stat(part)).uid).toBe(65534);
+      expect((await stat(`${part}.json`)).uid).toBe(65534);
+    }
+    first.kill('SIGKILL');
+    await first;
+
+    const second = await runCli(['--config', config, '--json', 'download']);
+    expect(second.stderr).toBe('');
+    expect(second.exitCode).toBe(0);
+    const result = JSON.parse(second.stdout) as { revision: number; path: string; sha256: string };
+    expect(result).toEqual({ revision: REVISION, path: staged(), sha256: sha(war) });
+    expect((await readFile(staged())).equals(war)).toBe(true);
+    const [killed, resumed] = warGets();
+    expect(killed!.bodyBytes).toBe(stalled);
+    expect(resumed!.headers.range).toBe(`bytes=${stalled}-`);
+    expect(resumed!.headers['if-range']).toMatch(/^"/);
+    expect(resumed!.status).toBe(206);
+    expect(server.bodyBytes() - server.requests.filter((r) => !r.path.endsWith('.war')).reduce((s, r) => s + r.bodyBytes, 0)).toBe(war.length);
+    // neither the partial file nor its sidecar is left behind
+    expect((await readdir(layout.staging)).sort()).toEqual([`letto-${REVISION}.war`]);
+  });
+
+  it('a WAR already downloaded and verified in staging is not fetched again', async () => {
+    expect((await runCli(['--config', config, 'download'])).exitCode).toBe(0);
+    expect(warGets()).toHaveLength(1);
+    const again = await runCli(['--config', config, '--json', 'download']);
+    expect(again.exitCode).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual({ revision: REVISION, path: staged(), sha256: sha(war) });
+    expect(warGets()).toHaveLength(1);
+    const human = await runCli(['--config', config, 'download']);
+    expect(human.stdout).toMatch(/already downloaded and verified .*not downloading it again/);
+    expect(warGets()).toHaveLength(1);
+  });
+
+  it('a transient 503 is retried (with a warning) and the download completes', async () => {
+    server.faults.push({ kind: 'status', status: 503 });
+    const run = await runCli(['--config', config, 'download']);
+    expect(run.exitCode).toBe(0);
+    expect(run.stderr).toMatch(/warning: Download of .* attempt 1 failed \(.*HTTP 503.*\); 5 more to go/);
+    expect(run.stderr).not.toContain(PASSWORD);
+    expect(warGets().map((r) => r.status)).toEqual([503, 200]);
+    expect((await readFile(staged())).equals(war)).toBe(true);
+  });
+
+  it('compares the SHA-256 the server publishes beside the WAR', async () => {
+    await writeFile(join(root, 'letto-stable.war.sha256'), `${sha(war)}  letto-stable.war\n`);
+    const ok = await runCli(['--config', config, 'download']);
+    expect(ok.exitCode).toBe(0);
+    expect(ok.stdout).toContain('SHA-256 matches');
+
+    await rm(staged());
+    await writeFile(join(root, 'letto-stable.war.sha256'), `${'0'.repeat(64)}  letto-stable.war\n`);
+    const bad = await runCli(['--config', config, 'download']);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toMatch(/SHA-256 .* differs from the one the server publishes/);
+    expect(await readdir(layout.staging)).toEqual([]);
+  });
+
+  it('on a terminal shows bytes, rate and time left; with --json nothing of it', async () => {
+    const slow = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, server: { retry_wait: 0.05, idle_timeout: 1.5 } });
+    // the server goes silent for a while after 1 MiB, so the progress line is on screen for a while
+    const inPty = (args: string) =>
+      execa('script', ['-qec', `stty cols 120 rows 40; ${process.execPath} ${CLI_BIN} --config ${slow} ${args}`, '/dev/null'], { reject: false });
+    server.faults.push({ kind: 'stall', after: 1024 * 1024 });
+    const human = await inPty('download');
+    expect(human.exitCode).toBe(0);
+    expect(String(human.stdout)).toMatch(/\d+\.\d MiB of \d+\.\d MiB \(\d+\.\d MiB\/s(, \d+ s left)?\)/);
+
+    await rm(staged());
+    server.faults.push({ kind: 'stall', after: 1024 * 1024 });
+    const json = await inPty('--json download');
+    expect(json.exitCode).toBe(0);
+    expect(String(json.stdout)).not.toMatch(/MiB\/s/);
+    expect(String(json.stdout)).toContain('"sha256"');
+  });
+
+  it('a wrong password is not retried and leaves nothing in staging', async () => {
+    const wrong = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: 'falsch', server: { retry_wait: 0.05 } });
+    const run = await runCli(['--config', wrong, 'download']);
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toMatch(/refused the login \(HTTP 401\)/);
+    expect(server.requests).toHaveLength(1);
+    expect(await readdir(layout.staging).catch(() => [])).toEqual([]);
+  });
+});
