@@ -1,8 +1,10 @@
 import { createInterface } from 'node:readline/promises';
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { parseDurationSeconds } from './duration.js';
 import { ExitCode, asLettoError, type LettoError } from './errors.js';
-import { Output } from './output.js';
+import { Output, stamp } from './output.js';
+import type { Context } from './context.js';
 import type { Channel } from './revision.js';
 import { openSession, type Access, type Session } from './session.js';
 import type { RunReport } from './update.js';
@@ -21,6 +23,22 @@ function parseRevisionArg(value: string): number {
   return Number(value);
 }
 
+function parseDurationArg(value: string): number {
+  const seconds = parseDurationSeconds(value);
+  if (seconds === null) throw new InvalidArgumentError('must be a duration like 30m, 1h30m, 90s or 600 (seconds).');
+  return seconds;
+}
+
+function parseSecondsArg(value: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError('must be a number of seconds greater than 0, like 5 or 0.5.');
+  return Number(value);
+}
+
+function parseCountArg(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError('must be a whole number greater than 0.');
+  return Number(value);
+}
+
 /** `--channel`: merged into the config as a flag (flags win), so the commands follow `server.channel`. */
 const channelOption = () => new Option('--channel <channel>', 'channel to follow (default: server.channel of the config)').choices(['stable', 'daily']);
 
@@ -29,6 +47,7 @@ export function exitCodeOf(report: RunReport): number {
   switch (report.result) {
     case 'updated':
     case 'current':
+    case 'skipped':
     case 'dry-run':
     case 'recovered':
       return ExitCode.ok;
@@ -57,7 +76,8 @@ function buildProgram(run: (work: (program: Command) => Promise<number>) => void
     `
 Exit codes: 0 done/current, 1 failed (server untouched), 2 usage or config error, 3 new revision failed
 and the old one runs again, 4 rollback failed too (needs a person), 75 busy (another run or a backup),
-100 (check) update available.`,
+100 (check) update available. \`health\` follows the monitoring-plugin convention instead:
+0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for config and usage errors).`,
   );
 
   program
@@ -103,19 +123,23 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
     .option('--force', 'install even if this revision is already installed or newer')
     .option('--dry-run', 'show what would be done; change nothing')
     .option('--yes', 'do not ask for confirmation (never asked without a terminal anyway)')
-    .action((opts: { channel?: Channel; revision?: number; force?: boolean; dryRun?: boolean; yes?: boolean }) =>
+    .option('--cron', 'for the nightly job: no output when there is nothing to do, a short time-stamped log when something happened; a revision that failed its health check is not tried again (until a newer one, or --force)')
+    .option('--random-delay <duration>', 'first wait a random time up to DURATION (30m, 1h, 600 = seconds), so that many servers do not hit the download server at once', parseDurationArg)
+    .action((opts: { channel?: Channel; revision?: number; force?: boolean; dryRun?: boolean; yes?: boolean; cron?: boolean; randomDelay?: number }) =>
       run(async () => {
         const { runUpdate } = await import('./update.js');
         return withSession(program, opts.dryRun ? 'read' : 'write', opts.channel, async ({ ctx }, out) => {
-          const confirm = confirmer(out, opts.yes);
+          const confirm = opts.cron ? undefined : confirmer(out, opts.yes);
           const report = await runUpdate(ctx, {
             ...(opts.revision !== undefined ? { revision: opts.revision } : {}),
             force: Boolean(opts.force),
             dryRun: Boolean(opts.dryRun),
             ...(confirm ? { confirm } : {}),
+            cron: Boolean(opts.cron),
+            ...(opts.randomDelay ? { randomDelaySeconds: opts.randomDelay } : {}),
           });
-          return finish(out, report);
-        });
+          return opts.cron ? finishCron(out, report) : finish(out, report);
+        }, { cron: Boolean(opts.cron) });
       }),
     );
 
@@ -184,11 +208,144 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
           const last = report.lastRun;
           out.line(`last run: ${last ? `${last.time} ${last.command} ${last.from ?? '?'} → ${last.to ?? '?'}: ${last.result}` : 'none recorded'}`);
           if (report.unfinished) out.line(`interrupted run: ${report.unfinished} The next update, rollback or \`letto-update recover\` finishes or undoes it.`);
+          if (report.failedRevision) out.line(`failed revision: ${report.failedRevision.revision} (${report.failedRevision.time}); the nightly run skips it until a newer one appears`);
+          if (report.watchdogPause) out.line(`watchdog: paused since ${report.watchdogPause.since}${report.watchdogPause.until ? ` until ${report.watchdogPause.until}` : ''}${report.watchdogPause.reason ? ` (${report.watchdogPause.reason})` : ''}`);
           return report.running && report.healthy ? ExitCode.ok : ExitCode.failed;
         });
       }),
     );
+
+  program
+    .command('health')
+    .description('monitoring plugin (monit, Nagios, Icinga): is TomEE running, and does health_url answer? One line; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
+    .option('-w, --warning <seconds>', 'WARNING when the answer takes longer than this', parseSecondsArg, 5)
+    .option('-c, --critical <seconds>', 'CRITICAL when the answer takes longer than this (default: only --timeout)', parseSecondsArg)
+    .option('-t, --timeout <seconds>', 'CRITICAL when there is no answer within this', parseSecondsArg, 10)
+    .action((opts: { warning: number; critical?: number; timeout: number }) =>
+      run(async () => {
+        const { checkHealth, PluginState } = await import('./health-check.js');
+        return withSession(program, 'read', undefined, async ({ ctx }, out) => {
+          const report = await checkHealth(ctx, { warning: opts.warning, critical: opts.critical ?? null, timeout: opts.timeout });
+          out.json({ ...report, exitCode: PluginState[report.state] });
+          out.plugin(`LETTO ${report.state} - ${report.summary}${report.perfdata ? ` | ${report.perfdata}` : ''}`);
+          return PluginState[report.state];
+        }, { local: true });
+      }),
+    );
+
+  program
+    .command('watchdog')
+    .description('restart TomEE when LeTTo stops answering ([watchdog] interval, failures, grace); never during a backup, an update or a maintenance pause')
+    .addArgument(new Argument('[action]', 'run: check every interval seconds (default); pause: stop restarting for maintenance; resume; status').choices(['run', 'pause', 'resume', 'status']).default('run'))
+    .option('--once', 'run: one check, then exit (for cron: * * * * *)')
+    .option('--for <duration>', 'pause: end the pause by itself after DURATION (e.g. 2h)', parseDurationArg)
+    .option('--reason <text>', 'pause: why (shown by health and watchdog status)')
+    .action((action: 'run' | 'pause' | 'resume' | 'status', opts: { once?: boolean; for?: number; reason?: string }) =>
+      run(() =>
+        withSession(program, action === 'status' ? 'read' : 'write', undefined, ({ ctx }, out) => watchdogCommand(ctx, out, action, opts), {
+          local: true,
+          cron: action === 'run',
+        }),
+      ),
+    );
+
+  program
+    .command('test-notify')
+    .description('send a test notification by every way [notify] configures (mail, webhook), whatever notify.when says (exit 0 sent, 1 failed)')
+    .action(() =>
+      run(async () => {
+        const { sendTestNotice } = await import('./notify.js');
+        return withSession(program, 'read', undefined, async ({ ctx }, out) => {
+          const { tried, failures } = await sendTestNotice(ctx);
+          out.json({ tried, failures });
+          if (tried.length === 0) {
+            out.error('[notify] names no recipient: nothing to send.', 'Set notify.email_to and/or notify.webhook_url (docs/configuration.md).');
+            return ExitCode.failed;
+          }
+          if (failures.length > 0) {
+            out.error(failures.join('; ') + '.', 'Check notify.smtp_url, notify.smtp_user and the SMTP password (notify.smtp_password_file or LETTO_UPDATE_SMTP_PASSWORD), or notify.webhook_url.');
+            return ExitCode.failed;
+          }
+          out.line(`Sent: ${tried.join('; ')}.`);
+          return ExitCode.ok;
+        }, { local: true });
+      }),
+    );
+
+  program
+    .command('history')
+    .description('every recorded run (updates, rollbacks, watchdog restarts): time, from, to, result, duration')
+    .option('--last <n>', 'only the newest N runs', parseCountArg)
+    .action((opts: { last?: number }) =>
+      run(async () => {
+        const { runHistory, formatHistory } = await import('./history.js');
+        return withSession(program, 'read', undefined, async ({ ctx }, out) => {
+          const runs = await runHistory(ctx, opts.last);
+          out.json({ runs });
+          if (runs.length === 0) out.line(`No runs recorded yet (${ctx.state.dir}/runs.jsonl).`);
+          for (const line of formatHistory(runs)) out.line(line);
+          return ExitCode.ok;
+        }, { local: true });
+      }),
+    );
   return program;
+}
+
+/** `watchdog run|pause|resume|status`: what the CLI prints and the exit code (see docs/usage.md). */
+async function watchdogCommand(
+  ctx: Context,
+  out: Output,
+  action: 'run' | 'pause' | 'resume' | 'status',
+  opts: { once?: boolean; for?: number; reason?: string },
+): Promise<number> {
+  const watchdog = await import('./watchdog.js');
+  const state = await import('./watchdog-state.js');
+  if (action === 'pause') {
+    const pause = await state.writePause(ctx, opts.reason ?? '', opts.for ?? null);
+    out.json(pause);
+    out.line(`Watchdog paused${pause.until ? ` until ${pause.until}` : ''}: it restarts nothing and \`health\` reports a down LeTTo as WARNING. End it with \`letto-update watchdog resume\`.`);
+    return ExitCode.ok;
+  }
+  if (action === 'resume') {
+    const was = await state.removePause(ctx);
+    out.json({ resumed: was });
+    out.line(was ? 'Watchdog resumed.' : 'The watchdog was not paused.');
+    return ExitCode.ok;
+  }
+  if (action === 'status') {
+    const counters = await state.readCounters(ctx);
+    const pause = await state.readPause(ctx);
+    out.json({ ...counters, pause, config: ctx.config.watchdog });
+    out.line(`pause: ${pause ? `since ${pause.since}${pause.until ? ` until ${pause.until}` : ''}${pause.reason ? ` (${pause.reason})` : ''}` : 'none'}`);
+    out.line(`failures in a row: ${counters.failures} of ${ctx.config.watchdog.failures}`);
+    out.line(`last check: ${counters.lastCheck ?? 'never'}${counters.lastAction ? ` (${counters.lastAction})` : ''}`);
+    out.line(`last restart: ${counters.lastRestart ?? 'never'}`);
+    return ExitCode.ok;
+  }
+  // steps (stop, start, health) are collected with time stamps and printed with the check's line
+  const show = (report: import('./watchdog.js').WatchdogReport): number => {
+    if (report.action === 'restart-failed' || report.action === 'unknown') {
+      out.flushLog();
+      out.error(`watchdog: ${report.message}`, '');
+      return ExitCode.failed;
+    }
+    if (report.action !== 'healthy' && report.action !== 'paused') out.flushLog(`watchdog: ${report.message}`);
+    else out.flushLog();
+    return ExitCode.ok;
+  };
+  if (opts.once) {
+    const report = await watchdog.watchdogOnce(ctx);
+    out.json(report);
+    return show(report);
+  }
+  const { interval, failures, grace } = ctx.config.watchdog;
+  out.stopNote = 'the watchdog stopped.';
+  out.line(`${stamp()} watchdog: checking ${ctx.config.tomee.health_url} every ${interval} s; restart after ${failures} failed checks in a row, not again within ${grace} s.`);
+  await watchdog.watchdogLoop(ctx, (report) => {
+    out.json(report);
+    show(report);
+  });
+  return ExitCode.ok;
 }
 
 function confirmer(out: Output, yes: boolean | undefined): ((question: string) => Promise<boolean>) | undefined {
@@ -211,6 +368,24 @@ function finish(out: Output, report: RunReport): number {
   return code;
 }
 
+/**
+ * `update --cron`: nothing at all when there was nothing to do (no new revision, or only the one that
+ * failed before) and nothing went wrong; else the collected steps as a short time-stamped log, the
+ * result last (errors on stderr). Exit codes as without --cron.
+ */
+function finishCron(out: Output, report: RunReport): number {
+  const code = exitCodeOf(report);
+  out.json({ ...report, exitCode: code });
+  if ((report.result === 'current' || report.result === 'skipped') && !out.warned) return code;
+  if (code === ExitCode.ok) {
+    out.flushLog(`${report.result}: ${report.message} (${report.from ?? '?'} → ${report.to ?? '?'}, ${report.durationSeconds} s)`);
+  } else {
+    out.flushLog();
+    if (!out.mode.json) out.error(report.message, report.hint ?? '');
+  }
+  return code;
+}
+
 let currentOutput: Output | null = null;
 
 /**
@@ -225,7 +400,7 @@ function guardSignals(out: Output): void {
         out.notice(`${signal} received while TomEE is being restarted; finishing this update or its rollback first.`);
         return;
       }
-      out.notice(`${signal} received; stopped before the server was touched.`);
+      out.notice(`${signal} received; ${out.stopNote}`);
       process.exit(130);
     });
   }
@@ -236,15 +411,17 @@ async function withSession(
   access: Access,
   channel: Channel | undefined,
   body: (session: Session, out: Output) => Promise<number>,
+  extra: { cron?: boolean; local?: boolean } = {},
 ): Promise<number> {
   const globals = program.opts<GlobalOptions>();
-  const out = new Output({ json: Boolean(globals.json), quiet: Boolean(globals.quiet), verbose: Boolean(globals.verbose) });
+  const out = new Output({ json: Boolean(globals.json), quiet: Boolean(globals.quiet), verbose: Boolean(globals.verbose), cron: Boolean(extra.cron) });
   currentOutput = out;
   guardSignals(out);
   const session = await openSession({
     ...(globals.config ? { configPath: globals.config } : {}),
     flags: channel ? { channel } : {},
     access,
+    ...(extra.local ? { local: true } : {}),
     emit: out.onEvent,
   });
   try {
@@ -252,6 +429,19 @@ async function withSession(
   } finally {
     await session.close();
   }
+}
+
+/** Exit code of a monitoring plugin that cannot tell (UNKNOWN). */
+const PLUGIN_UNKNOWN = 3;
+
+/** The command named in `argv` (process.argv shape): the first word that is not an option or the value of --config. */
+export function commandOf(argv: string[]): string | undefined {
+  for (let i = 2; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word === '--config') i++;
+    else if (!word.startsWith('-')) return word;
+  }
+  return undefined;
 }
 
 /**
@@ -264,6 +454,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram((work) => {
     pending = work(program);
   });
+  const plugin = commandOf(argv) === 'health';
   try {
     await program.parseAsync(argv);
     if (!pending) {
@@ -273,10 +464,23 @@ export async function main(argv: string[]): Promise<number> {
     return await pending;
   } catch (error) {
     if (error instanceof CommanderError) {
-      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? ExitCode.ok : ExitCode.usage;
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
+      if (plugin) {
+        process.stdout.write('LETTO UNKNOWN - usage error (see letto-update health --help)\n');
+        return PLUGIN_UNKNOWN;
+      }
+      return ExitCode.usage;
     }
     const failure: LettoError = asLettoError(error);
     const out = currentOutput ?? new Output({ json: argv.includes('--json'), quiet: false, verbose: argv.includes('--verbose') });
+    if (plugin) {
+      // monitoring plugins: one line on stdout, config and every other error is UNKNOWN
+      out.plugin(`LETTO UNKNOWN - ${failure.message}`);
+      out.json({ state: 'UNKNOWN', summary: failure.message, hint: failure.hint, exitCode: PLUGIN_UNKNOWN });
+      if (failure.hint && !out.mode.json) process.stderr.write(`what to do: ${failure.hint}\n`);
+      return PLUGIN_UNKNOWN;
+    }
+    if (out.mode.cron) out.flushLog();
     out.error(failure.message, failure.hint, error);
     return failure.exitCode;
   }

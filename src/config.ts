@@ -14,6 +14,41 @@ const seconds = z.number().int('must be a whole number of seconds').positive('mu
 /** A duration that may have a fraction (e.g. 0.5 s), for network timeouts and retry waits. */
 const duration = z.number().positive('must be greater than 0 seconds');
 
+/** A list of strings; a single string (or an environment variable) may list them separated by commas or spaces. */
+const stringList = z.preprocess(
+  (value) => (typeof value === 'string' ? value.split(/[\s,;]+/).filter(Boolean) : value),
+  z.array(z.string().min(1, 'must not be empty')),
+);
+
+/** `[notify]`: who is told about updates, failed updates, rollbacks and watchdog restarts (see src/notify.ts). */
+const notifySchema = z
+  .object({
+    email_to: stringList.default([]),
+    email_from: z.string().default(''),
+    smtp_url: z
+      .string()
+      .refine((url) => url === '' || /^smtps?:\/\/[^/]+/.test(url), 'must be empty (local sendmail) or a URL like smtp://mail.example.org:587 or smtps://mail.example.org')
+      .default(''),
+    smtp_user: z.string().default(''),
+    smtp_password_file: z.string().default(''),
+    sendmail: path.default('/usr/sbin/sendmail'),
+    webhook_url: z
+      .string()
+      .refine((url) => url === '' || /^https?:\/\/[^/]+/.test(url), 'must be empty or an http(s) URL')
+      .default(''),
+    when: z.enum(['change', 'error', 'always'], { errorMap: () => ({ message: 'must be "change", "error" or "always"' }) }).default('change'),
+  })
+  .strict();
+
+/** `[watchdog]`: seconds between checks, failed checks in a row before a restart, seconds after a restart without checks counting. */
+const watchdogSchema = z
+  .object({
+    interval: seconds.default(60),
+    failures: z.number().int('must be a whole number').min(1, 'must be at least 1').default(3),
+    grace: seconds.default(300),
+  })
+  .strict();
+
 /**
  * The one schema of the config file: types, defaults (a standard LeTTo install) and messages.
  * Every section and key is documented in docs/configuration.md.
@@ -48,6 +83,7 @@ export const configSchema = z
         status: path.default('/opt/letto/status.sh'),
         health_url: z.string().url('must be a URL like https://localhost/letto/test.jsf').default('https://localhost/letto/test.jsf'),
         health_timeout: seconds.default(300),
+        restart: z.string().default(''),
       })
       .strict()
       .default({}),
@@ -62,6 +98,8 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    notify: notifySchema.default({}),
+    watchdog: watchdogSchema.default({}),
   })
   .strict();
 
@@ -247,4 +285,23 @@ export async function readPassword(config: Config, env: NodeJS.ProcessEnv = proc
   }
   const text = await readFile(file, 'utf8');
   return text.split(/\r?\n/)[0] ?? '';
+}
+
+/**
+ * Reads a secret from the first line of `file` (e.g. `notify.smtp_password_file`), refusing a file that
+ * group or others can read, like {@link readPassword}.
+ * @param key the config key naming the file, for messages.
+ * @throws ConfigError (exit 2) when the file is missing, unreadable or readable by others.
+ */
+export async function readSecretFile(file: string, key: string): Promise<string> {
+  let info;
+  try {
+    info = await stat(file);
+  } catch (error) {
+    throw new ConfigError(`Cannot read ${key} ${file}: ${(error as Error).message}.`, `Create it (first line: the secret, chmod 600) or clear ${key}.`);
+  }
+  if ((info.mode & 0o077) !== 0) {
+    throw new ConfigError(`${key} ${file} is readable by others (mode ${(info.mode & 0o777).toString(8)}).`, `Run: chmod 600 ${file}`);
+  }
+  return (await readFile(file, 'utf8')).split(/\r?\n/)[0] ?? '';
 }

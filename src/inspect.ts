@@ -1,7 +1,8 @@
 import type { Context } from './context.js';
 import type { ArchiveEntry } from './archive.js';
 import type { Channel, Revision } from './revision.js';
-import type { RunRecord } from './state.js';
+import type { FailedRevision, RunRecord } from './state.js';
+import { readPause, type WatchdogPause } from './watchdog-state.js';
 import { listBackups, type Backup } from './steps/backup.js';
 import { readAvailable, readInstalled, type Installed } from './steps/check.js';
 import { readArchive } from './steps/download.js';
@@ -44,6 +45,10 @@ export interface StatusReport {
   healthy: boolean | null;
   health: string;
   lastRun: RunRecord | null;
+  /** A revision that failed its health check, which `update --cron` leaves alone (null: none). */
+  failedRevision: FailedRevision | null;
+  /** The watchdog's maintenance pause (null: none). */
+  watchdogPause: WatchdogPause | null;
   /** A run that was killed and not yet recovered (one sentence), else null. */
   unfinished: string | null;
 }
@@ -61,6 +66,8 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
   }
   const runs = await ctx.state.runs();
   const journal = await unfinishedJournal(ctx, false);
+  const failedRevision = (await ctx.state.read()).failedRevision ?? null;
+  const watchdogPause = await readPause(ctx);
   return {
     installed: installed.revision,
     running: status.running,
@@ -69,6 +76,8 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
     health,
     lastRun: runs.at(-1) ?? null,
     unfinished: journal ? describeJournal(journal) : null,
+    failedRevision,
+    watchdogPause,
   };
 }
 

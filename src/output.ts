@@ -7,6 +7,11 @@ export interface OutputMode {
   json: boolean;
   quiet: boolean;
   verbose: boolean;
+  /**
+   * `update --cron` and `watchdog`: steps and warnings are collected, not printed; the CLI prints them
+   * as a short, time-stamped log only when something happened ({@link Output.flushLog}).
+   */
+  cron?: boolean;
 }
 
 /**
@@ -23,6 +28,24 @@ export class Output {
     private readonly stderr: NodeJS.WriteStream = process.stderr,
   ) {}
 
+  /** `cron` mode: the collected log lines, and whether one of them is a warning. */
+  private readonly log: string[] = [];
+  warned = false;
+
+  /** `cron` mode: prints the collected log, then `final` (time-stamped), to stdout (not with --quiet/--json). */
+  flushLog(final?: string): void {
+    if (final !== undefined) this.log.push(`${stamp()} ${final}`);
+    for (const line of this.log.splice(0)) this.line(line);
+  }
+
+  /** A monitoring-plugin line: always on stdout (also with --quiet), except with --json. */
+  plugin(text: string): void {
+    if (!this.mode.json) this.stdout.write(`${text}\n`);
+  }
+
+  /** Said after "SIGTERM received; " when a signal ends the command (see cli.ts guardSignals). */
+  stopNote = 'stopped before the server was touched.';
+
   /** True while the core is in a step that must not be interrupted (TomEE stopped or restarting). */
   critical = false;
 
@@ -34,6 +57,11 @@ export class Output {
     }
     if (event.type === 'notice') return this.notice(event.message);
     if (this.mode.json) return;
+    if (this.mode.cron && (event.type === 'step' || event.type === 'warn')) {
+      this.log.push(`${stamp()} ${event.type === 'warn' ? 'warning: ' : ''}${event.message}`);
+      if (event.type === 'warn') this.warned = true;
+      return;
+    }
     switch (event.type) {
       case 'step':
         if (!this.mode.quiet) this.line(`» ${event.message}`);
@@ -95,6 +123,11 @@ export class Output {
     if (hint) this.stderr.write(`what to do: ${hint}\n`);
     if (this.mode.verbose && detail instanceof Error && detail.stack) this.stderr.write(`${detail.stack}\n`);
   }
+}
+
+/** `2026-11-21T03:15:02Z`: the time of a log line (UTC, whole seconds). */
+export function stamp(date = new Date()): string {
+  return date.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
 function mib(bytes: number): string {

@@ -1,6 +1,7 @@
 import type { Context, WarFile } from './context.js';
 import { LettoError } from './errors.js';
 import { assertNoBackupRunning, assertNoSymlinks, installWar, stagingNames } from './install.js';
+import { notifyAfter } from './notify.js';
 import type { Revision } from './revision.js';
 import { listBackups } from './steps/backup.js';
 import { readInstalled } from './steps/check.js';
@@ -39,7 +40,9 @@ export async function previousRevision(ctx: Context, current: Revision | null): 
  */
 export async function runRollback(ctx: Context, options: RollbackOptions): Promise<RunReport> {
   const known: Known = { from: null, to: options.to ?? null };
-  return recordedRun(ctx, 'rollback', known, (report, journal) => rollbackSteps(ctx, options, known, report, journal));
+  return notifyAfter(ctx, 'rollback', known, () =>
+    recordedRun(ctx, 'rollback', known, (report, journal) => rollbackSteps(ctx, options, known, report, journal)),
+  );
 }
 
 async function rollbackSteps(ctx: Context, options: RollbackOptions, known: Known, report: Reporter, journal: Journal): Promise<RunReport> {

@@ -16,7 +16,7 @@ import { discardStaged } from './steps/download.js';
  */
 export interface RunReport {
   command: 'update' | 'rollback' | 'recover';
-  result: 'updated' | 'current' | 'dry-run' | 'cancelled' | 'failed' | 'busy' | 'rolled-back' | 'rollback-failed' | 'recovered';
+  result: 'updated' | 'current' | 'skipped' | 'dry-run' | 'cancelled' | 'failed' | 'busy' | 'rolled-back' | 'rollback-failed' | 'recovered';
   from: Revision | null;
   to: Revision | null;
   message: string;

@@ -27,14 +27,17 @@ export async function openSession(opts: {
   configPath?: string;
   flags?: ConfigFlags;
   access: Access;
+  /** Only this machine is contacted (health check, watchdog): the download password is not read. */
+  local?: boolean;
   emit: (event: LettoEvent) => void;
   services?: Partial<Services>;
   env?: NodeJS.ProcessEnv;
 }): Promise<Session> {
   const env = opts.env ?? process.env;
   const { config } = await loadConfig(opts.configPath, env, opts.flags);
-  const password = await readPassword(config, env);
-  if (config.server.user && password === null) {
+  // `health` and the watchdog only talk to this machine: no download password needed (a monitoring user may not read it)
+  const password = opts.local ? null : await readPassword(config, env);
+  if (!opts.local && config.server.user && password === null) {
     throw new ConfigError(
       `server.user is "${config.server.user}" but no password is set.`,
       `Put it into ${config.server.password_file} (chmod 600) or set LETTO_UPDATE_PASSWORD.`,

@@ -5,7 +5,19 @@ import { ensureDir, giveTo, writeFileAtomically } from './system/files.js';
 import type { Account } from './system/users.js';
 
 /** Outcome of a run, as recorded: the CLI's exit code follows from it. */
-export type RunResult = 'updated' | 'current' | 'failed' | 'rolled-back' | 'rollback-failed' | 'busy' | 'recovered';
+export type RunResult =
+  | 'updated'
+  | 'current'
+  | 'failed'
+  | 'rolled-back'
+  | 'rollback-failed'
+  | 'busy'
+  | 'recovered'
+  /** `update --cron` left a revision alone that failed its health check before. */
+  | 'skipped'
+  /** The watchdog restarted TomEE and LeTTo answers again / does not answer. */
+  | 'restarted'
+  | 'restart-failed';
 
 /**
  * One line of `runs.jsonl` in the state folder. Times are ISO 8601 (UTC), duration in seconds,
@@ -13,8 +25,8 @@ export type RunResult = 'updated' | 'current' | 'failed' | 'rolled-back' | 'roll
  */
 export interface RunRecord {
   time: string;
-  /** `recover`: what a later run did about a killed one (see src/recover.ts). */
-  command: 'update' | 'rollback' | 'recover';
+  /** `recover`: what a later run did about a killed one (see src/recover.ts); `watchdog`: a restart (src/watchdog.ts). */
+  command: 'update' | 'rollback' | 'recover' | 'watchdog';
   from: Revision | null;
   to: Revision | null;
   result: RunResult;
@@ -30,6 +42,18 @@ export interface ToolState {
   installed: Revision | null;
   /** Last revision that answered its health check: its backup is never deleted. */
   lastKnownGood: Revision | null;
+  /**
+   * The last revision that was installed and failed its health check (then rolled back), with when
+   * (ISO 8601) and why. `update --cron` does not try it again; a newer revision or `--force` does.
+   */
+  failedRevision?: FailedRevision | null;
+}
+
+/** A revision that failed its health check: see {@link ToolState.failedRevision}. */
+export interface FailedRevision {
+  revision: Revision;
+  time: string;
+  reason: string;
 }
 
 /** The state folder (`paths.state`): runs log and tool state. */
@@ -81,14 +105,16 @@ export class StateStore {
   async read(): Promise<ToolState> {
     try {
       const parsed = JSON.parse(await readFile(this.stateFile, 'utf8')) as Partial<ToolState>;
-      return { installed: parsed.installed ?? null, lastKnownGood: parsed.lastKnownGood ?? null };
+      return { installed: parsed.installed ?? null, lastKnownGood: parsed.lastKnownGood ?? null, failedRevision: parsed.failedRevision ?? null };
     } catch {
       return { installed: null, lastKnownGood: null };
     }
   }
 
-  async write(state: ToolState): Promise<void> {
+  /** Writes `state.json`; keys not given keep their stored value. */
+  async write(state: Partial<ToolState>): Promise<void> {
+    const merged = { ...(await this.read()), ...state };
     await this.ensure();
-    await writeFileAtomically(this.stateFile, JSON.stringify(state, null, 2) + '\n', this.owner);
+    await writeFileAtomically(this.stateFile, JSON.stringify(merged, null, 2) + '\n', this.owner);
   }
 }

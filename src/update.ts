@@ -1,6 +1,7 @@
 import type { Context } from './context.js';
 import { assertNoBackupRunning, assertNoSymlinks, installWar, stagingNames } from './install.js';
 import { acquireRunLock } from './lock.js';
+import { notifyAfter } from './notify.js';
 import type { Revision } from './revision.js';
 import { explainDiskFull } from './errors.js';
 import type { Journal } from './journal.js';
@@ -22,6 +23,13 @@ export interface UpdateOptions {
   dryRun: boolean;
   /** Asked once the plan is known (the CLI asks on a terminal); false cancels. */
   confirm?: (question: string) => Promise<boolean>;
+  /**
+   * The nightly run (`--cron`): a revision that failed its health check before (`state.json`
+   * `failedRevision`) is not tried again until a newer one appears or `force` is set.
+   */
+  cron?: boolean;
+  /** Wait a random 0…N seconds before anything else (the run lock is not held while waiting). */
+  randomDelaySeconds?: number;
 }
 
 /**
@@ -33,7 +41,10 @@ export async function runUpdate(ctx: Context, options: UpdateOptions): Promise<R
   const known: Known = { from: null, to: options.revision ?? null };
   // a dry run changes nothing, so it takes no lock and is not recorded
   if (options.dryRun) return updateSteps(ctx, options, known, reporter(ctx, 'update', known), null);
-  return recordedRun(ctx, 'update', known, (report, journal) => updateSteps(ctx, options, known, report, journal));
+  if (options.randomDelaySeconds) await ctx.services.clock.sleep(Math.random() * options.randomDelaySeconds);
+  return notifyAfter(ctx, 'update', known, () =>
+    recordedRun(ctx, 'update', known, (report, journal) => updateSteps(ctx, options, known, report, journal)),
+  );
 }
 
 async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, report: Reporter, journal: Journal | null): Promise<RunReport> {
@@ -53,6 +64,11 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
   if (!options.force && options.revision === undefined && from !== null && from > target) {
     return report(interrupted ? 'dry-run' : 'current', `${first}Installed revision ${from} is newer than the ${channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).`);
   }
+  const failed = (await ctx.state.read()).failedRevision;
+  if (options.cron && !options.force && failed && failed.revision === target) {
+    return report('skipped', `Revision ${target} failed its health check on ${failed.time} and is not tried again by the nightly run; revision ${from ?? 'unknown'} stays (a newer revision, or \`update --force\`, tries again).`);
+  }
+  if (failed && failed.revision === target) ctx.emit({ type: 'warn', message: `Revision ${target} failed its health check before (${failed.time}); trying it again.` });
   const source = sourceFor(target, available, channel);
   const plan = `update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${channel} channel` : 'from the archive'}); TomEE will be restarted.`;
   if (options.dryRun) return report('dry-run', `${first || 'Dry run: would '}${plan}`);
@@ -66,7 +82,19 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
   const staged = await explainDiskFull(`while downloading into ${ctx.config.paths.staging}`, 'Nothing was changed.', () =>
     downloadRevision(ctx, target, source),
   );
-  return concludeInstall(ctx, await installWar(ctx, from, staged, journal ?? undefined), staged, from, report);
+  const done = await concludeInstall(ctx, await installWar(ctx, from, staged, journal ?? undefined), staged, from, report);
+  await rememberOutcome(ctx, done);
+  return done;
+}
+
+/** Remembers a revision that failed its health check (for `--cron`), and forgets it once one installs. */
+async function rememberOutcome(ctx: Context, done: RunReport): Promise<void> {
+  if ((done.result === 'rolled-back' || done.result === 'rollback-failed') && done.to !== null) {
+    await ctx.state.write({ failedRevision: { revision: done.to, time: ctx.services.clock.now().toISOString(), reason: done.message } });
+  } else if (done.result === 'updated') {
+    const failed = (await ctx.state.read()).failedRevision;
+    if (failed && done.to !== null && failed.revision <= done.to) await ctx.state.write({ failedRevision: null });
+  }
 }
 
 /**

@@ -81,6 +81,27 @@ export async function startTomee(ctx: Context): Promise<void> {
   }
 }
 
+/**
+ * Restart (the watchdog's): `tomee.restart` as the service user when it is set (LeTTo's restart.sh),
+ * else {@link stopTomee} (if the status script says it runs) and {@link startTomee}.
+ * @throws ScriptError when a script fails or TomEE does not stop.
+ */
+export async function restartTomee(ctx: Context): Promise<void> {
+  const script = ctx.config.tomee.restart;
+  if (!script) {
+    if ((await tomeeStatus(ctx)).running) await stopTomee(ctx);
+    await startTomee(ctx);
+    return;
+  }
+  ctx.emit({ type: 'step', step: 'start', message: `Restarting TomEE (${script} as ${ctx.serviceUser.name})` });
+  const result = await ctx.services.processes.runScript(script, ctx.serviceUser, SCRIPT_TIMEOUT + STOP_WAIT);
+  if (result.failure || result.exitCode !== 0) {
+    throw new ScriptError(`${script} failed: ${result.failure ?? `exit code ${result.exitCode}`} ${lastLine(result.stderr || result.stdout)}`.trim(), {
+      hint: `Look at the restart script and ${catalinaOut(ctx.config)}.`,
+    });
+  }
+}
+
 function lastLine(text: string): string {
   return text.trim().split('\n').pop() ?? '';
 }

@@ -82,9 +82,12 @@ export function createProcessRunner(): ProcessRunner {
   };
 }
 
-/** The child's environment: ours without the download password, with the account's HOME, USER, LOGNAME. */
+/** Variables that hold passwords: never handed to a child process. */
+const SECRET_VARIABLES = new Set(['LETTO_UPDATE_PASSWORD', 'LETTO_UPDATE_SMTP_PASSWORD']);
+
+/** The child's environment: ours without the download and SMTP passwords, with the account's HOME, USER, LOGNAME. */
 function childEnv(account: Account): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && key !== 'LETTO_UPDATE_PASSWORD') env[key] = value;
+  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !SECRET_VARIABLES.has(key)) env[key] = value;
   return { ...env, HOME: account.home, USER: account.name, LOGNAME: account.name };
 }

@@ -66,10 +66,10 @@ function deadPid(): number {
  * The state a run killed right after its swap's rename leaves: letto.war is 6886, TomEE stopped, the
  * backup of 6880 made, a temporary copy and a half-written backup temp around, our marker in the backup lock.
  */
-async function killedAfterSwap(step: string, serverUrl = 'http://127.0.0.1:9/download/letto/'): Promise<{ layout: ServerLayout; config: string; pid: number; backup: string }> {
+async function killedAfterSwap(step: string, serverUrl = 'http://127.0.0.1:9/download/letto/', extra = ''): Promise<{ layout: ServerLayout; config: string; pid: number; backup: string }> {
   const layout = await makeServerLayout({ revision: 6880, running: false });
   current = layout;
-  const config = await writeConfig(layout, { url: serverUrl, caPem: '' }, { password: null, server: { user: '' }, tomee: { health_url: healthUrl, health_timeout: 2 } });
+  const config = await writeConfig(layout, { url: serverUrl, caPem: '' }, { password: null, server: { user: '' }, tomee: { health_url: healthUrl, health_timeout: 2 }, extra });
   const pid = deadPid();
   const backup = join(layout.backups, 'letto-6880.war');
   await copyFile(layout.war, backup);
@@ -210,6 +210,17 @@ describe('recover after a SIGKILL in the middle of an update', () => {
     expect(r.stderr).toMatch(/revision 6880 was put back into webapps; TomEE was not running before and is left stopped/);
     expect((await layout.warBytes()).equals(layout.initialWar)).toBe(true);
     expect((await layout.calls()).filter((c) => c !== 'status')).toEqual([]);
+  });
+
+  it('the watchdog finds LeTTo down after a killed update: it recovers (puts 6880 back) instead of restarting 6886', async () => {
+    const { layout, config } = await killedAfterSwap('start', undefined, '[watchdog]\nfailures = 1\n');
+    const r = await runCli(['--config', config, 'watchdog', '--once']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/an interrupted update was recovered: It was undone: revision 6880 was put back/);
+    expect((await layout.warBytes()).equals(layout.initialWar)).toBe(true);
+    expect(await listNames(layout.state)).not.toContain('journal.json');
+    const runs = (await readFile(join(layout.state, 'runs.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(runs.map((r) => r.command)).toEqual(['recover', 'watchdog']);
   });
 
   it('a backup lock that is not ours is left alone by recovery', async () => {

@@ -60,10 +60,26 @@ describe('loadConfig: defaults < file < environment < flags', () => {
         status: '/opt/letto/status.sh',
         health_url: 'https://localhost/letto/test.jsf',
         health_timeout: 300,
+        restart: '',
       },
       paths: { staging: '/opt/letto/war', backups: '/opt/letto/backup/war', keep: 5, state: '/var/lib/letto-update', backup_lock: '/sicherung/sqlsicherungaktiv', free_space_margin: 100 },
+      notify: { email_to: [], email_from: '', smtp_url: '', smtp_user: '', smtp_password_file: '', sendmail: '/usr/sbin/sendmail', webhook_url: '', when: 'change' },
+      watchdog: { interval: 60, failures: 3, grace: 300 },
     });
     expect(configSchema.parse({})).toEqual(config);
+  });
+
+  it('[notify] and [watchdog]: lists from TOML arrays or comma-separated environment values, checked URLs and choices', async () => {
+    const path = await file('[notify]\nemail_to = ["admin@schule.at", "it@schule.at"]\nsmtp_url = "smtps://mail.schule.at"\nwhen = "error"\n[watchdog]\nfailures = 5\n');
+    const { config } = await loadConfig(path, {});
+    expect(config.notify).toMatchObject({ email_to: ['admin@schule.at', 'it@schule.at'], smtp_url: 'smtps://mail.schule.at', when: 'error' });
+    expect(config.watchdog).toEqual({ interval: 60, failures: 5, grace: 300 });
+    const fromEnv = await loadConfig(path, { LETTO_UPDATE_NOTIFY_EMAIL_TO: 'a@x.at, b@x.at', LETTO_UPDATE_WATCHDOG_GRACE: '600' });
+    expect(fromEnv.config.notify.email_to).toEqual(['a@x.at', 'b@x.at']);
+    expect(fromEnv.config.watchdog.grace).toBe(600);
+    expect((await configError(await file('[notify]\nsmtp_url = "mail.schule.at"\n', 'n1.toml'), {})).message).toMatch(/notify\.smtp_url must be empty \(local sendmail\) or a URL like smtp:/);
+    expect((await configError(await file('[notify]\nwhen = "sometimes"\n', 'n2.toml'), {})).message).toMatch(/notify\.when must be "change", "error" or "always"/);
+    expect((await configError(await file('[watchdog]\nfailures = 0\n', 'n3.toml'), {})).message).toMatch(/watchdog\.failures must be at least 1/);
   });
 
   it.skipIf(existsSync(DEFAULT_CONFIG_PATH))('without --config and LETTO_UPDATE_CONFIG, a missing default file means defaults (source null)', async () => {

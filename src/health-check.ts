@@ -1,0 +1,114 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Context } from './context.js';
+import { LettoError } from './errors.js';
+import { isAlive } from './lock.js';
+import type { Revision } from './revision.js';
+import { readInstalled } from './steps/check.js';
+import { tomeeStatus } from './steps/tomee.js';
+import { readPause } from './watchdog-state.js';
+
+/**
+ * Monitoring-plugin states and their exit codes, as Nagios, Icinga, monit and Checkmk read them
+ * (Monitoring Plugins Development Guidelines: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+ */
+export const PluginState = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
+export type PluginState = keyof typeof PluginState;
+
+/** Thresholds of `health`, in seconds. */
+export interface HealthThresholds {
+  /** An answer slower than this is WARNING. */
+  warning: number;
+  /** An answer slower than this is CRITICAL (null: only the timeout). */
+  critical: number | null;
+  /** No answer within this is CRITICAL. */
+  timeout: number;
+}
+
+/** What `health` found. `ms` is the time to the HTTP answer (null: no answer, or TomEE not running). */
+export interface HealthReport {
+  state: PluginState;
+  /** One line after `LETTO <STATE> - `, e.g. `revision 6886, HTTP 200 in 35 ms`. */
+  summary: string;
+  revision: Revision | null;
+  running: boolean | null;
+  pid: number | null;
+  httpStatus: number | null;
+  ms: number | null;
+  /** Performance data after `|`: `time=0.035s;5;;0;10`. */
+  perfdata: string;
+  /** Set when an update holds the run lock, or the watchdog is paused: a down LeTTo is then WARNING, not CRITICAL. */
+  because?: string;
+}
+
+/**
+ * `health`: the status script (does TomEE run?) and one GET of `tomee.health_url`.
+ * - OK: running, HTTP 200 within `warning` seconds;
+ * - WARNING: HTTP 200 but slower than `warning`; or LeTTo down while an update holds the run lock or
+ *   the watchdog is paused for maintenance (an expected outage);
+ * - CRITICAL: TomEE not running, no answer within `timeout` (hanging), an HTTP status other than 200,
+ *   or slower than `critical`;
+ * - UNKNOWN: the status script cannot be run (the CLI also maps config and usage errors to UNKNOWN).
+ * Changes nothing; never throws for what it checks.
+ */
+export async function checkHealth(ctx: Context, t: HealthThresholds): Promise<HealthReport> {
+  const url = ctx.config.tomee.health_url;
+  const revision = await readInstalled(ctx).then((i) => i.revision, () => null);
+  const base = { revision, running: null, pid: null, httpStatus: null, ms: null, perfdata: '' };
+  let status;
+  try {
+    status = await tomeeStatus(ctx);
+  } catch (error) {
+    return { ...base, state: 'UNKNOWN', summary: error instanceof LettoError ? error.message : String(error) };
+  }
+  const label = `revision ${revision ?? 'unknown'}`;
+  const report = (state: PluginState, summary: string, extra: Partial<HealthReport> = {}): Promise<HealthReport> =>
+    expectedOutage(ctx, { ...base, running: status.running, pid: status.pid, state, summary, ...extra });
+  if (!status.running) return report('CRITICAL', `TomEE is not running (${ctx.config.tomee.status}), ${label}`);
+  const probe = await ctx.services.http.probe(url, t.timeout);
+  if (!probe.ok) {
+    const why = /abort|timeout/i.test(probe.error) ? `no answer within ${t.timeout} s` : probe.error;
+    return report('CRITICAL', `${label}, ${url}: ${why}`, { perfdata: perfdata(null, t) });
+  }
+  const seconds = probe.ms / 1000;
+  const extra = { httpStatus: probe.status, ms: probe.ms, perfdata: perfdata(seconds, t) };
+  if (probe.status !== 200) return report('CRITICAL', `${label}, HTTP ${probe.status} from ${url}`, extra);
+  if (t.critical !== null && seconds > t.critical) return report('CRITICAL', `${label}, HTTP 200 in ${probe.ms} ms (slower than ${t.critical} s)`, extra);
+  if (seconds > t.warning) return report('WARNING', `${label}, HTTP 200 in ${probe.ms} ms (slower than ${t.warning} s)`, extra);
+  return report('OK', `${label}, HTTP 200 in ${probe.ms} ms`, extra);
+}
+
+/** Check_http's perfdata: `time=<s>s;<warn>;<crit>;0;<timeout>` (empty value when there was no answer). */
+function perfdata(seconds: number | null, t: HealthThresholds): string {
+  return `time=${seconds === null ? '' : seconds.toFixed(3)}s;${t.warning};${t.critical ?? ''};0;${t.timeout}`;
+}
+
+/** A CRITICAL during an update or a maintenance pause is expected: WARNING, with the reason. */
+async function expectedOutage(ctx: Context, report: HealthReport): Promise<HealthReport> {
+  if (report.state !== 'CRITICAL') return report;
+  const holder = await runLockHolder(ctx.state.dir);
+  if (holder && stopsTomee(holder.command)) {
+    return { ...report, state: 'WARNING', summary: `${report.summary}; ${holder.command === 'rollback' ? 'a rollback' : 'an update'} is running (since ${holder.started})`, because: 'update' };
+  }
+  const pause = await readPause(ctx);
+  if (pause) {
+    return { ...report, state: 'WARNING', summary: `${report.summary}; watchdog paused for maintenance${pause.reason ? ` (${pause.reason})` : ''}`, because: 'maintenance' };
+  }
+  return report;
+}
+
+/** True for the run-lock holders that stop TomEE on purpose (update, rollback, recover), not for `download`. */
+export function stopsTomee(command: string): boolean {
+  return command === 'update' || command === 'rollback' || command === 'recover';
+}
+
+/** The live process holding the run lock (`<state>/lock`), or null. */
+export async function runLockHolder(stateDir: string): Promise<{ pid: number; command: string; started: string } | null> {
+  try {
+    const parsed = JSON.parse(await readFile(join(stateDir, 'lock'), 'utf8')) as { pid?: unknown; command?: unknown; started?: unknown };
+    if (typeof parsed.pid !== 'number' || !isAlive(parsed.pid)) return null;
+    return { pid: parsed.pid, command: String(parsed.command ?? 'update'), started: String(parsed.started ?? '?') };
+  } catch {
+    return null;
+  }
+}
