@@ -1,7 +1,7 @@
 /**
  * One LeTTo server for an end-to-end test file: a real Tomcat (test/support/tomcat.ts) with
  * `letto.war` of `installed` running and healthy, a TLS + Basic-auth download server on loopback,
- * and the config file pointing at both. Shared by the fault-injection suites.
+ * and the config file pointing at both. Shared by the end-to-end suites (update, unattended, faults).
  */
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -30,7 +30,17 @@ export interface E2eLetto {
   close(): Promise<void>;
 }
 
-export async function startE2eLetto(opts: { installed: number; downloads: PopulateOptions; healthTimeout?: number }): Promise<E2eLetto> {
+/**
+ * Starts the server described above. `extraConfig` is TOML appended to the config file (further
+ * sections such as `[notify]`); `healthTimeout` is `tomee.health_timeout` in seconds (default 25).
+ * Throws when the initial revision does not answer within 90 s.
+ */
+export async function startE2eLetto(opts: {
+  installed: number;
+  downloads: PopulateOptions;
+  healthTimeout?: number;
+  extraConfig?: string;
+}): Promise<E2eLetto> {
   const password = 'e2e-Fault-Pässword-9';
   const server = await createLettoServer();
   try {
@@ -73,7 +83,7 @@ staging = "${staging}"
 backups = "${backups}"
 state = "${state}"
 backup_lock = "${backupLock}"
-`,
+${opts.extraConfig ? `\n${opts.extraConfig}` : ''}`,
     );
     await chmod(config, 0o644);
     return {
