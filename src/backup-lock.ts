@@ -1,6 +1,6 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { isAlive } from './lock.js';
+import { isSameProcessAlive, processIdentity } from './system/proc.js';
 import { createExclusive } from './system/files.js';
 
 /**
@@ -26,16 +26,17 @@ export async function inspectBackupLock(path: string): Promise<BackupLockState> 
     return { kind: 'backup' };
   }
   const pid = parseMarker(text);
-  if (pid !== null && pid !== process.pid && !isAlive(pid)) return { kind: 'ours-stale', pid };
+  const identity = /\bprocess=(\S+)/.exec(text)?.[1];
+  if (pid !== null && pid !== process.pid && !isSameProcessAlive(pid, identity === 'unknown' ? null : identity)) return { kind: 'ours-stale', pid };
   return { kind: 'backup' };
 }
 
 /**
- * Creates the backup lock with our marker (`letto-update pid=N since=ISO`).
+ * Creates the backup lock with our marker (`letto-update pid=N since=ISO process=BOOTID:START`).
  * @returns the marker text, or null when the file exists already (a backup started meanwhile).
  */
 export async function createBackupLock(path: string): Promise<string | null> {
-  const marker = `${MARKER_PREFIX} pid=${process.pid} since=${new Date().toISOString()}\n`;
+  const marker = `${MARKER_PREFIX} pid=${process.pid} since=${new Date().toISOString()} process=${processIdentity(process.pid) ?? 'unknown'}\n`;
   await mkdir(dirname(path), { recursive: true });
   return (await createExclusive(path, marker, null)) ? marker : null;
 }

@@ -49,6 +49,7 @@ export function exitCodeOf(report: RunReport): number {
     case 'current':
     case 'skipped':
     case 'dry-run':
+    case 'recovered':
       return ExitCode.ok;
     case 'rolled-back':
       return ExitCode.rolledBack;
@@ -159,6 +160,16 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
     );
 
   program
+    .command('recover')
+    .description('finish or undo what an interrupted (killed) update or rollback left; update, rollback and download do this first by themselves')
+    .action(() =>
+      run(async () => {
+        const { runRecover } = await import('./run.js');
+        return withSession(program, 'write', undefined, async ({ ctx }, out) => finish(out, await runRecover(ctx)));
+      }),
+    );
+
+  program
     .command('list')
     .description('list local backups, and with --remote the revisions in the server archive (newest first)')
     .option('--remote', 'also list the server’s archiv/')
@@ -196,6 +207,7 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
           out.line(`health: ${report.health}`);
           const last = report.lastRun;
           out.line(`last run: ${last ? `${last.time} ${last.command} ${last.from ?? '?'} → ${last.to ?? '?'}: ${last.result}` : 'none recorded'}`);
+          if (report.unfinished) out.line(`interrupted run: ${report.unfinished} The next update, rollback or \`letto-update recover\` finishes or undoes it.`);
           if (report.failedRevision) out.line(`failed revision: ${report.failedRevision.revision} (${report.failedRevision.time}); the nightly run skips it until a newer one appears`);
           if (report.watchdogPause) out.line(`watchdog: paused since ${report.watchdogPause.since}${report.watchdogPause.until ? ` until ${report.watchdogPause.until}` : ''}${report.watchdogPause.reason ? ` (${report.watchdogPause.reason})` : ''}`);
           return report.running && report.healthy ? ExitCode.ok : ExitCode.failed;

@@ -94,6 +94,7 @@ export const configSchema = z
         keep: z.number().int('must be a whole number').min(1, 'must be at least 1').default(5),
         state: path.default('/var/lib/letto-update'),
         backup_lock: path.default('/sicherung/sqlsicherungaktiv'),
+        free_space_margin: z.number().int('must be a whole number of MiB').min(0, 'must be 0 or more').default(100),
       })
       .strict()
       .default({}),
@@ -172,10 +173,15 @@ export async function loadConfig(
     const where = source ? `Config file ${source}` : 'Configuration';
     if (issue.code === 'unrecognized_keys') {
       const keys = issue.keys.map((k) => (key ? `${key}.${k}` : k)).join(', ');
+      const at = text === null ? null : lineOfKey(text, key ? [...issue.path.map(String), issue.keys[0]!] : [issue.keys[0]!]);
+      if (at !== null) {
+        throw new ConfigError(`${where}, line ${at}: unknown key ${keys}.`, 'Remove it or fix its spelling; docs/configuration.md lists every key.');
+      }
       throw new ConfigError(`${where}: unknown key ${keys}.`, 'Remove it or fix its spelling; docs/configuration.md lists every key.');
     }
+    const at = text === null ? null : lineOfKey(text, issue.path.map(String));
     throw new ConfigError(
-      `${where}: key ${key} ${issue.message.replace(/^Expected/, 'expected')}.`,
+      `${where}${at === null ? '' : `, line ${at}`}: key ${key} ${issue.message.replace(/^Expected/, 'expected')}.`,
       `Set ${key} to a valid value (see docs/configuration.md).`,
     );
   }
@@ -227,6 +233,27 @@ function checkUrlScheme(url: string, where: string): void {
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '');
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * The 1-based line of `[section]`'s `key = …` (path `[section, key]`) or of the `[section]` header
+ * (path `[section]`) in TOML `text`; null when not found (e.g. a dotted or inline-table spelling).
+ */
+export function lineOfKey(text: string, path: string[]): number | null {
+  const [sectionName, key] = path;
+  let current: string | null = null;
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    const header = /^\[\s*([A-Za-z0-9_-]+)\s*\]/.exec(line);
+    if (header) {
+      current = header[1]!;
+      if (key === undefined && current === sectionName) return i + 1;
+      continue;
+    }
+    if (key !== undefined && current === sectionName && new RegExp(`^"?${key.replace(/[^A-Za-z0-9_]/g, '')}"?\\s*=`).test(line)) return i + 1;
+  }
+  return null;
 }
 
 function firstLine(text: string): string {

@@ -16,12 +16,15 @@ export type StepName =
   | 'swap'
   | 'start'
   | 'health'
-  | 'rollback';
+  | 'rollback'
+  | 'recover';
 
 /** What the core reports while it works; only the CLI turns these into output. */
 export type LettoEvent =
   | { type: 'step'; step: StepName; message: string }
   | { type: 'warn'; message: string }
+  /** Something the admin must see even with --quiet or --json (stderr), e.g. a recovered interrupted run. */
+  | { type: 'notice'; message: string }
   | { type: 'progress'; progress: DownloadProgress }
   | { type: 'progress-done' }
   /** Between stopping TomEE and the end of its health check (or of the rollback): must not be interrupted. */

@@ -83,8 +83,14 @@ export function asLettoError(error: unknown): LettoError {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOSPC') {
-    return new LettoError(`The disk is full: ${message}`, {
+    return new LettoError(`The disk is full (no space left on device): ${message}`, {
       hint: 'Free space in the staging, backup and webapps folders, then run again.',
+      cause: error,
+    });
+  }
+  if (code === 'ESYMLINK') {
+    return new LettoError(`${message}. Nothing was written through it.`, {
+      hint: 'Find out who created the link (ls -l), remove it, then run again.',
       cause: error,
     });
   }
@@ -95,4 +101,23 @@ export function asLettoError(error: unknown): LettoError {
     });
   }
   return new InternalError(message, error);
+}
+
+/**
+ * Runs `step`, turning a full disk (ENOSPC, also when a library wrapped it as `cause`) into a
+ * LettoError that names `where` and says what was left as it was.
+ * @param where e.g. "while downloading into /opt/letto/war". @param kept e.g. "Nothing was changed."
+ */
+export async function explainDiskFull<T>(where: string, kept: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    let cause: unknown = error;
+    while (cause instanceof Error && (cause as NodeJS.ErrnoException).code !== 'ENOSPC' && cause.cause !== undefined) cause = cause.cause;
+    if ((cause as NodeJS.ErrnoException | undefined)?.code !== 'ENOSPC') throw error;
+    throw new LettoError(`The disk is full ${where}. ${kept}`, {
+      hint: 'Free space on that file system (old backups, TomEE logs), then run again.',
+      cause: error,
+    });
+  }
 }

@@ -7,6 +7,7 @@ import { listBackups, type Backup } from './steps/backup.js';
 import { readAvailable, readInstalled, type Installed } from './steps/check.js';
 import { readArchive } from './steps/download.js';
 import { tomeeStatus } from './steps/tomee.js';
+import { describeJournal, unfinishedJournal } from './recover.js';
 
 /** `check --json` shape: revisions as numbers (installed null when unknown). */
 export interface CheckReport {
@@ -48,6 +49,8 @@ export interface StatusReport {
   failedRevision: FailedRevision | null;
   /** The watchdog's maintenance pause (null: none). */
   watchdogPause: WatchdogPause | null;
+  /** A run that was killed and not yet recovered (one sentence), else null. */
+  unfinished: string | null;
 }
 
 /** `status`: installed revision, whether TomEE runs (status script), one health probe, the last run. */
@@ -62,9 +65,20 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
     health = probe.ok ? `HTTP ${probe.status} in ${probe.ms} ms` : `no answer: ${probe.error}`;
   }
   const runs = await ctx.state.runs();
+  const journal = await unfinishedJournal(ctx, false);
   const failedRevision = (await ctx.state.read()).failedRevision ?? null;
   const watchdogPause = await readPause(ctx);
-  return { installed: installed.revision, running: status.running, pid: status.pid, healthy, health, lastRun: runs.at(-1) ?? null, failedRevision, watchdogPause };
+  return {
+    installed: installed.revision,
+    running: status.running,
+    pid: status.pid,
+    healthy,
+    health,
+    lastRun: runs.at(-1) ?? null,
+    unfinished: journal ? describeJournal(journal) : null,
+    failedRevision,
+    watchdogPause,
+  };
 }
 
 /** `list` shape: local backups, and with `--remote` the archive's revisions (newest first). */

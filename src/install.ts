@@ -1,12 +1,14 @@
 import { rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createBackupLock, inspectBackupLock, releaseBackupLock } from './backup-lock.js';
-import { catalinaOut, type Context, type WarFile } from './context.js';
+import { catalinaOut, warPath, type Context, type WarFile } from './context.js';
 import { BusyError, LettoError, ScriptError, asLettoError } from './errors.js';
-import type { Revision } from './revision.js';
-import { backupInstalled } from './steps/backup.js';
+import { revisionWarName, type Revision } from './revision.js';
+import { backupInstalled, backupPathFor, backupTempPath } from './steps/backup.js';
 import { waitHealthy } from './steps/health.js';
-import { swapWar } from './steps/swap.js';
+import { explodedPath, swapTempPath, swapWar } from './steps/swap.js';
+import type { Journal } from './journal.js';
+import { refuseSymlink } from './system/files.js';
 import { startTomee, stopTomee, tomeeStatus } from './steps/tomee.js';
 import { UndoList } from './undo.js';
 
@@ -44,14 +46,18 @@ export async function assertNoBackupRunning(ctx: Context): Promise<void> {
  * @param from the installed revision (null: unknown); @param target a verified WAR.
  * @returns the outcome (never throws for expected failures).
  */
-export async function installWar(ctx: Context, from: Revision | null, target: WarFile): Promise<InstallOutcome> {
+export async function installWar(ctx: Context, from: Revision | null, target: WarFile, journal?: Journal): Promise<InstallOutcome> {
   let backup: WarFile | null;
+  const lockPath = ctx.config.paths.backup_lock;
   try {
+    await refusePlantedSymlinks(ctx, from);
+    const backupPath = backupPathFor(ctx, from);
+    await journal?.record('backup', { from, to: target.revision, target: target.path, temps: [backupTempPath(backupPath)] });
     backup = await backupInstalled(ctx, from);
+    await journal?.record('backup-lock', { backup: backup?.path ?? null, backupLock: lockPath });
   } catch (error) {
     return { result: 'failed', error: asLettoError(error) };
   }
-  const lockPath = ctx.config.paths.backup_lock;
   let marker: string | null;
   try {
     marker = await createBackupLock(lockPath);
@@ -74,6 +80,7 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
   const fromSentence = `R${fromLabel.slice(1)}`; // the same, starting a sentence
   try {
     const wasRunning = (await tomeeStatus(ctx)).running;
+    await journal?.record('stop', { wasRunning });
     if (wasRunning) {
       undo.push(`start TomEE with ${fromLabel} and check its health`, async () => {
         if (!(await tomeeStatus(ctx)).running) await startTomee(ctx);
@@ -87,13 +94,17 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
       ctx.emit({ type: 'warn', message: 'TomEE was not running before the update; it is left stopped (start it with the start script).' });
     }
     if (backup) undo.push(`put ${fromLabel} back into webapps`, () => swapWar(ctx, backup));
+    await journal?.record('swap', { temps: [swapTempPath(ctx)] });
     await swapWar(ctx, target);
     if (!wasRunning) {
+      await journal?.record('installed', { healthy: false });
       undo.clear();
       return { result: 'installed', started: false, message: `Revision ${target.revision} installed; TomEE was stopped before and is left stopped.` };
     }
     undo.push('stop TomEE', () => stopTomee(ctx));
+    await journal?.record('start');
     await startTomee(ctx);
+    await journal?.record('health');
     const health = await waitHealthy(ctx);
     if (!health.healthy) {
       throw new LettoError(
@@ -101,11 +112,13 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
         { hint: `Look at ${catalinaOut(ctx.config)} (and the other logs in that folder) for why it did not start.` },
       );
     }
+    await journal?.record('installed', { healthy: true });
     undo.clear();
     return { result: 'installed', started: true, message: `Revision ${target.revision} runs and answers its health check (after ${health.seconds} s).` };
   } catch (caught) {
     const error = asLettoError(caught);
     ctx.emit({ type: 'warn', message: error.message });
+    if (touched) await journal?.record('undo').catch(() => undefined);
     const unwind = await undo.unwind(ctx.emit);
     if (!touched && unwind.ok) return { result: 'failed', error };
     if (touched && unwind.ok) {
@@ -115,6 +128,7 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
         message: `${fromSentence} was put back and answers its health check again.`,
       };
     }
+    journal?.abandon(); // kept on disk: the next run (or \`letto-update recover\`) tries again
     const failures = unwind.failures.map((f) => `${f.label}: ${f.error instanceof Error ? f.error.message : String(f.error)}`).join('; ');
     return {
       result: 'rollback-failed',
@@ -139,4 +153,39 @@ async function refuseIfAnswering(ctx: Context): Promise<void> {
       hint: `Check tomee.status (${ctx.config.tomee.status}): it must print the PID of the running TomEE.`,
     });
   }
+}
+
+/**
+ * Before anything changes: refuses when a name this run will write to in webapps or backups (the WAR,
+ * its temporary name, the exploded folder, the backup and its temporary name) is a symbolic link.
+ * A planted link could make a root-run write land anywhere; refusing here, before TomEE is stopped,
+ * leaves the server untouched.
+ * @throws LettoError (exit 1) naming the link.
+ */
+async function refusePlantedSymlinks(ctx: Context, from: Revision | null): Promise<void> {
+  const backup = backupPathFor(ctx, from);
+  await assertNoSymlinks([warPath(ctx.config), swapTempPath(ctx), explodedPath(ctx), backup, backupTempPath(backup)]);
+}
+
+/**
+ * Refuses when any of `paths` is a symbolic link (see {@link refusePlantedSymlinks}).
+ * @throws LettoError (exit 1) naming the link; nothing was changed.
+ */
+export async function assertNoSymlinks(paths: string[]): Promise<void> {
+  for (const path of paths) {
+    try {
+      await refuseSymlink(path);
+    } catch (error) {
+      throw new LettoError(`${path} is a symbolic link; letto-update never writes through one. Nothing was changed.`, {
+        hint: `Find out who created it (ls -l ${path}), remove it, then run again.`,
+        cause: error,
+      });
+    }
+  }
+}
+
+/** The names a download of `revision` writes in staging: `letto-<rev>.war` and its `.part`. */
+export function stagingNames(ctx: Context, revision: Revision): string[] {
+  const final = join(ctx.config.paths.staging, revisionWarName(revision));
+  return [final, `${final}.part`];
 }

@@ -1,56 +1,68 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BusyError } from './errors.js';
 import { createExclusive } from './system/files.js';
+import { isAlive, isSameProcessAlive, processIdentity } from './system/proc.js';
 import type { Account } from './system/users.js';
 
-/** The run lock: a file `lock` in the state folder holding `{pid, command, started}` (JSON). */
+/**
+ * The run lock: a file `lock` in the state folder holding `{pid, command, started, process}` (JSON);
+ * `process` is the holder's identity ({@link processIdentity}), so a PID reused after a reboot is not
+ * mistaken for the holder.
+ */
 export interface RunLock {
   path: string;
   release(): Promise<void>;
 }
 
 /**
- * Takes the run lock so that two runs never overlap. A lock whose process is gone (killed run) is
- * taken over.
+ * Takes the run lock so that two runs never overlap. A lock whose process is gone (killed run, or a
+ * PID now used by another process) is taken over.
  * @throws BusyError (exit 75) when a live process holds it.
  */
 export async function acquireRunLock(stateDir: string, command: string, owner: Account): Promise<RunLock> {
   const path = join(stateDir, 'lock');
-  const body = JSON.stringify({ pid: process.pid, command, started: new Date().toISOString() }) + '\n';
+  const body = JSON.stringify({ pid: process.pid, command, started: new Date().toISOString(), process: processIdentity(process.pid) }) + '\n';
   for (let attempt = 0; attempt < 3; attempt++) {
     if (await createExclusive(path, body, owner)) {
       return {
         path,
         async release() {
-          if ((await readLockPid(path)) === process.pid) await rm(path, { force: true });
+          if ((await readLockHolder(path))?.pid === process.pid) await rm(path, { force: true });
         },
       };
     }
-    const pid = await readLockPid(path);
-    if (pid !== null && isAlive(pid)) {
-      throw new BusyError(`Another letto-update run (process ${pid}) is in progress.`, 'Wait until it has finished, then run again.');
+    const text = await readFile(path, 'utf8').catch(() => null);
+    if (text === null) continue; // released meanwhile: try again
+    const holder = parseHolder(text);
+    if (holder && isSameProcessAlive(holder.pid, holder.process)) {
+      throw new BusyError(`Another letto-update run (process ${holder.pid}) is in progress.`, 'Wait until it has finished, then run again.');
     }
-    await rm(path, { force: true }); // stale: its process is gone
+    // no readable holder: a run may be between creating the file and writing it; only an old one is stale
+    if (!holder && Date.now() - ((await stat(path).catch(() => null))?.mtimeMs ?? 0) < FRESH_MS) {
+      throw new BusyError(`Another letto-update run is taking the run lock ${path}.`, 'Wait a moment, then run again.');
+    }
+    // stale: its process is gone. Remove it only if it is still the same file content (another run
+    // may have taken it over between our two reads).
+    if ((await readFile(path, 'utf8').catch(() => null)) === text) await rm(path, { force: true });
   }
   throw new BusyError(`Could not take the run lock ${path}.`, 'Another run keeps taking it; wait and run again.');
 }
 
-async function readLockPid(path: string): Promise<number | null> {
+/** Milliseconds within which a lock file without a readable holder is taken as being written right now. */
+const FRESH_MS = 10_000;
+
+async function readLockHolder(path: string): Promise<{ pid: number; process: string | null } | null> {
+  return parseHolder(await readFile(path, 'utf8').catch(() => ''));
+}
+
+function parseHolder(text: string): { pid: number; process: string | null } | null {
   try {
-    const parsed = JSON.parse(await readFile(path, 'utf8')) as { pid?: unknown };
-    return typeof parsed.pid === 'number' ? parsed.pid : null;
+    const parsed = JSON.parse(text) as { pid?: unknown; process?: unknown };
+    return typeof parsed.pid === 'number' ? { pid: parsed.pid, process: typeof parsed.process === 'string' ? parsed.process : null } : null;
   } catch {
     return null;
   }
 }
 
-/** True when a process with this PID exists (EPERM means it exists but belongs to someone else). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { isAlive };

@@ -55,6 +55,7 @@ export class Output {
       this.critical = event.active;
       return;
     }
+    if (event.type === 'notice') return this.notice(event.message);
     if (this.mode.json) return;
     if (this.mode.cron && (event.type === 'step' || event.type === 'warn')) {
       this.log.push(`${stamp()} ${event.type === 'warn' ? 'warning: ' : ''}${event.message}`);

@@ -1,6 +1,6 @@
 import type { Context, WarFile } from './context.js';
 import { LettoError } from './errors.js';
-import { assertNoBackupRunning, installWar } from './install.js';
+import { assertNoBackupRunning, assertNoSymlinks, installWar, stagingNames } from './install.js';
 import { notifyAfter } from './notify.js';
 import type { Revision } from './revision.js';
 import { listBackups } from './steps/backup.js';
@@ -8,6 +8,8 @@ import { readInstalled } from './steps/check.js';
 import { downloadRevision } from './steps/download.js';
 import { concludeInstall, recordedRun, type Known, type Reporter, type RunReport } from './run.js';
 import { verifyWar } from './war.js';
+import { checkFreeSpace } from './steps/space.js';
+import type { Journal } from './journal.js';
 
 /** Options of `letto-update rollback`. */
 export interface RollbackOptions {
@@ -38,10 +40,12 @@ export async function previousRevision(ctx: Context, current: Revision | null): 
  */
 export async function runRollback(ctx: Context, options: RollbackOptions): Promise<RunReport> {
   const known: Known = { from: null, to: options.to ?? null };
-  return notifyAfter(ctx, 'rollback', known, () => recordedRun(ctx, 'rollback', known, (report) => rollbackSteps(ctx, options, known, report)));
+  return notifyAfter(ctx, 'rollback', known, () =>
+    recordedRun(ctx, 'rollback', known, (report, journal) => rollbackSteps(ctx, options, known, report, journal)),
+  );
 }
 
-async function rollbackSteps(ctx: Context, options: RollbackOptions, known: Known, report: Reporter): Promise<RunReport> {
+async function rollbackSteps(ctx: Context, options: RollbackOptions, known: Known, report: Reporter, journal: Journal): Promise<RunReport> {
   await assertNoBackupRunning(ctx);
   const from = (known.from = (await readInstalled(ctx)).revision);
   const to = (known.to = options.to ?? (await previousRevision(ctx, from)));
@@ -54,8 +58,11 @@ async function rollbackSteps(ctx: Context, options: RollbackOptions, known: Know
   if (options.confirm && !(await options.confirm(`Roll LeTTo back from revision ${from ?? 'unknown'} to ${to}; TomEE will be restarted. Continue?`))) {
     return report('cancelled', 'Cancelled; nothing was changed.');
   }
+  await checkFreeSpace(ctx, to);
+  await assertNoSymlinks(stagingNames(ctx, to));
+  await journal.record('download', { from, to });
   const war = await findWar(ctx, to);
-  return concludeInstall(ctx, await installWar(ctx, from, war), war, from, report);
+  return concludeInstall(ctx, await installWar(ctx, from, war, journal), war, from, report);
 }
 
 /** The WAR of `revision`: a verified local backup, else downloaded from the archive into staging. */

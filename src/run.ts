@@ -1,7 +1,9 @@
 import type { Context, WarFile } from './context.js';
 import { BusyError, LettoError } from './errors.js';
 import type { InstallOutcome } from './install.js';
+import { Journal } from './journal.js';
 import { acquireRunLock } from './lock.js';
+import { describeJournal, recoverUnfinished, unfinishedJournal, type Recovery } from './recover.js';
 import type { Revision } from './revision.js';
 import type { RunRecord } from './state.js';
 import { pruneBackups } from './steps/backup.js';
@@ -13,8 +15,8 @@ import { discardStaged } from './steps/download.js';
  * LettoError (exit 1, 2 or 75) and recorded as `failed` or `busy`.
  */
 export interface RunReport {
-  command: 'update' | 'rollback';
-  result: 'updated' | 'current' | 'skipped' | 'dry-run' | 'cancelled' | 'failed' | 'busy' | 'rolled-back' | 'rollback-failed';
+  command: 'update' | 'rollback' | 'recover';
+  result: 'updated' | 'current' | 'skipped' | 'dry-run' | 'cancelled' | 'failed' | 'busy' | 'rolled-back' | 'rollback-failed' | 'recovered';
   from: Revision | null;
   to: Revision | null;
   message: string;
@@ -51,27 +53,94 @@ export function reporter(ctx: Context, command: RunReport['command'], known: Kno
 /**
  * Runs `steps` of an update or rollback under the run lock and records how it ended in `runs.jsonl`:
  * the returned report, or the LettoError it threw (as `failed`, or `busy` for a running backup).
- * @throws BusyError (75) when another run holds the lock; whatever `steps` throws.
+ * First, an unfinished journal of a killed run is recovered ({@link recoverAndRecord}). `steps` get a
+ * {@link Journal} to record each step that changes the machine; it is removed when the run concludes
+ * (kept only when putting the previous revision back failed, or when the run failed after it had
+ * installed the new revision, so that the next run finishes the job).
+ * @throws BusyError (75) when another run holds the lock; LettoError (4) when recovery failed; whatever `steps` throws.
  */
 export async function recordedRun(
   ctx: Context,
-  command: RunReport['command'],
+  command: 'update' | 'rollback',
   known: Known,
-  steps: (report: Reporter) => Promise<RunReport>,
+  steps: (report: Reporter, journal: Journal) => Promise<RunReport>,
 ): Promise<RunReport> {
   const report = reporter(ctx, command, known);
   await ctx.state.ensure();
   const lock = await acquireRunLock(ctx.state.dir, command, ctx.serviceUser);
   try {
-    const done = await steps(report);
-    await record(ctx, done);
-    return done;
+    await recoverAndRecord(ctx);
+    const journal = new Journal(ctx, command);
+    try {
+      const done = await steps(report, journal);
+      await journal.finish();
+      await record(ctx, done);
+      return done;
+    } catch (error) {
+      if (journal.current?.step !== 'installed') await journal.finish().catch(() => undefined);
+      if (error instanceof LettoError) {
+        // recording must not hide the original error
+        await record(ctx, report(error instanceof BusyError ? 'busy' : 'failed', error.message, { hint: error.hint })).catch(() => undefined);
+      }
+      throw error;
+    }
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * Recovers an unfinished journal ({@link recoverUnfinished}) and records it in `runs.jsonl` as a
+ * `recover` run (`recovered`, or `rollback-failed` when it failed). Call under the run lock.
+ * @returns what was done, or null when there was nothing to recover.
+ * @throws LettoError (exit 4) when the previous revision could not be brought back.
+ */
+export async function recoverAndRecord(ctx: Context): Promise<Recovery | null> {
+  const started = ctx.services.clock.now();
+  const journal = await unfinishedJournal(ctx, true);
+  try {
+    const recovery = await recoverUnfinished(ctx);
+    if (recovery) {
+      await record(ctx, {
+        command: 'recover',
+        result: 'recovered',
+        from: recovery.journal.from,
+        to: recovery.running,
+        message: `${describeJournal(recovery.journal)} ${recovery.message}`,
+        durationSeconds: elapsedSeconds(ctx, started),
+      });
+    }
+    return recovery;
   } catch (error) {
-    if (error instanceof LettoError) {
-      // recording must not hide the original error
-      await record(ctx, report(error instanceof BusyError ? 'busy' : 'failed', error.message, { hint: error.hint })).catch(() => undefined);
+    if (journal && error instanceof LettoError) {
+      const failed = { command: 'recover', result: 'rollback-failed', from: journal.from, to: journal.from, message: error.message, durationSeconds: elapsedSeconds(ctx, started) } as const;
+      await record(ctx, failed).catch(() => undefined);
     }
     throw error;
+  }
+}
+
+/**
+ * `letto-update recover`: under the run lock, finishes or undoes what a killed update or rollback left.
+ * @returns `recovered` with what was done, or `current` when there was nothing to recover.
+ * @throws BusyError (75) while another run is in progress; LettoError (4) when recovery failed.
+ */
+export async function runRecover(ctx: Context): Promise<RunReport> {
+  const started = ctx.services.clock.now();
+  await ctx.state.ensure();
+  const lock = await acquireRunLock(ctx.state.dir, 'recover', ctx.serviceUser);
+  try {
+    const recovery = await recoverAndRecord(ctx);
+    const durationSeconds = elapsedSeconds(ctx, started);
+    if (!recovery) return { command: 'recover', result: 'current', from: null, to: null, message: 'No interrupted run to recover; nothing was changed.', durationSeconds };
+    return {
+      command: 'recover',
+      result: 'recovered',
+      from: recovery.journal.from,
+      to: recovery.running,
+      message: `${describeJournal(recovery.journal)} ${recovery.message}`,
+      durationSeconds,
+    };
   } finally {
     await lock.release();
   }

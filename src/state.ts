@@ -12,6 +12,7 @@ export type RunResult =
   | 'rolled-back'
   | 'rollback-failed'
   | 'busy'
+  | 'recovered'
   /** `update --cron` left a revision alone that failed its health check before. */
   | 'skipped'
   /** The watchdog restarted TomEE and LeTTo answers again / does not answer. */
@@ -24,7 +25,8 @@ export type RunResult =
  */
 export interface RunRecord {
   time: string;
-  command: 'update' | 'rollback' | 'watchdog';
+  /** `recover`: what a later run did about a killed one (see src/recover.ts); `watchdog`: a restart (src/watchdog.ts). */
+  command: 'update' | 'rollback' | 'recover' | 'watchdog';
   from: Revision | null;
   to: Revision | null;
   result: RunResult;

@@ -1,11 +1,15 @@
 import type { Context } from './context.js';
-import { assertNoBackupRunning, installWar } from './install.js';
+import { assertNoBackupRunning, assertNoSymlinks, installWar, stagingNames } from './install.js';
 import { acquireRunLock } from './lock.js';
 import { notifyAfter } from './notify.js';
 import type { Revision } from './revision.js';
-import { concludeInstall, recordedRun, reporter, type Known, type Reporter, type RunReport } from './run.js';
+import { explainDiskFull } from './errors.js';
+import type { Journal } from './journal.js';
+import { concludeInstall, recordedRun, recoverAndRecord, reporter, type Known, type Reporter, type RunReport } from './run.js';
 import { readAvailable, readInstalled } from './steps/check.js';
 import { downloadRevision, sourceFor } from './steps/download.js';
+import { checkFreeSpace } from './steps/space.js';
+import { describeJournal, unfinishedJournal } from './recover.js';
 
 export type { RunReport } from './run.js';
 
@@ -36,24 +40,29 @@ export interface UpdateOptions {
 export async function runUpdate(ctx: Context, options: UpdateOptions): Promise<RunReport> {
   const known: Known = { from: null, to: options.revision ?? null };
   // a dry run changes nothing, so it takes no lock and is not recorded
-  if (options.dryRun) return updateSteps(ctx, options, known, reporter(ctx, 'update', known));
+  if (options.dryRun) return updateSteps(ctx, options, known, reporter(ctx, 'update', known), null);
   if (options.randomDelaySeconds) await ctx.services.clock.sleep(Math.random() * options.randomDelaySeconds);
-  return notifyAfter(ctx, 'update', known, () => recordedRun(ctx, 'update', known, (report) => updateSteps(ctx, options, known, report)));
+  return notifyAfter(ctx, 'update', known, () =>
+    recordedRun(ctx, 'update', known, (report, journal) => updateSteps(ctx, options, known, report, journal)),
+  );
 }
 
-async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, report: Reporter): Promise<RunReport> {
+async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, report: Reporter, journal: Journal | null): Promise<RunReport> {
   const { channel } = ctx.config.server;
   await assertNoBackupRunning(ctx);
   ctx.emit({ type: 'step', step: 'check', message: `Reading the installed revision and the ${channel} revision` });
-  const from = (known.from = (await readInstalled(ctx)).revision);
+  // a dry run does not recover an interrupted run (it changes nothing): it plans from what recovery would leave
+  const interrupted = options.dryRun ? await unfinishedJournal(ctx, false) : null;
+  const first = interrupted ? `Dry run: would first recover the interrupted run (${describeJournal(interrupted)}), then ` : '';
+  const from = (known.from = interrupted ? (interrupted.step === 'installed' ? interrupted.to : interrupted.from) : (await readInstalled(ctx)).revision);
   const available = await readAvailable(ctx, channel);
   const target = (known.to = options.revision ?? available);
 
   if (!options.force && from !== null && target === from) {
-    return report('current', `Revision ${from} is installed; it is the current ${options.revision ? 'one asked for' : channel + ' revision'}.`);
+    return report(interrupted ? 'dry-run' : 'current', `${first}Revision ${from} is installed; it is the current ${options.revision ? 'one asked for' : channel + ' revision'}.`);
   }
   if (!options.force && options.revision === undefined && from !== null && from > target) {
-    return report('current', `Installed revision ${from} is newer than the ${channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).`);
+    return report(interrupted ? 'dry-run' : 'current', `${first}Installed revision ${from} is newer than the ${channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).`);
   }
   const failed = (await ctx.state.read()).failedRevision;
   if (options.cron && !options.force && failed && failed.revision === target) {
@@ -62,12 +71,18 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
   if (failed && failed.revision === target) ctx.emit({ type: 'warn', message: `Revision ${target} failed its health check before (${failed.time}); trying it again.` });
   const source = sourceFor(target, available, channel);
   const plan = `update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${channel} channel` : 'from the archive'}); TomEE will be restarted.`;
-  if (options.dryRun) return report('dry-run', `Dry run: would ${plan}`);
+  if (options.dryRun) return report('dry-run', `${first || 'Dry run: would '}${plan}`);
   if (options.confirm && !(await options.confirm(`${plan.charAt(0).toUpperCase()}${plan.slice(1)} Continue?`))) {
     return report('cancelled', 'Cancelled; nothing was changed.');
   }
-  const staged = await downloadRevision(ctx, target, source);
-  const done = await concludeInstall(ctx, await installWar(ctx, from, staged), staged, from, report);
+  ctx.emit({ type: 'step', step: 'check', message: 'Checking free disk space in staging, backups and webapps' });
+  await checkFreeSpace(ctx, target);
+  await assertNoSymlinks(stagingNames(ctx, target));
+  await journal?.record('download', { from, to: target });
+  const staged = await explainDiskFull(`while downloading into ${ctx.config.paths.staging}`, 'Nothing was changed.', () =>
+    downloadRevision(ctx, target, source),
+  );
+  const done = await concludeInstall(ctx, await installWar(ctx, from, staged, journal ?? undefined), staged, from, report);
   await rememberOutcome(ctx, done);
   return done;
 }
@@ -91,6 +106,7 @@ export async function runDownload(ctx: Context, options: { revision?: Revision }
   await ctx.state.ensure();
   const lock = await acquireRunLock(ctx.state.dir, 'download', ctx.serviceUser);
   try {
+    await recoverAndRecord(ctx);
     const { channel } = ctx.config.server;
     const available = await readAvailable(ctx, channel);
     const revision = options.revision ?? available;

@@ -4,7 +4,7 @@ import { BusyError, asLettoError } from './errors.js';
 import { checkHealth, runLockHolder, stopsTomee, type HealthReport } from './health-check.js';
 import { acquireRunLock } from './lock.js';
 import { notify } from './notify.js';
-import { elapsedSeconds } from './run.js';
+import { elapsedSeconds, recoverAndRecord } from './run.js';
 import { waitHealthy } from './steps/health.js';
 import { restartTomee } from './steps/tomee.js';
 import { readCounters, readPause, removePause, writeCounters, pauseFile } from './watchdog-state.js';
@@ -98,12 +98,21 @@ async function restart(ctx: Context, health: HealthReport, failures: number, cou
     let action: WatchdogAction;
     let message: string;
     try {
-      await restartTomee(ctx);
-      const after = await waitHealthy(ctx);
-      action = after.healthy ? 'restarted' : 'restart-failed';
-      message = after.healthy
-        ? `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); TomEE was restarted and answers again after ${after.seconds} s.`
-        : `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); TomEE was restarted but does not answer within ${ctx.config.tomee.health_timeout} s (last: ${after.last}).`;
+      // an update or rollback killed midway is finished or undone first (src/recover.ts), rather than
+      // TomEE restarted on whatever that run left in webapps
+      const recovered = await recoverAndRecord(ctx);
+      const probe = recovered ? await ctx.services.http.probe(ctx.config.tomee.health_url, PROBE_TIMEOUT) : null;
+      if (recovered && probe?.ok && probe.status === 200) {
+        action = 'restarted';
+        message = `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); an interrupted ${recovered.journal.command} was recovered: ${recovered.message}`;
+      } else {
+        await restartTomee(ctx);
+        const after = await waitHealthy(ctx);
+        action = after.healthy ? 'restarted' : 'restart-failed';
+        message = after.healthy
+          ? `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); TomEE was restarted and answers again after ${after.seconds} s.`
+          : `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); TomEE was restarted but does not answer within ${ctx.config.tomee.health_timeout} s (last: ${after.last}).`;
+      }
     } catch (error) {
       action = 'restart-failed';
       message = `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); restarting TomEE failed: ${asLettoError(error).message}`;

@@ -28,6 +28,16 @@ export async function listBackups(ctx: Context): Promise<Backup[]> {
   return backups.sort((a, b) => b.revision - a.revision);
 }
 
+/** Where the backup of the installed WAR of `revision` goes: `paths.backups/letto-<rev>.war` (`letto-unknown.war` when null). */
+export function backupPathFor(ctx: Context, revision: Revision | null): string {
+  return join(ctx.config.paths.backups, revision === null ? 'letto-unknown.war' : revisionWarName(revision));
+}
+
+/** The temporary name a backup is written under before its rename. */
+export function backupTempPath(dest: string): string {
+  return `${dest}.tmp`;
+}
+
 /**
  * Step "backup": keeps the installed WAR as `paths.backups/letto-<revision>.war` (atomic copy, owned
  * by the service user). An existing backup of the same revision and size is kept as it is. A WAR
@@ -40,14 +50,14 @@ export async function backupInstalled(ctx: Context, revision: Revision | null): 
   if (!info?.isFile()) return null;
   const dir = ctx.config.paths.backups;
   await ensureDir(dir, ctx.serviceUser);
-  const dest = join(dir, revision === null ? 'letto-unknown.war' : revisionWarName(revision));
+  const dest = backupPathFor(ctx, revision);
   const existing = await stat(dest).catch(() => null);
   if (existing?.isFile() && existing.size === info.size) {
     ctx.emit({ type: 'step', step: 'backup', message: `Backup of revision ${revision ?? 'unknown'} already in ${dest}` });
     return { path: dest, revision };
   }
   ctx.emit({ type: 'step', step: 'backup', message: `Keeping revision ${revision ?? 'unknown'} as ${dest}` });
-  await installFileAtomically(source, dest, `${dest}.tmp`, ctx.serviceUser);
+  await installFileAtomically(source, dest, backupTempPath(dest), ctx.serviceUser);
   return { path: dest, revision };
 }
 

@@ -41,10 +41,11 @@ export async function ensureDir(path: string, owner: Account): Promise<void> {
 /**
  * Copies `src` to `dest` atomically: the copy is written to `temp` (a name TomEE will not deploy, in
  * the same folder as `dest`), given to the service user, flushed to disk, then renamed over `dest`.
- * On failure the temporary file is removed and `dest` is as it was.
+ * On failure the temporary file is removed and `dest` is as it was. `beforeRename` runs once the
+ * temporary copy is complete and flushed (the fault-injection hook uses it).
  * @throws the file system error (ENOSPC, EACCES…) after cleaning up.
  */
-export async function installFileAtomically(src: string, dest: string, temp: string, owner: Account): Promise<void> {
+export async function installFileAtomically(src: string, dest: string, temp: string, owner: Account, beforeRename?: () => void): Promise<void> {
   await refuseSymlink(dest);
   try {
     await rm(temp, { force: true });
@@ -56,6 +57,7 @@ export async function installFileAtomically(src: string, dest: string, temp: str
     } finally {
       await handle.close();
     }
+    beforeRename?.();
     await rename(temp, dest);
     await syncDir(dirname(dest));
   } catch (error) {
@@ -107,19 +109,54 @@ export async function listDir(path: string): Promise<string[]> {
   }
 }
 
-/** Writes a small file atomically (temp + rename), owned by the service user. */
+/**
+ * Writes a small file atomically and durably: a temporary file beside it (created with O_EXCL and
+ * O_NOFOLLOW, so a planted symlink is never written through), fsync, rename over `path`, fsync of the
+ * folder. Owned by the service user. On failure the temporary file is removed and `path` is as it was.
+ * @throws the file system error (ENOSPC, EACCES, ESYMLINK when `path` is a symlink).
+ */
 export async function writeFileAtomically(path: string, data: string, owner: Account, mode = 0o644): Promise<void> {
   await refuseSymlink(path);
   const temp = `${path}.tmp-${process.pid}`;
-  const handle = await open(temp, 'w', mode);
+  await rm(temp, { force: true });
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
+    const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await giveTo(temp, owner);
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
   }
-  await giveTo(temp, owner);
-  await rename(temp, path);
+  await syncDir(dirname(path));
+}
+
+/**
+ * True when the two files have the same bytes (size first, then compared in 1 MiB chunks).
+ * A missing file is never the same as anything.
+ */
+export async function sameContent(a: string, b: string): Promise<boolean> {
+  const [infoA, infoB] = await Promise.all([stat(a).catch(() => null), stat(b).catch(() => null)]);
+  if (!infoA?.isFile() || !infoB?.isFile() || infoA.size !== infoB.size) return false;
+  const [fa, fb] = await Promise.all([open(a, 'r'), open(b, 'r')]);
+  try {
+    const bufA = Buffer.alloc(1 << 20);
+    const bufB = Buffer.alloc(1 << 20);
+    for (let position = 0; position < infoA.size; ) {
+      const [ra, rb] = await Promise.all([fa.read(bufA, 0, bufA.length, position), fb.read(bufB, 0, bufB.length, position)]);
+      if (ra.bytesRead !== rb.bytesRead || ra.bytesRead === 0) return ra.bytesRead === rb.bytesRead && position >= infoA.size;
+      if (!bufA.subarray(0, ra.bytesRead).equals(bufB.subarray(0, rb.bytesRead))) return false;
+      position += ra.bytesRead;
+    }
+    return true;
+  } finally {
+    await Promise.all([fa.close(), fb.close()]);
+  }
 }
 
 /** Creates a file only if it does not exist yet (O_EXCL); false when it already exists. */
@@ -128,6 +165,9 @@ export async function createExclusive(path: string, data: string, owner: Account
     const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
     try {
       await handle.writeFile(data);
+    } catch (error) {
+      await rm(path, { force: true }); // a full disk: do not leave an empty lock behind
+      throw error;
     } finally {
       await handle.close();
     }

@@ -5,17 +5,16 @@
  * down, and `watchdog --once` restarting a dead TomEE — but not while the backup lock exists, and not
  * again within the grace period.
  */
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWar } from '../../fixtures/build-war.js';
 import { readWarRevision } from '../../src/war.js';
 import { runCli } from '../support/cli.js';
-import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
+import { startE2eLetto, type E2eLetto } from '../support/e2e-letto.js';
 import { startSmtpListener, type SmtpListener } from '../support/smtp.js';
-import { createLettoServer, tomcatAvailable, type LettoServer } from '../support/tomcat.js';
+import { tomcatAvailable, type LettoServer } from '../support/tomcat.js';
 
 const available = tomcatAvailable();
 const required = process.env.LETTO_E2E_REQUIRED === '1';
@@ -26,61 +25,25 @@ if (!available.ok && required) {
 }
 
 describe.skipIf(!available.ok)('unattended operation against a real Tomcat', () => {
+  let letto: E2eLetto;
   let server: LettoServer;
-  let download: DownloadServer;
   let smtp: SmtpListener;
   let hanging: Server;
   const sockets = new Set<Socket>();
   let config: string;
   let backupLock: string;
-  const PASSWORD = 'e2e-Download-Pässword';
 
   beforeAll(async () => {
-    server = await createLettoServer();
-    const root = join(server.root, 'download');
-    await populateDownloadRoot(root, { stable: 6886, daily: 6890, archive: [6880, 6886], brokenRevisions: [6890] });
-    download = await startDownloadServer({ root, tls: true, user: 'letto', password: PASSWORD });
     smtp = await startSmtpListener();
     hanging = createServer((socket) => {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
     });
     await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
-    const initial = join(server.root, 'initial.war');
-    await buildWar(initial, { revision: 6880 });
-    await server.installWar(initial);
-    await server.start();
-    expect(await server.waitHealthy(90)).toBe(true);
-
-    const etc = join(server.root, 'etc');
-    await mkdir(etc, { recursive: true });
-    await writeFile(join(etc, 'password'), `${PASSWORD}\n`, { mode: 0o600 });
-    await writeFile(join(etc, 'ca.pem'), download.caPem);
-    backupLock = join(server.root, 'sicherung/sqlsicherungaktiv');
-    config = join(etc, 'config.toml');
-    await writeFile(
-      config,
-      `[server]
-url = "${download.url}"
-user = "letto"
-password_file = "${join(etc, 'password')}"
-ca_file = "${join(etc, 'ca.pem')}"
-
-[tomee]
-webapps = "${server.webapps}"
-start = "${server.letto}/start.sh"
-stop = "${server.letto}/stop.sh"
-status = "${server.letto}/status.sh"
-health_url = "${server.healthUrl}"
-health_timeout = 25
-
-[paths]
-staging = "${server.letto}/war"
-backups = "${server.letto}/backup/war"
-state = "${join(server.root, 'var/lib/letto-update')}"
-backup_lock = "${backupLock}"
-
-[notify]
+    letto = await startE2eLetto({
+      installed: 6880,
+      downloads: { stable: 6886, daily: 6890, archive: [6880, 6886], brokenRevisions: [6890] },
+      extraConfig: `[notify]
 email_to = ["admin@schule.example"]
 smtp_url = "${smtp.url}"
 
@@ -88,16 +51,17 @@ smtp_url = "${smtp.url}"
 failures = 2
 grace = 300
 `,
-    );
-    await chmod(config, 0o644);
+    });
+    server = letto.server;
+    config = letto.config;
+    backupLock = letto.backupLock;
   }, 240_000);
 
   afterAll(async () => {
     for (const s of sockets) s.destroy();
     await new Promise((resolve) => hanging?.close(resolve));
     await smtp?.close();
-    await download?.close();
-    await server?.destroy();
+    await letto?.close();
   });
 
   const cli = (...args: string[]) => runCli(['--config', config, ...args], { timeoutMs: 120_000 });
@@ -123,7 +87,7 @@ grace = 300
     expect(smtp.mails[0]!.subject).toMatch(/update 6880 -> 6886: updated/);
     expect(smtp.mails[0]!.raw).toMatch(/from: +revision 6880/);
     expect(smtp.mails[0]!.raw).toMatch(/to: +revision 6886/);
-    expect(r.stdout + r.stderr + smtp.mails[0]!.raw).not.toContain(PASSWORD);
+    expect(r.stdout + r.stderr + smtp.mails[0]!.raw).not.toContain(letto.password);
 
     const again = await cli('update', '--cron');
     expect(again).toMatchObject({ exitCode: 0, stdout: '', stderr: '' });
@@ -138,10 +102,10 @@ grace = 300
     expect(smtp.mails[1]!.subject).toMatch(/update 6886 -> 6890: FAILED, previous revision restored/);
     expect(smtp.mails[1]!.raw).toContain('Last lines of');
 
-    const requests = download.requests.length;
+    const requests = letto.download.requests.length;
     const next = await cli('update', '--cron', '--channel', 'daily');
     expect(next).toMatchObject({ exitCode: 0, stdout: '', stderr: '' });
-    expect(download.requests.slice(requests).map((q) => q.path).filter((p) => p.endsWith('.war'))).toEqual([]);
+    expect(letto.download.requests.slice(requests).map((q) => q.path).filter((p) => p.endsWith('.war'))).toEqual([]);
     expect(smtp.mails).toHaveLength(2);
     expect(await installed()).toBe(6886);
   }, 240_000);

@@ -3,13 +3,13 @@
  * /opt/tomee and /opt/letto, and a real HTTPS download server with Basic auth on loopback.
  * Runs as a separate service user when the tests run as root.
  */
-import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWar } from '../../fixtures/build-war.js';
 import { runCli } from '../support/cli.js';
-import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
-import { createLettoServer, tomcatAvailable, type LettoServer } from '../support/tomcat.js';
+import type { DownloadServer } from '../support/download-server.js';
+import { startE2eLetto, type E2eLetto } from '../support/e2e-letto.js';
+import { tomcatAvailable, type LettoServer } from '../support/tomcat.js';
 import { readWarRevision } from '../../src/war.js';
 
 const available = tomcatAvailable();
@@ -26,61 +26,23 @@ if (!available.ok) {
 }
 
 describe.skipIf(!available.ok)('update, failed update and rollback against a real Tomcat', () => {
+  let letto: E2eLetto;
   let server: LettoServer;
   let download: DownloadServer;
   let config: string;
   let state: string;
   let backupLock: string;
-  const PASSWORD = 's3cret-e2e-Pässword';
 
   beforeAll(async () => {
-    server = await createLettoServer();
-    const root = join(server.root, 'download');
-    await populateDownloadRoot(root, { stable: 6886, daily: 6890, archive: [6870, 6880, 6886], brokenRevisions: [6890] });
-    download = await startDownloadServer({ root, tls: true, user: 'letto', password: PASSWORD });
-    const installed = join(server.root, 'initial.war');
-    await buildWar(installed, { revision: 6880 });
-    await server.installWar(installed);
-    await server.start();
-    expect(await server.waitHealthy(90)).toBe(true);
-
-    const etc = join(server.root, 'etc');
-    await mkdir(etc, { recursive: true });
-    await writeFile(join(etc, 'password'), `${PASSWORD}\n`, { mode: 0o600 });
-    await writeFile(join(etc, 'ca.pem'), download.caPem);
-    state = join(server.root, 'var/lib/letto-update');
-    backupLock = join(server.root, 'sicherung/sqlsicherungaktiv');
-    config = join(etc, 'config.toml');
-    await writeFile(
-      config,
-      `[server]
-url = "${download.url}"
-user = "letto"
-password_file = "${join(etc, 'password')}"
-channel = "stable"
-ca_file = "${join(etc, 'ca.pem')}"
-
-[tomee]
-webapps = "${server.webapps}"
-start = "${server.letto}/start.sh"
-stop = "${server.letto}/stop.sh"
-status = "${server.letto}/status.sh"
-health_url = "${server.healthUrl}"
-health_timeout = 25
-
-[paths]
-staging = "${server.letto}/war"
-backups = "${server.letto}/backup/war"
-state = "${state}"
-backup_lock = "${backupLock}"
-`,
-    );
-    await chmod(config, 0o644);
+    letto = await startE2eLetto({
+      installed: 6880,
+      downloads: { stable: 6886, daily: 6890, archive: [6870, 6880, 6886], brokenRevisions: [6890] },
+    });
+    ({ server, download, config, state, backupLock } = letto);
   }, 240_000);
 
   afterAll(async () => {
-    await download?.close();
-    await server?.destroy();
+    await letto?.close();
   });
 
   const cli = (...args: string[]) => runCli(['--config', config, ...args]);
@@ -120,7 +82,7 @@ backup_lock = "${backupLock}"
     const runs = (await readFile(join(state, 'runs.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     expect(runs.at(-1)).toMatchObject({ command: 'update', from: 6880, to: 6886, result: 'updated' });
     expect(runs.at(-1).sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(result.stdout + result.stderr).not.toContain(PASSWORD);
+    expect(result.stdout + result.stderr).not.toContain(letto.password);
   }, 240_000);
 
   it('a revision that fails its health check is rolled back by itself (exit 3)', async () => {

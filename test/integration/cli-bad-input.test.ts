@@ -139,6 +139,9 @@ describe('update with a download server that answers wrongly: exit 1, server unt
     { name: 'revision file is empty', hook: () => answer(STABLE_REV, 200, ''), fragment: /stable-revision\.txt is not usable: the file is empty/, stage: 'revision' },
     { name: 'revision file is not a number', hook: () => answer(STABLE_REV, 200, 'latest\n', 'text/plain'), fragment: /"latest" is not a revision number/, stage: 'revision' },
     { name: 'revision file answers HTTP 500', hook: () => answer(STABLE_REV, 500, HTML_PAGE), fragment: /answered HTTP 500 for .*stable-revision\.txt/, stage: 'revision' },
+    { name: 'revision file answers HTTP 404', hook: () => answer(STABLE_REV, 404, HTML_PAGE), fragment: /Not found on the download server \(HTTP 404\): .*stable-revision\.txt/, stage: 'revision' },
+    { name: 'WAR answers HTTP 500', hook: () => answer(STABLE_WAR, 500, HTML_PAGE), fragment: /answered HTTP 500 for .*letto-stable\.war/, stage: 'war' },
+    { name: 'WAR is an empty body (HTTP 200)', hook: () => answer(STABLE_WAR, 200, '', 'application/java-archive'), fragment: /letto-6886\.war\.part is empty, not a WAR/, stage: 'war' },
     { name: 'WAR answers HTTP 404', hook: () => answer(STABLE_WAR, 404, HTML_PAGE), fragment: /Not found on the download server \(HTTP 404\): .*letto-stable\.war/, stage: 'war' },
     { name: 'WAR is an HTML page (HTTP 200)', hook: () => answer(STABLE_WAR, 200, HTML_PAGE), fragment: /is an HTML page, not a WAR/, stage: 'war' },
     { name: 'WAR with a flipped byte inside an entry (CRC)', hook: () => answer(STABLE_WAR, 200, wars.flipped, 'application/java-archive'), fragment: /entry WEB-INF\/lib\/padding\.bin fails its CRC-32 check/, stage: 'war' },
@@ -195,6 +198,61 @@ describe('update with a download server that answers wrongly: exit 1, server unt
   });
 });
 
+const ARCHIVE = '/download/letto/archiv/';
+
+/** An autoindex page listing `hrefs`. */
+function listing(hrefs: string[]): string {
+  return `<html><body><h1>Index of /download/letto/archiv</h1><pre>${hrefs.map((h) => `<a href="${h}">${h}</a>`).join('\n')}</pre></body></html>`;
+}
+
+interface ArchiveCase {
+  name: string;
+  hrefs: string[];
+}
+
+describe('an archiv/ listing with names that try path traversal or are not revisions: exit 1, nothing fetched outside, server untouched', () => {
+  const cases: ArchiveCase[] = [
+    { name: 'parent-folder names (../)', hrefs: ['../letto-6870.war', '../../../../etc/letto-6870.war', 'sub/../../letto-6870.war'] },
+    { name: 'percent-encoded traversal (%2e%2e%2f, %2f)', hrefs: ['%2e%2e/letto-6870.war', '%2e%2e%2fletto-6870.war', 'x%2f..%2f..%2fletto-6870.war', '..%5cletto-6870.war'] },
+    { name: 'absolute paths and other hosts', hrefs: ['/etc/letto-6870.war', '/download/letto/letto-6870.war', 'https://evil.example/archiv/letto-6870.war', '//evil.example/letto-6870.war', 'file:///etc/letto-6870.war'] },
+    { name: 'names that are not revisions', hrefs: ['letto.war', 'letto-latest.war', 'letto-68.war', 'letto-6870.war.sha256', 'letto-6870.zip', '.letto-6870.war', 'README.txt', '?C=N;O=D'] },
+  ];
+
+  it.each(cases)('$name', async ({ hrefs }) => {
+    const { layout, config } = await setup();
+    hook = answer(ARCHIVE, 200, listing(hrefs));
+    server.requests.length = 0;
+    const r = await runCli(['--config', config, 'update', '--revision', '6870', '--yes']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/Revision 6870 is not in the server's archive/);
+    expect(r.stderr).toMatch(/what to do: The archive listing is empty/);
+    // nothing but the revision file and the listing was asked for
+    expect(server.requests.map((q) => q.path).filter((p) => p !== STABLE_REV && p !== ARCHIVE)).toEqual([]);
+    await expectUntouched(layout);
+
+    const list = await runCli(['--config', config, '--json', 'list', '--remote']);
+    expect(list.exitCode).toBe(0);
+    expect(JSON.parse(list.stdout)).toMatchObject({ remote: [] });
+  });
+
+  it('a revision folder whose listing points outside: "holds no single WAR file"', async () => {
+    const { layout, config } = await setup();
+    hook = (req, res) => {
+      const body = req.url === ARCHIVE ? listing(['6870/']) : req.url === `${ARCHIVE}6870/` ? listing(['../../letto-stable.war', '/download/letto/letto-stable.war', 'https://evil.example/letto.war']) : null;
+      if (body === null) return false;
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end(body);
+      return true;
+    };
+    server.requests.length = 0;
+    const r = await runCli(['--config', config, 'update', '--revision', '6870', '--yes']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/archiv\/6870\/ holds no single WAR file/);
+    expect(server.requests.some((q) => q.path.endsWith('.war'))).toBe(false);
+    await expectUntouched(layout);
+  });
+});
+
 interface ConfigCase {
   name: string;
   /** Writes the broken config and returns the fragments the message must hold. */
@@ -217,15 +275,33 @@ describe('config and usage errors: exit 2 before anything happens', () => {
     {
       name: 'unknown key',
       prepare: async (layout) => {
-        await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, paths: { kep: 3 } });
-        return [/unknown key paths\.kep/, /spelling/];
+        const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, paths: { kep: 3 } });
+        const line = (await readFile(config, 'utf8')).split('\n').findIndex((l) => l.startsWith('kep = ')) + 1;
+        return [new RegExp(`${escape(config)}, line ${line}: unknown key paths\\.kep`), /spelling/];
       },
     },
     {
       name: 'wrong type (health_timeout = "abc")',
       prepare: async (layout) => {
-        await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, tomee: { health_timeout: 'abc' } });
-        return [/tomee\.health_timeout/, /number/];
+        const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, tomee: { health_timeout: 'abc' } });
+        const line = (await readFile(config, 'utf8')).split('\n').findIndex((l) => l.startsWith('health_timeout = ')) + 1;
+        return [new RegExp(`${escape(config)}, line ${line}: key tomee\\.health_timeout expected number`), /what to do: Set tomee\.health_timeout to a valid value/];
+      },
+    },
+    {
+      name: 'wrong type (paths.keep = "five")',
+      prepare: async (layout) => {
+        const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, paths: { keep: 'five' } });
+        const line = (await readFile(config, 'utf8')).split('\n').findIndex((l) => l.startsWith('keep = ')) + 1;
+        return [new RegExp(`${escape(config)}, line ${line}: key paths\\.keep expected number`)];
+      },
+    },
+    {
+      name: 'an unknown section',
+      prepare: async (layout) => {
+        const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, extra: '[tomcat]\nwebapps = "/opt/tomee/webapps"' });
+        const line = (await readFile(config, 'utf8')).split('\n').findIndex((l) => l.startsWith('[tomcat]')) + 1;
+        return [new RegExp(`${escape(config)}, line ${line}: unknown key tomcat`)];
       },
     },
     {
@@ -233,6 +309,13 @@ describe('config and usage errors: exit 2 before anything happens', () => {
       prepare: async (layout) => {
         await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, passwordMode: 0o644 });
         return [new RegExp(escape(layout.passwordFile)), /chmod 600/];
+      },
+    },
+    {
+      name: 'password file readable by the group (0640)',
+      prepare: async (layout) => {
+        await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, passwordMode: 0o640 });
+        return [new RegExp(escape(layout.passwordFile)), /mode 640/, /chmod 600/];
       },
     },
     {
@@ -327,6 +410,26 @@ describe('busy: exit 75 and nothing changes', () => {
       expect.objectContaining({ result: 'current', from: 6886, to: 6886 }),
     ]);
     await expectUntouched(layout);
+  });
+});
+
+describe('locks whose PID now belongs to another process (after a reboot or PID reuse) are not obeyed', () => {
+  it('a run lock naming a live PID with another process identity is taken over', async () => {
+    const { layout, config } = await setup({}, 6886);
+    // process.pid is alive (this test worker), but the lock says it was written by a process of another boot
+    await writeFile(join(layout.state, 'lock'), JSON.stringify({ pid: process.pid, command: 'update', started: '2024-01-01T00:00:00Z', process: 'another-boot:12345' }));
+    const r = await runCli(['--config', config, 'update', '--yes']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Revision 6886 is installed/);
+    expect(await listNames(layout.state)).not.toContain('lock');
+  });
+
+  it('our backup-lock marker naming a live PID of another boot is removed, not taken for a running backup', async () => {
+    const { layout, config } = await setup({}, 6886);
+    await writeFile(layout.backupLock, `letto-update pid=${process.pid} since=2024-01-01T00:00:00.000Z process=another-boot:12345\n`);
+    const r = await runCli(['--config', config, 'update', '--yes']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await listNames(join(layout.backupLock, '..'))).toEqual([]);
   });
 });
 

@@ -23,6 +23,8 @@ export interface CliResult {
   exitCode: number;
   stdout: string;
   stderr: string;
+  /** The signal that ended the process (e.g. `SIGKILL`), else null. */
+  signal: string | null;
 }
 
 /**
@@ -49,6 +51,7 @@ export async function runCli(args: string[], opts: { env?: Record<string, string
     exitCode: result.exitCode ?? -1,
     stdout: String(result.stdout ?? ''),
     stderr: String(result.stderr ?? ''),
+    signal: result.signal ?? null,
   };
 }
 

@@ -12,6 +12,7 @@ import { configSchema } from '../../src/config.js';
 import type { Clock, Context, LettoEvent } from '../../src/context.js';
 import { BusyError, ExitCode } from '../../src/errors.js';
 import { installWar } from '../../src/install.js';
+import { Journal } from '../../src/journal.js';
 import { StateStore } from '../../src/state.js';
 import type { HttpClient, ProbeResult } from '../../src/system/http.js';
 import type { ProcessRunner, ScriptResult } from '../../src/system/process.js';
@@ -198,7 +199,7 @@ describe('installWar', () => {
     await installWar(h.ctx, 6880, h.staged);
     // every script run and probe happened while the lock carried our marker
     expect(h.lockSeen.map((s) => s.at)).toEqual(expect.arrayContaining(['status', 'stop', 'start', 'probe']));
-    for (const seen of h.lockSeen) expect(seen.content, seen.at).toMatch(new RegExp(`^letto-update pid=${process.pid} since=\\S+\\n$`));
+    for (const seen of h.lockSeen) expect(seen.content, seen.at).toMatch(new RegExp(`^letto-update pid=${process.pid} since=\\S+ process=\\S+\\n$`));
     expect(await readOrNull(h.lockPath)).toBeNull();
   });
 
@@ -339,5 +340,59 @@ describe('installWar when the status script cannot be trusted', () => {
     expect(outcome.error.message).toContain('answers HTTP 200');
     expect((await readFile(h.war)).equals(h.originalWar)).toBe(true);
     expect(h.log).not.toContain('step:swap');
+  });
+});
+
+describe('installWar with a journal', () => {
+  async function journalOnDisk(): Promise<Record<string, unknown> | null> {
+    const text = await readOrNull(join(h.dir, 'state/journal.json'));
+    return text === null ? null : (JSON.parse(text) as Record<string, unknown>);
+  }
+
+  it('records each step before doing it, with what recovery needs', async () => {
+    const journal = new Journal(h.ctx, 'update');
+    const seenAt: Record<string, unknown> = {};
+    h.onScript.stop = async () => void (seenAt.stop = (await journalOnDisk())?.step);
+    h.onScript.start = async () => void (seenAt.start = (await journalOnDisk())?.step);
+    const outcome = await installWar(h.ctx, 6880, h.staged, journal);
+    expect(outcome).toMatchObject({ result: 'installed' });
+    expect(seenAt).toEqual({ stop: 'stop', start: 'start' });
+    expect(await journalOnDisk()).toMatchObject({
+      version: 1,
+      pid: process.pid,
+      command: 'update',
+      step: 'installed',
+      healthy: true,
+      from: 6880,
+      to: 6886,
+      target: h.staged.path,
+      backup: join(h.backups, 'letto-6880.war'),
+      wasRunning: true,
+      backupLock: h.lockPath,
+      temps: [join(h.backups, 'letto-6880.war.tmp'), join(h.webapps, '.letto.war.letto-update.tmp')],
+    });
+    await journal.finish();
+    expect(await journalOnDisk()).toBeNull();
+  });
+
+  it('a failed health check records "undo" before putting the previous revision back', async () => {
+    h.healthy.delete(6886);
+    const journal = new Journal(h.ctx, 'update');
+    let atSecondStart: unknown = null;
+    h.onScript.start = async (n) => void (n === 1 && (atSecondStart = (await journalOnDisk())?.step));
+    const outcome = await installWar(h.ctx, 6880, h.staged, journal);
+    expect(outcome.result).toBe('rolled-back');
+    expect(atSecondStart).toBe('undo');
+    expect(journal.current).toMatchObject({ step: 'undo' }); // the run removes it when it concludes
+  });
+
+  it('when putting the previous revision back fails too, the journal is kept for the next run', async () => {
+    h.healthy.clear();
+    const journal = new Journal(h.ctx, 'update');
+    const outcome = await installWar(h.ctx, 6880, h.staged, journal);
+    expect(outcome.result).toBe('rollback-failed');
+    expect(journal.current).toBeNull();
+    await journal.finish(); // what run.ts does: nothing, the entry was handed over to the next run
+    expect(await journalOnDisk()).toMatchObject({ step: 'undo', from: 6880, to: 6886 });
   });
 });

@@ -90,6 +90,7 @@ describe('update --random-delay', () => {
         log.push(`get ${url.split('/').pop()}`);
         throw new DownloadError('offline in this test');
       },
+      getOptionalText: () => Promise.reject(new Error('not used')),
       download: () => Promise.reject(new Error('not used')),
       probe: () => Promise.resolve({ ok: false, error: 'not used', ms: 0 }),
       close: () => Promise.resolve(),
