@@ -445,11 +445,25 @@ export function commandOf(argv: string[]): string | undefined {
 }
 
 /**
+ * A reader that went away (`letto-update list | head`, a closed ssh session) is not a failure: what is
+ * still to be printed is dropped, and a running update or rollback goes on to its end instead of dying
+ * of an unhandled EPIPE halfway through.
+ */
+function ignoreClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    });
+  }
+}
+
+/**
  * Runs the CLI with `argv` (process.argv shape) and returns the exit code. The one place that turns
  * errors into exit codes; the only process.exit is an interrupt before the server is touched
  * (see guardSignals).
  */
 export async function main(argv: string[]): Promise<number> {
+  ignoreClosedOutput();
   let pending: Promise<number> | null = null;
   const program = buildProgram((work) => {
     pending = work(program);
