@@ -2,11 +2,12 @@ import { createInterface } from 'node:readline/promises';
 import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { parseDurationSeconds } from './duration.js';
-import { ExitCode, asLettoError, type LettoError } from './errors.js';
+import { ExitCode, PluginState, asLettoError, type LettoError } from './errors.js';
 import { Output, stamp } from './output.js';
 import type { Context } from './context.js';
 import type { Channel } from './revision.js';
 import { openSession, type Access, type Session } from './session.js';
+import { describePause } from './watchdog-state.js';
 import type { RunReport } from './update.js';
 
 interface GlobalOptions {
@@ -209,7 +210,7 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
           out.line(`last run: ${last ? `${last.time} ${last.command} ${last.from ?? '?'} → ${last.to ?? '?'}: ${last.result}` : 'none recorded'}`);
           if (report.unfinished) out.line(`interrupted run: ${report.unfinished} The next update, rollback or \`letto-update recover\` finishes or undoes it.`);
           if (report.failedRevision) out.line(`failed revision: ${report.failedRevision.revision} (${report.failedRevision.time}); the nightly run skips it until a newer one appears`);
-          if (report.watchdogPause) out.line(`watchdog: paused since ${report.watchdogPause.since}${report.watchdogPause.until ? ` until ${report.watchdogPause.until}` : ''}${report.watchdogPause.reason ? ` (${report.watchdogPause.reason})` : ''}`);
+          if (report.watchdogPause) out.line(`watchdog: paused ${describePause(report.watchdogPause)}`);
           return report.running && report.healthy ? ExitCode.ok : ExitCode.failed;
         });
       }),
@@ -223,7 +224,7 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
     .option('-t, --timeout <seconds>', 'CRITICAL when there is no answer within this', parseSecondsArg, 10)
     .action((opts: { warning: number; critical?: number; timeout: number }) =>
       run(async () => {
-        const { checkHealth, PluginState } = await import('./health-check.js');
+        const { checkHealth } = await import('./health-check.js');
         return withSession(program, 'read', undefined, async ({ ctx }, out) => {
           const report = await checkHealth(ctx, { warning: opts.warning, critical: opts.critical ?? null, timeout: opts.timeout });
           out.json({ ...report, exitCode: PluginState[report.state] });
@@ -316,7 +317,7 @@ async function watchdogCommand(
     const counters = await state.readCounters(ctx);
     const pause = await state.readPause(ctx);
     out.json({ ...counters, pause, config: ctx.config.watchdog });
-    out.line(`pause: ${pause ? `since ${pause.since}${pause.until ? ` until ${pause.until}` : ''}${pause.reason ? ` (${pause.reason})` : ''}` : 'none'}`);
+    out.line(`pause: ${pause ? describePause(pause) : 'none'}`);
     out.line(`failures in a row: ${counters.failures} of ${ctx.config.watchdog.failures}`);
     out.line(`last check: ${counters.lastCheck ?? 'never'}${counters.lastAction ? ` (${counters.lastAction})` : ''}`);
     out.line(`last restart: ${counters.lastRestart ?? 'never'}`);
@@ -431,9 +432,6 @@ async function withSession(
   }
 }
 
-/** Exit code of a monitoring plugin that cannot tell (UNKNOWN). */
-const PLUGIN_UNKNOWN = 3;
-
 /** The command named in `argv` (process.argv shape): the first word that is not an option or the value of --config. */
 export function commandOf(argv: string[]): string | undefined {
   for (let i = 2; i < argv.length; i++) {
@@ -481,7 +479,7 @@ export async function main(argv: string[]): Promise<number> {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
       if (plugin) {
         process.stdout.write('LETTO UNKNOWN - usage error (see letto-update health --help)\n');
-        return PLUGIN_UNKNOWN;
+        return PluginState.UNKNOWN;
       }
       return ExitCode.usage;
     }
@@ -490,9 +488,9 @@ export async function main(argv: string[]): Promise<number> {
     if (plugin) {
       // monitoring plugins: one line on stdout, config and every other error is UNKNOWN
       out.plugin(`LETTO UNKNOWN - ${failure.message}`);
-      out.json({ state: 'UNKNOWN', summary: failure.message, hint: failure.hint, exitCode: PLUGIN_UNKNOWN });
+      out.json({ state: 'UNKNOWN', summary: failure.message, hint: failure.hint, exitCode: PluginState.UNKNOWN });
       if (failure.hint && !out.mode.json) process.stderr.write(`what to do: ${failure.hint}\n`);
-      return PLUGIN_UNKNOWN;
+      return PluginState.UNKNOWN;
     }
     if (out.mode.cron) out.flushLog();
     out.error(failure.message, failure.hint, error);

@@ -269,35 +269,22 @@ function firstLine(text: string): string {
 export async function readPassword(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<string | null> {
   if (env.LETTO_UPDATE_PASSWORD) return env.LETTO_UPDATE_PASSWORD;
   const file = config.server.password_file;
-  if (!file) return null;
-  let info;
-  try {
-    info = await stat(file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new ConfigError(`Cannot read password file ${file}: ${(error as Error).message}.`, 'Check server.password_file.');
-  }
-  if ((info.mode & 0o077) !== 0) {
-    throw new ConfigError(
-      `Password file ${file} is readable by others (mode ${(info.mode & 0o777).toString(8)}).`,
-      `Run: chmod 600 ${file}`,
-    );
-  }
-  const text = await readFile(file, 'utf8');
-  return text.split(/\r?\n/)[0] ?? '';
+  return file ? readSecretFile(file, 'server.password_file', { optional: true }) : null;
 }
 
 /**
- * Reads a secret from the first line of `file` (e.g. `notify.smtp_password_file`), refusing a file that
- * group or others can read, like {@link readPassword}.
+ * Reads a secret from the first line of `file` (`server.password_file`, `notify.smtp_password_file`),
+ * refusing a file that group or others can read, like ssh does with keys.
  * @param key the config key naming the file, for messages.
- * @throws ConfigError (exit 2) when the file is missing, unreadable or readable by others.
+ * @param options.optional a missing file is no secret (null) instead of an error.
+ * @throws ConfigError (exit 2) when the file is unreadable, readable by others, or missing (unless optional).
  */
-export async function readSecretFile(file: string, key: string): Promise<string> {
+export async function readSecretFile(file: string, key: string, options: { optional?: boolean } = {}): Promise<string | null> {
   let info;
   try {
     info = await stat(file);
   } catch (error) {
+    if (options.optional && (error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new ConfigError(`Cannot read ${key} ${file}: ${(error as Error).message}.`, `Create it (first line: the secret, chmod 600) or clear ${key}.`);
   }
   if ((info.mode & 0o077) !== 0) {

@@ -22,6 +22,13 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
+/**
+ * `health` exits like a monitoring plugin instead, as Nagios, Icinga, monit and Checkmk read it
+ * (Monitoring Plugins Development Guidelines: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+ */
+export const PluginState = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
+export type PluginState = keyof typeof PluginState;
+
 /** Base class: a failure the tool expected and can explain. */
 export class LettoError extends Error {
   /** Exit code the CLI ends with. */

@@ -1,19 +1,11 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Context } from './context.js';
-import { LettoError } from './errors.js';
-import { isAlive } from './lock.js';
+import { LettoError, type PluginState } from './errors.js';
+import { runLockHolder } from './lock.js';
 import type { Revision } from './revision.js';
 import { readInstalled } from './steps/check.js';
 import { tomeeStatus } from './steps/tomee.js';
 import { readPause } from './watchdog-state.js';
 
-/**
- * Monitoring-plugin states and their exit codes, as Nagios, Icinga, monit and Checkmk read them
- * (Monitoring Plugins Development Guidelines: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
- */
-export const PluginState = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
-export type PluginState = keyof typeof PluginState;
 
 /** Thresholds of `health`, in seconds. */
 export interface HealthThresholds {
@@ -100,15 +92,4 @@ async function expectedOutage(ctx: Context, report: HealthReport): Promise<Healt
 /** True for the run-lock holders that stop TomEE on purpose (update, rollback, recover), not for `download`. */
 export function stopsTomee(command: string): boolean {
   return command === 'update' || command === 'rollback' || command === 'recover';
-}
-
-/** The live process holding the run lock (`<state>/lock`), or null. */
-export async function runLockHolder(stateDir: string): Promise<{ pid: number; command: string; started: string } | null> {
-  try {
-    const parsed = JSON.parse(await readFile(join(stateDir, 'lock'), 'utf8')) as { pid?: unknown; command?: unknown; started?: unknown };
-    if (typeof parsed.pid !== 'number' || !isAlive(parsed.pid)) return null;
-    return { pid: parsed.pid, command: String(parsed.command ?? 'update'), started: String(parsed.started ?? '?') };
-  } catch {
-    return null;
-  }
 }

@@ -2,7 +2,7 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BusyError } from './errors.js';
 import { createExclusive } from './system/files.js';
-import { isAlive, isSameProcessAlive, processIdentity } from './system/proc.js';
+import { isSameProcessAlive, processIdentity } from './system/proc.js';
 import type { Account } from './system/users.js';
 
 /**
@@ -52,17 +52,40 @@ export async function acquireRunLock(stateDir: string, command: string, owner: A
 /** Milliseconds within which a lock file without a readable holder is taken as being written right now. */
 const FRESH_MS = 10_000;
 
-async function readLockHolder(path: string): Promise<{ pid: number; process: string | null } | null> {
+async function readLockHolder(path: string): Promise<LockHolder | null> {
   return parseHolder(await readFile(path, 'utf8').catch(() => ''));
 }
 
-function parseHolder(text: string): { pid: number; process: string | null } | null {
+/** Who holds the run lock: the lock file's JSON (`process` null when the holder did not record one). */
+export interface LockHolder {
+  pid: number;
+  process: string | null;
+  /** `update`, `rollback`, `download`, `recover` or `watchdog` (`update` when not recorded). */
+  command: string;
+  /** ISO 8601 time the lock was taken (`?` when not recorded). */
+  started: string;
+}
+
+/**
+ * The live process holding the run lock (`<stateDir>/lock`), or null when there is none or its holder
+ * is gone (same test as {@link acquireRunLock}: PID and process identity). Changes nothing.
+ */
+export async function runLockHolder(stateDir: string): Promise<LockHolder | null> {
+  const holder = await readLockHolder(join(stateDir, 'lock'));
+  return holder && isSameProcessAlive(holder.pid, holder.process) ? holder : null;
+}
+
+function parseHolder(text: string): LockHolder | null {
   try {
-    const parsed = JSON.parse(text) as { pid?: unknown; process?: unknown };
-    return typeof parsed.pid === 'number' ? { pid: parsed.pid, process: typeof parsed.process === 'string' ? parsed.process : null } : null;
+    const parsed = JSON.parse(text) as { pid?: unknown; process?: unknown; command?: unknown; started?: unknown };
+    if (typeof parsed.pid !== 'number') return null;
+    return {
+      pid: parsed.pid,
+      process: typeof parsed.process === 'string' ? parsed.process : null,
+      command: typeof parsed.command === 'string' ? parsed.command : 'update',
+      started: typeof parsed.started === 'string' ? parsed.started : '?',
+    };
   } catch {
     return null;
   }
 }
-
-export { isAlive };

@@ -100,16 +100,7 @@ export async function recoverAndRecord(ctx: Context): Promise<Recovery | null> {
   const journal = await unfinishedJournal(ctx, true);
   try {
     const recovery = await recoverUnfinished(ctx);
-    if (recovery) {
-      await record(ctx, {
-        command: 'recover',
-        result: 'recovered',
-        from: recovery.journal.from,
-        to: recovery.running,
-        message: `${describeJournal(recovery.journal)} ${recovery.message}`,
-        durationSeconds: elapsedSeconds(ctx, started),
-      });
-    }
+    if (recovery) await record(ctx, recoveredReport(recovery, elapsedSeconds(ctx, started)));
     return recovery;
   } catch (error) {
     if (journal && error instanceof LettoError) {
@@ -118,6 +109,18 @@ export async function recoverAndRecord(ctx: Context): Promise<Recovery | null> {
     }
     throw error;
   }
+}
+
+/** The report (and runs.jsonl line) of a recovery: what the killed run was doing, and what was done about it. */
+function recoveredReport(recovery: Recovery, durationSeconds: number): RunReport {
+  return {
+    command: 'recover',
+    result: 'recovered',
+    from: recovery.journal.from,
+    to: recovery.running,
+    message: `${describeJournal(recovery.journal)} ${recovery.message}`,
+    durationSeconds,
+  };
 }
 
 /**
@@ -133,14 +136,7 @@ export async function runRecover(ctx: Context): Promise<RunReport> {
     const recovery = await recoverAndRecord(ctx);
     const durationSeconds = elapsedSeconds(ctx, started);
     if (!recovery) return { command: 'recover', result: 'current', from: null, to: null, message: 'No interrupted run to recover; nothing was changed.', durationSeconds };
-    return {
-      command: 'recover',
-      result: 'recovered',
-      from: recovery.journal.from,
-      to: recovery.running,
-      message: `${describeJournal(recovery.journal)} ${recovery.message}`,
-      durationSeconds,
-    };
+    return recoveredReport(recovery, durationSeconds);
   } finally {
     await lock.release();
   }

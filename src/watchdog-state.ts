@@ -27,6 +27,11 @@ export interface WatchdogPause {
   reason: string;
 }
 
+/** `since 2026-11-21T03:00:00Z until … (reason)`: a pause for status lines and the watchdog's log. */
+export function describePause(pause: WatchdogPause): string {
+  return `since ${pause.since}${pause.until ? ` until ${pause.until}` : ''}${pause.reason ? ` (${pause.reason})` : ''}`;
+}
+
 const countersFile = (ctx: Context) => join(ctx.state.dir, 'watchdog.json');
 /** Path of the maintenance pause file. */
 export const pauseFile = (ctx: Context) => join(ctx.state.dir, 'watchdog-paused');

@@ -1,13 +1,13 @@
 import { createBackupLock, inspectBackupLock, releaseBackupLock } from './backup-lock.js';
 import type { Context } from './context.js';
 import { BusyError, asLettoError } from './errors.js';
-import { checkHealth, runLockHolder, stopsTomee, type HealthReport } from './health-check.js';
-import { acquireRunLock } from './lock.js';
+import { checkHealth, stopsTomee, type HealthReport } from './health-check.js';
+import { acquireRunLock, runLockHolder } from './lock.js';
 import { notify } from './notify.js';
 import { elapsedSeconds, recoverAndRecord } from './run.js';
 import { waitHealthy } from './steps/health.js';
 import { restartTomee } from './steps/tomee.js';
-import { readCounters, readPause, removePause, writeCounters, pauseFile } from './watchdog-state.js';
+import { describePause, readCounters, readPause, removePause, writeCounters, pauseFile } from './watchdog-state.js';
 
 /** Seconds one watchdog probe may take before the check counts as failed. */
 const PROBE_TIMEOUT = 10;
@@ -53,7 +53,7 @@ export async function watchdogOnce(ctx: Context): Promise<WatchdogReport> {
   };
 
   const pause = await readPause(ctx);
-  if (pause) return done('paused', `paused for maintenance since ${pause.since}${pause.until ? ` until ${pause.until}` : ''}${pause.reason ? `: ${pause.reason}` : ''}`, null, 0);
+  if (pause) return done('paused', `paused for maintenance ${describePause(pause)}`, null, 0);
   await removePause(ctx).catch(() => undefined); // an expired pause
   const holder = await runLockHolder(ctx.state.dir);
   if (holder && stopsTomee(holder.command)) return done('update-running', `${holder.command} in progress (process ${holder.pid}); not checking`, null);

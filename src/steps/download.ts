@@ -1,10 +1,10 @@
-import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArchiveListing, pickWarInFolder, type ArchiveEntry } from '../archive.js';
 import type { Context, WarFile } from '../context.js';
 import { DownloadError, LettoError, VerifyError } from '../errors.js';
 import { channelFiles, revisionWarName, type Channel, type Revision } from '../revision.js';
-import { ensureDir, giveTo, isFile, moveFile } from '../system/files.js';
+import { ensureDir, fileSize, giveTo, isFile, moveFile } from '../system/files.js';
 import { hashFile, type DownloadResult, type Validators } from '../system/http.js';
 import type { Account } from '../system/users.js';
 import { verifyWar } from '../war.js';
@@ -42,7 +42,7 @@ export async function downloadRevision(ctx: Context, revision: Revision, source:
   const part = `${final}.part`;
   const sidecarPath = `${part}.json`;
   const resume = await readSidecar(sidecarPath, url, revision);
-  const partBytes = resume ? await sizeOf(part) : 0;
+  const partBytes = resume ? await fileSize(part) : 0;
   if (!resume) await discardPart(part);
   if (partBytes > 0) {
     ctx.emit({ type: 'step', step: 'download', message: `Continuing the download of revision ${revision} from ${url} at byte ${partBytes} (left by an earlier run)` });
@@ -71,7 +71,7 @@ export async function downloadRevision(ctx: Context, revision: Revision, source:
     (follower as WarFollower | null)?.abort();
     // a network failure keeps the partial file for the next run to continue; anything else (HTTP 404,
     // disk full…), or a failure before the first byte, leaves nothing behind
-    const sidecar = error instanceof DownloadError && (await sizeOf(part)) > 0 ? await readSidecar(sidecarPath, url, revision) : null;
+    const sidecar = error instanceof DownloadError && (await fileSize(part)) > 0 ? await readSidecar(sidecarPath, url, revision) : null;
     const keep = sidecar !== null && resumable(sidecar.validators);
     if (!keep) await discardPart(part);
     throw error;
@@ -131,13 +131,6 @@ async function writeSidecar(path: string, data: PartSidecar, owner: Account): Pr
 
 async function discardPart(part: string): Promise<void> {
   await Promise.all([rm(part, { force: true }), rm(`${part}.json`, { force: true })]);
-}
-
-async function sizeOf(path: string): Promise<number> {
-  return stat(path).then(
-    (info) => (info.isFile() ? info.size : 0),
-    () => 0,
-  );
 }
 
 /**

@@ -22,6 +22,21 @@ export async function isFile(path: string): Promise<boolean> {
   );
 }
 
+/**
+ * Size in bytes of the regular file at `path`; 0 when it is missing or not a regular file (a partial
+ * download not begun yet).
+ * @throws what `stat` throws other than ENOENT (e.g. EACCES).
+ */
+export async function fileSize(path: string): Promise<number> {
+  try {
+    const info = await stat(path);
+    return info.isFile() ? info.size : 0;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw error;
+  }
+}
+
 /** Creates `path` and missing parents, owned by the service user. */
 export async function ensureDir(path: string, owner: Account): Promise<void> {
   const missing: string[] = [];

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { open, truncate, type FileHandle } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -11,6 +11,7 @@ import type { Dispatcher } from 'undici';
 import { createNodeTransport, type Transport, type TransportResponse } from './node-transport.js';
 import { isLoopbackHost } from '../config.js';
 import { DownloadError } from '../errors.js';
+import { fileSize } from './files.js';
 
 /** Download credentials; sent only to the configured server's origin, never across a redirect to another host. */
 export interface Credentials {
@@ -282,7 +283,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
 
     const attempt = async (): Promise<DownloadResult> => {
       attempts++;
-      let have = await sizeOf(dest);
+      let have = await fileSize(dest);
       const ifRange = validators ? ifRangeValue(validators) : null;
       if (have > 0 && !ifRange) have = 0; // nothing proves the partial is the same file: start again
       if (validators?.total !== null && validators?.total !== undefined && have > validators.total) have = 0;
@@ -519,15 +520,6 @@ class FileSink extends Writable {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function sizeOf(path: string): Promise<number> {
-  try {
-    return (await stat(path)).size;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw error;
-  }
 }
 
 /** SHA-256 (hex) of a file on disk, streamed. */
