@@ -5,15 +5,12 @@
  * estimates the new WAR by the installed one) passes and the disk really fills up mid-step.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildWar } from '../../fixtures/build-war.js';
-import { readWarRevision } from '../../src/war.js';
-import { listNames, makeServerLayout, runCli, writeConfig, type ServerLayout } from '../support/cli.js';
+import { type FakeHealth, listNames, makeServerLayout, runCli, type ServerLayout, startFakeHealth, writeConfig } from '../support/cli.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
 import { expectWebappsInvariant } from '../support/invariant.js';
 
@@ -39,7 +36,7 @@ if (!mountable.ok) console.warn(`\n*** DISK-FULL TESTS SKIPPED: ${mountable.reas
 
 let root: string;
 let server: DownloadServer;
-let health: Server;
+let health: FakeHealth;
 let healthUrl: string;
 let current: ServerLayout | null = null;
 const mounts: string[] = [];
@@ -55,21 +52,13 @@ beforeAll(async () => {
   await populateDownloadRoot(root, { stable: 6886, daily: 6890 });
   await buildWar(join(root, 'letto-stable.war'), { revision: 6886, padBytes: 3 * 1024 * 1024 }); // ~3 MiB, incompressible
   server = await startDownloadServer({ root, tls: true, user: USER, password: PASSWORD });
-  health = createServer((_req, res) => {
-    void (async () => {
-      const running = current ? await readFile(current.runningFlag).then(() => true, () => false) : false;
-      const revision = current ? await readWarRevision(current.war).catch(() => null) : null;
-      res.writeHead(running && revision !== null ? 200 : 404);
-      res.end(`revision ${revision}\n`);
-    })();
-  });
-  await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
-  healthUrl = `http://127.0.0.1:${(health.address() as AddressInfo).port}/letto/test.jsf`;
+  health = await startFakeHealth({ layout: () => current });
+  healthUrl = health.url;
 });
 
 afterAll(async () => {
   await server?.close();
-  await new Promise((resolve) => health?.close(resolve));
+  await health?.close();
   if (root) await rm(root, { recursive: true, force: true });
 });
 

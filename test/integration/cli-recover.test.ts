@@ -6,18 +6,16 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile, copyFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildWar } from '../../fixtures/build-war.js';
 import { readWarRevision } from '../../src/war.js';
-import { listNames, makeServerLayout, runCli, writeConfig, type ServerLayout } from '../support/cli.js';
+import { type FakeHealth, listNames, makeServerLayout, runCli, type ServerLayout, startFakeHealth, writeConfig } from '../support/cli.js';
 import { expectWebappsInvariant } from '../support/invariant.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
 
-let health: Server;
+let health: FakeHealth;
 let healthUrl: string;
 let current: ServerLayout | null = null;
 const unhealthy = new Set<number>();
@@ -32,21 +30,12 @@ beforeAll(async () => {
   await buildWar(war6886, { revision: 6886 });
   await populateDownloadRoot(join(root, 'download'), { stable: 6886, daily: 6890 });
   download = await startDownloadServer({ root: join(root, 'download') });
-  health = createServer((req, res) => {
-    void (async () => {
-      const running = current ? await readFile(current.runningFlag).then(() => true, () => false) : false;
-      const revision = current ? await readWarRevision(current.war).catch(() => null) : null;
-      const ok = running && revision !== null && !unhealthy.has(revision);
-      res.writeHead(ok ? 200 : 404);
-      res.end(ok ? `revision ${revision}\n` : 'not found\n');
-    })();
-  });
-  await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
-  healthUrl = `http://127.0.0.1:${(health.address() as AddressInfo).port}/letto/test.jsf`;
+  health = await startFakeHealth({ layout: () => current, unhealthy });
+  healthUrl = health.url;
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => health?.close(resolve));
+  await health?.close();
   await download?.close();
   await rm(root, { recursive: true, force: true });
 });

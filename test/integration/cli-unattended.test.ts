@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readWarRevision } from '../../src/war.js';
-import { makeServerLayout, runCli, writeConfig, type ConfigOverrides, type ServerLayout } from '../support/cli.js';
+import { type ConfigOverrides, type FakeHealth, makeServerLayout, runCli, type ServerLayout, startFakeHealth, writeConfig } from '../support/cli.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
 import { startSmtpListener, type SmtpListener } from '../support/smtp.js';
 
@@ -24,7 +24,7 @@ const SMTP_PASSWORD = 'smtp-Geheimnis-42';
 let root: string;
 let download: DownloadServer;
 let smtp: SmtpListener;
-let health: Server;
+let health: FakeHealth;
 let healthUrl: string;
 let hanging: TcpServer;
 let hangingUrl: string;
@@ -42,18 +42,8 @@ beforeAll(async () => {
   await populateDownloadRoot(root, { stable: 6886, daily: 6890, archive: [6870] });
   download = await startDownloadServer({ root, tls: true, user: USER, password: PASSWORD });
   smtp = await startSmtpListener({ user: 'mailer', password: SMTP_PASSWORD });
-  health = createServer((req, res) => {
-    void (async () => {
-      await new Promise((r) => setTimeout(r, healthDelay));
-      const running = current ? await readFile(current.runningFlag).then(() => true, () => false) : false;
-      const revision = current ? await readWarRevision(current.war) : null;
-      const ok = running && req.url === '/letto/test.jsf' && revision !== null && !unhealthy.has(revision);
-      res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain' });
-      res.end(ok ? `LeTTo test page revision ${revision}\n` : 'not found\n');
-    })();
-  });
-  await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
-  healthUrl = `http://127.0.0.1:${(health.address() as AddressInfo).port}/letto/test.jsf`;
+  health = await startFakeHealth({ layout: () => current, unhealthy, delayMs: () => healthDelay });
+  healthUrl = health.url;
   // accepts connections and never answers: a hanging TomEE
   hanging = createTcpServer((socket) => {
     hangingSockets.add(socket);
@@ -77,7 +67,8 @@ afterAll(async () => {
   await download?.close();
   await smtp?.close();
   for (const s of hangingSockets) s.destroy();
-  await Promise.all([health, hanging, webhook].map((s) => new Promise((resolve) => s?.close(resolve))));
+  await health?.close();
+  await Promise.all([hanging, webhook].map((s) => new Promise((resolve) => s?.close(resolve))));
   if (root) await rm(root, { recursive: true, force: true });
 });
 

@@ -4,13 +4,11 @@
  * the --json contract of update.
  */
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readWarRevision } from '../../src/war.js';
-import { makeServerLayout, runCli, writeConfig, type ServerLayout } from '../support/cli.js';
+import { type FakeHealth, makeServerLayout, runCli, type ServerLayout, startFakeHealth, writeConfig } from '../support/cli.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
 
 const USER = 'letto';
@@ -18,7 +16,7 @@ const PASSWORD = 'geheim';
 
 let root: string;
 let server: DownloadServer;
-let health: Server;
+let health: FakeHealth;
 let healthUrl: string;
 /** The layout whose webapps the health server looks at. */
 let current: ServerLayout | null = null;
@@ -28,22 +26,13 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'letto-upd-'));
   await populateDownloadRoot(root, { stable: 6886, daily: 6890, archive: [6870] });
   server = await startDownloadServer({ root, tls: true, user: USER, password: PASSWORD });
-  health = createServer((req, res) => {
-    void (async () => {
-      const running = current ? await readFile(current.runningFlag).then(() => true, () => false) : false;
-      const revision = current ? await readWarRevision(current.war) : null;
-      const ok = running && req.url === '/letto/test.jsf' && revision !== null && !unhealthy.has(revision);
-      res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain' });
-      res.end(ok ? `LeTTo test page revision ${revision}\n` : 'not found\n');
-    })();
-  });
-  await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
-  healthUrl = `http://127.0.0.1:${(health.address() as AddressInfo).port}/letto/test.jsf`;
+  health = await startFakeHealth({ layout: () => current, unhealthy });
+  healthUrl = health.url;
 });
 
 afterAll(async () => {
   await server?.close();
-  await new Promise((resolve) => health?.close(resolve));
+  await health?.close();
   if (root) await rm(root, { recursive: true, force: true });
 });
 

@@ -8,10 +8,13 @@
  */
 import { execa } from 'execa';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildWar } from '../../fixtures/build-war.js';
+import { readWarRevision } from '../../src/war.js';
 
 /** Absolute path of the repository root. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -215,4 +218,41 @@ export async function writeConfig(layout: ServerLayout, server: ServerInfo, over
 /** Names in a folder ([] when missing). */
 export async function listNames(dir: string): Promise<string[]> {
   return (await readdir(dir).catch(() => [] as string[])).sort();
+}
+
+/** A loopback stand-in for LeTTo's health page, see {@link startFakeHealth}. */
+export interface FakeHealth {
+  /** `http://127.0.0.1:<port>/letto/test.jsf` */
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * LeTTo's health page for a {@link ServerLayout} without TomEE (plain HTTP on loopback): HTTP 200 for
+ * `/letto/test.jsf` while the layout's fake TomEE runs (its start script's flag file exists) and its
+ * `letto.war` holds a revision not in `unhealthy`; 404 otherwise. `layout()` names the layout of the
+ * test running now (null: none); `delayMs()` delays every answer (a slow LeTTo).
+ */
+export async function startFakeHealth(opts: {
+  layout: () => ServerLayout | null;
+  unhealthy?: ReadonlySet<number>;
+  delayMs?: () => number;
+}): Promise<FakeHealth> {
+  const server = createServer((req, res) => {
+    void (async () => {
+      const delay = opts.delayMs?.() ?? 0;
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      const layout = opts.layout();
+      const running = layout ? await readFile(layout.runningFlag).then(() => true, () => false) : false;
+      const revision = layout ? await readWarRevision(layout.war).catch(() => null) : null;
+      const ok = running && req.url === '/letto/test.jsf' && revision !== null && !opts.unhealthy?.has(revision);
+      res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain' });
+      res.end(ok ? `LeTTo test page revision ${revision}\n` : 'not found\n');
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/letto/test.jsf`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
