@@ -97,7 +97,7 @@ export function asLettoError(error: unknown): LettoError {
   }
   if (code === 'ESYMLINK') {
     return new LettoError(`${message}. Nothing was written through it.`, {
-      hint: 'Find out who created the link (ls -l), remove it, then run again.',
+      hint: 'Find out who created the link (ls -l shows where it points), remove it, then run again.',
       cause: error,
     });
   }

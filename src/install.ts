@@ -169,19 +169,10 @@ async function refusePlantedSymlinks(ctx: Context, from: Revision | null): Promi
 
 /**
  * Refuses when any of `paths` is a symbolic link (see {@link refusePlantedSymlinks}).
- * @throws LettoError (exit 1) naming the link; nothing was changed.
+ * @throws an ESYMLINK error naming the link (exit 1 with a hint, see asLettoError); nothing was changed.
  */
 export async function assertNoSymlinks(paths: string[]): Promise<void> {
-  for (const path of paths) {
-    try {
-      await refuseSymlink(path);
-    } catch (error) {
-      throw new LettoError(`${path} is a symbolic link; letto-update never writes through one. Nothing was changed.`, {
-        hint: `Find out who created it (ls -l ${path}), remove it, then run again.`,
-        cause: error,
-      });
-    }
-  }
+  for (const path of paths) await refuseSymlink(path);
 }
 
 /** The names a download of `revision` writes in staging: `letto-<rev>.war` and its `.part`. */

@@ -85,7 +85,7 @@ export async function installFileAtomically(src: string, dest: string, temp: str
 export async function refuseSymlink(path: string): Promise<void> {
   try {
     const info = await lstat(path);
-    if (info.isSymbolicLink()) throw Object.assign(new Error(`${path} is a symbolic link; refusing to write through it`), { code: 'ESYMLINK' });
+    if (info.isSymbolicLink()) throw Object.assign(new Error(`${path} is a symbolic link; letto-update never writes through one`), { code: 'ESYMLINK' });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
