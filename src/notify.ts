@@ -4,6 +4,7 @@ import { readSecretFile, type Config } from './config.js';
 import { catalinaOut, type Context } from './context.js';
 import { BusyError, LettoError } from './errors.js';
 import type { Revision } from './revision.js';
+import { elapsedSeconds } from './run.js';
 import type { RunRecord } from './state.js';
 import type { MailRoute } from './system/mail.js';
 import { postJson } from './system/webhook.js';
@@ -119,7 +120,7 @@ export async function notifyAfter<R extends Notice>(
   known: { from: Revision | null; to: Revision | null },
   run: () => Promise<R>,
 ): Promise<R> {
-  const started = ctx.services.clock.now().getTime();
+  const started = ctx.services.clock.now();
   try {
     const report = await run();
     if (report.result !== 'dry-run' && report.result !== 'cancelled') await notify(ctx, report);
@@ -131,7 +132,7 @@ export async function notifyAfter<R extends Notice>(
         result: error instanceof BusyError ? 'busy' : 'failed',
         from: known.from,
         to: known.to,
-        durationSeconds: Math.round((ctx.services.clock.now().getTime() - started) / 100) / 10,
+        durationSeconds: elapsedSeconds(ctx, started),
         message: error.message,
         ...(error.hint ? { hint: error.hint } : {}),
       });

@@ -86,8 +86,7 @@ export async function recoverUnfinished(ctx: Context): Promise<Recovery | null> 
 
 /** The killed run had installed the new revision (health check passed): finish its bookkeeping. */
 async function complete(ctx: Context, journal: JournalEntry): Promise<Recovery> {
-  const state = await ctx.state.read();
-  await ctx.state.write({ installed: journal.to, lastKnownGood: journal.healthy ? journal.to : state.lastKnownGood });
+  await ctx.state.write({ installed: journal.to, ...(journal.healthy ? { lastKnownGood: journal.to } : {}) });
   if (journal.target) await discardStaged(ctx, { path: journal.target, revision: journal.to });
   return {
     kind: 'completed',
@@ -118,7 +117,7 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
     }
     // without a usable backup, the WAR in webapps stays: it is complete (the swap is one rename)
     const running = backup ? journal.from : await readWarRevision(war).catch(() => null);
-    await ctx.state.write({ ...(await ctx.state.read()), installed: running });
+    await ctx.state.write({ installed: running });
     const what = putBack
       ? `${label} was put back into webapps`
       : backup
