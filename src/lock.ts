@@ -42,9 +42,22 @@ export async function acquireRunLock(stateDir: string, command: string, owner: A
     if (!holder && Date.now() - ((await stat(path).catch(() => null))?.mtimeMs ?? 0) < FRESH_MS) {
       throw new BusyError(`Another letto-update run is taking the run lock ${path}.`, 'Wait a moment, then run again.');
     }
-    // stale: its process is gone. Remove it only if it is still the same file content (another run
-    // may have taken it over between our two reads).
-    if ((await readFile(path, 'utf8').catch(() => null)) === text) await rm(path, { force: true });
+    // stale: its process is gone. Several runs may have found the same stale lock: only the one that
+    // holds the takeover guard (an O_EXCL file) may remove it, and only if it is still the content read
+    // above; a check-then-remove without the guard could remove the lock another run just took over.
+    const guard = `${path}.takeover`;
+    if (!(await createExclusive(guard, body, owner))) {
+      if (Date.now() - ((await stat(guard).catch(() => null))?.mtimeMs ?? 0) < FRESH_MS) {
+        throw new BusyError(`Another letto-update run is taking over the stale run lock ${path}.`, 'Wait a moment, then run again.');
+      }
+      await rm(guard, { force: true }); // left by a run killed while taking over
+      continue;
+    }
+    try {
+      if ((await readFile(path, 'utf8').catch(() => null)) === text) await rm(path, { force: true });
+    } finally {
+      await rm(guard, { force: true });
+    }
   }
   throw new BusyError(`Could not take the run lock ${path}.`, 'Another run keeps taking it; wait and run again.');
 }
