@@ -4,7 +4,6 @@ import { open, truncate, type FileHandle } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { Writable, type Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { once } from 'node:events';
 import digestAuthHeader from 'digest-header';
 import pRetry from 'p-retry';
 import type { Dispatcher } from 'undici';
