@@ -114,6 +114,13 @@ export interface HttpOptions {
   onRetry?: (message: string) => void;
   /** Environment for the proxy variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); default process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * `server.allow_plain_http`: plain `http://` to a host other than loopback, and a redirect from
+   * https to http, are allowed (default false: refused with a DownloadError before anything is sent).
+   */
+  allowPlainHttp?: boolean;
+  /** Told things the admin should know that are not failures (e.g. plain http in use); once each per client. */
+  onWarning?: (message: string) => void;
 }
 
 const MAX_REDIRECTS = 5;
@@ -165,6 +172,33 @@ export function createHttpClient(options: HttpOptions): HttpClient {
   const undici = () => (undiciParts ??= loadUndici(env, { timeout: connectTimeout, ...(ca ? { ca } : {}) }, idle));
   const send: Transport = direct ? direct.send : async (url, headers) => (await undici()).send(url, headers);
   const serverOrigin = new URL(options.serverUrl).origin;
+  let warnedPlainHttp = false;
+
+  /**
+   * Plain http crosses a network in clear: to loopback it is fine, to another host only with
+   * `server.allow_plain_http` (then one warning per client); a redirect from https to http is a
+   * downgrade and needs the option even to loopback.
+   * @throws DownloadError (not retried) when the hop is not allowed.
+   */
+  function checkPlainHttp(target: URL, from: URL | null): void {
+    if (target.protocol !== 'http:') return;
+    const downgrade = from !== null && from.protocol === 'https:';
+    if (!options.allowPlainHttp && (downgrade || !isLoopbackHost(target.hostname))) {
+      throw new DownloadError(
+        downgrade
+          ? `Refusing the redirect from ${redact(from.href)} to plain ${redact(target.href)}: it would downgrade https to unencrypted http. Nothing was downloaded from there.`
+          : `Refusing plain ${redact(target.href)}: http to another machine would send the password and the WAR unencrypted. Nothing was sent.`,
+        { hint: 'Ask the download server admin for https. If this server really offers only http, set server.allow_plain_http = true.' },
+      );
+    }
+    if (!isLoopbackHost(target.hostname) && !warnedPlainHttp) {
+      warnedPlainHttp = true;
+      options.onWarning?.(
+        `server.allow_plain_http is on and ${target.host} is reached over plain http: the download password and the WAR travel unencrypted and could be read or changed on the way. Use https where the server offers it.`,
+      );
+    }
+  }
+
   /** The server's last Digest challenge (RFC 7616): once seen, every request answers it up front. */
   let digestChallenge: string | null = null;
 
@@ -182,8 +216,10 @@ export function createHttpClient(options: HttpOptions): HttpClient {
   async function get(url: string, extraHeaders: Record<string, string> = {}, accept: readonly number[] = [200]): Promise<TransportResponse> {
     let current = url;
     let digestTried = false;
+    let from: URL | null = null;
     for (let hop = 0; hop <= MAX_REDIRECTS; ) {
       const target = new URL(current);
+      checkPlainHttp(target, from);
       const headers: Record<string, string> = { 'user-agent': 'letto-update', ...extraHeaders };
       const auth = authorization('GET', target);
       if (auth) headers.authorization = auth;
@@ -196,6 +232,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       const location = response.headers.location;
       if (response.statusCode >= 300 && response.statusCode < 400 && typeof location === 'string') {
         await response.body.dump();
+        from = target;
         current = new URL(location, current).href;
         hop++;
         continue;

@@ -36,7 +36,7 @@ export interface NodeTransportOptions {
 /** A body larger than this is not read to the end to reuse the connection; the connection is closed instead. */
 const DUMP_LIMIT = 128 * 1024;
 
-/** Creates a {@link Transport} over `node:https` (and `node:http` for plain loopback URLs), with its own keep-alive agents. */
+/** Creates a {@link Transport} over `node:https` (and `node:http` for plain http URLs: loopback, or any host with `server.allow_plain_http`), with its own keep-alive agents. */
 export function createNodeTransport(options: NodeTransportOptions): { send: Transport; close(): void } {
   const https = new HttpsAgent({ keepAlive: true, maxSockets: 4, ...(options.ca ? { ca: options.ca } : {}) });
   const http = new HttpAgent({ keepAlive: true, maxSockets: 4 });

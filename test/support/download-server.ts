@@ -11,6 +11,7 @@ import { createServer as createHttpServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join, relative, resolve, isAbsolute, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { generate } from 'selfsigned';
@@ -61,6 +62,11 @@ export type RequestHook = (req: IncomingMessage, res: ServerResponse) => boolean
 export interface DownloadServerOptions {
   /** Directory whose contents are served under `/download/letto/`. */
   root: string;
+  /**
+   * IPv4 address to listen on, also the host of {@link DownloadServer.url}. Default `127.0.0.1`; another
+   * address of this machine (see {@link nonLoopbackAddress}) makes a server that is not on loopback.
+   */
+  host?: string;
   /** Serve HTTPS with a cached self-signed cert for 127.0.0.1/localhost. Default: `false` (HTTP). */
   tls?: boolean;
   /** Basic-auth user. If `user` or `password` is set, every request needs Basic auth. */
@@ -398,7 +404,7 @@ class DigestServer {
 }
 
 /**
- * Starts a download server on `127.0.0.1` on a random free port.
+ * Starts a download server on `127.0.0.1` (or `opts.host`) on a random free port.
  *
  * Behaviour: `GET`/`HEAD` of files under `root` at `/download/letto/<path>` (streamed, with
  * `Content-Length`, `ETag`, `Last-Modified`, single byte `Range` support); directories get an
@@ -535,13 +541,13 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
 
   await new Promise<void>((resolveListen, rejectListen) => {
     server.once('error', rejectListen);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, opts.host ?? '127.0.0.1', () => {
       server.off('error', rejectListen);
       resolveListen();
     });
   });
   const { port } = server.address() as AddressInfo;
-  const url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}${DOWNLOAD_PREFIX}`;
+  const url = `${opts.tls ? 'https' : 'http'}://${opts.host ?? '127.0.0.1'}:${port}${DOWNLOAD_PREFIX}`;
 
   let closed: Promise<void> | undefined;
   return {
@@ -559,6 +565,17 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
       return closed;
     },
   };
+}
+
+/**
+ * The first IPv4 address of this machine that is not loopback (e.g. the LAN address), or null when it
+ * has none (then tests of "another host" cannot run here and are skipped with a reason).
+ */
+export function nonLoopbackAddress(): string | null {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal && !a.address.startsWith('127.')) return a.address;
+  }
+  return null;
 }
 
 /** Options for {@link populateDownloadRoot}. */
