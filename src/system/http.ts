@@ -227,7 +227,11 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       try {
         response = await send(current, headers);
       } catch (error) {
-        throw networkError(`Cannot reach ${redact(current)}: ${describeNetworkError(error)}.`, error, 'Check the network, the server URL (server.url) and, for TLS errors, server.ca_file.');
+        const hint =
+          errorCode(error) === 'UND_ERR_CONNECT_TIMEOUT'
+            ? `${target.host} did not complete the connection (TCP and TLS handshake) within server.connect_timeout. Nothing was changed. Check that the server is up and reachable from here (firewall, HTTPS_PROXY), or raise server.connect_timeout on a very slow line.`
+            : 'Check the network, the server URL (server.url) and, for TLS errors, server.ca_file.';
+        throw networkError(`Cannot reach ${redact(current)}: ${describeNetworkError(error)}.`, error, hint);
       }
       const location = response.headers.location;
       if (response.statusCode >= 300 && response.statusCode < 400 && typeof location === 'string') {
