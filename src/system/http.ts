@@ -5,9 +5,9 @@ import { rootCertificates } from 'node:tls';
 import { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
-import digestAuthHeader from 'digest-header';
 import pRetry from 'p-retry';
 import type { Dispatcher } from 'undici';
+import { digestAuthorization, parseDigestChallenge, UnsupportedDigestError, type DigestChallenge } from './digest.js';
 import { createNodeTransport, type Transport, type TransportResponse } from './node-transport.js';
 import { isLoopbackHost } from '../config.js';
 import { DownloadError } from '../errors.js';
@@ -200,12 +200,12 @@ export function createHttpClient(options: HttpOptions): HttpClient {
   }
 
   /** The server's last Digest challenge (RFC 7616): once seen, every request answers it up front. */
-  let digestChallenge: string | null = null;
+  let digestChallenge: DigestChallenge | null = null;
 
   function authorization(method: string, target: URL): string | null {
     const credentials = options.credentials;
     if (!credentials || target.origin !== serverOrigin) return null;
-    if (digestChallenge) return digestHeader(method, target.pathname + target.search, digestChallenge, `${credentials.user}:${credentials.password}`);
+    if (digestChallenge) return digestAuthorization(digestChallenge, method, target.pathname + target.search, credentials.user, credentials.password);
     return `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}`;
   }
 
@@ -245,7 +245,14 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       if (response.statusCode === 401 && challenge && options.credentials && target.origin === serverOrigin && !digestTried) {
         // the server wants Digest (or a fresh nonce): answer the challenge once
         await response.body.dump();
-        digestChallenge = challenge;
+        try {
+          digestChallenge = parseDigestChallenge(challenge);
+        } catch (error) {
+          if (!(error instanceof UnsupportedDigestError)) throw error;
+          throw new DownloadError(`The download server ${target.host} wants HTTP Digest authentication that letto-update cannot answer: ${error.message}. Nothing was downloaded.`, {
+            hint: 'Ask the download server admin to accept HTTP Basic over https for this download (letto-update sends it up front), or Digest with MD5 or SHA-256 and qop=auth.',
+          });
+        }
         digestTried = true;
         continue;
       }
@@ -625,14 +632,6 @@ function digestChallengeOf(value: string | string[] | undefined): string | null 
   const values = Array.isArray(value) ? value : value ? [value] : [];
   const digest = values.find((v) => /^\s*digest\s/i.test(v));
   return digest ? digest.replace(/^\s*digest\s+/i, '') : null;
-}
-
-/**
- * The `Authorization: Digest …` value for a challenge (RFC 7616, MD5 with qop=auth, as Apache's
- * mod_auth_digest sends), built by the digest-header package.
- */
-function digestHeader(method: string, uri: string, challenge: string, userpass: string): string {
-  return digestAuthHeader(method, uri, challenge, userpass);
 }
 
 function networkError(message: string, cause: unknown, hint: string): DownloadError {

@@ -75,6 +75,8 @@ export interface DownloadServerOptions {
   password?: string;
   /** Authentication scheme demanded when `user`/`password` are set. Default `basic`. */
   auth?: 'basic' | 'digest';
+  /** With `auth: 'digest'`: the `algorithm` (default `MD5`) and the offered `qop` list (default `auth`) of the challenge. */
+  digest?: { algorithm?: string; qop?: string };
   /**
    * Called for every request after it is recorded and before anything else (auth included).
    * Return `true` if the hook answered the request itself (e.g. a 500 or an HTML error page).
@@ -375,30 +377,39 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, filePath: st
   });
 }
 
-/** The server side of HTTP Digest (RFC 7616 §3.4, MD5, qop=auth), enough to test a client against. */
+/**
+ * The server side of HTTP Digest (RFC 7616 §3.4), enough to test a client against: MD5 with qop=auth
+ * (as Apache's mod_auth_digest) by default; `algorithm` may be `SHA-256`, `MD5-sess`… and `qop` the
+ * offered list (e.g. `auth-int` for a server a client cannot answer).
+ */
 class DigestServer {
   private readonly nonces = new Set<string>();
   constructor(
     private readonly user: string,
     private readonly password: string,
+    private readonly algorithm = 'MD5',
+    private readonly qop = 'auth',
   ) {}
 
   challenge(): string {
     const nonce = randomBytes(16).toString('hex');
     this.nonces.add(nonce);
-    return `Digest realm="${AUTH_REALM}", qop="auth", algorithm=MD5, nonce="${nonce}", opaque="${randomBytes(8).toString('hex')}"`;
+    return `Digest realm="${AUTH_REALM}", qop="${this.qop}", algorithm=${this.algorithm}, nonce="${nonce}", opaque="${randomBytes(8).toString('hex')}"`;
   }
 
   check(header: string | undefined, method: string, target: string): boolean {
     if (!header || !/^Digest\s/i.test(header)) return false;
     const params = new Map<string, string>();
-    for (const m of header.slice(7).matchAll(/(\w+)=(?:"([^"]*)"|([^\s,]+))/g)) params.set(m[1]!.toLowerCase(), m[2] ?? m[3] ?? '');
+    for (const m of header.slice(7).matchAll(/(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g)) params.set(m[1]!.toLowerCase(), (m[2] ?? m[3] ?? '').replace(/\\(.)/g, '$1'));
     const nonce = params.get('nonce') ?? '';
     if (params.get('username') !== this.user || params.get('realm') !== AUTH_REALM || !this.nonces.has(nonce) || params.get('uri') !== target) return false;
-    const md5 = (text: string): string => createHash('md5').update(text).digest('hex');
-    const ha1 = md5(`${this.user}:${AUTH_REALM}:${this.password}`);
-    const ha2 = md5(`${method}:${target}`);
-    const expected = params.get('qop') === 'auth' ? md5(`${ha1}:${nonce}:${params.get('nc')}:${params.get('cnonce')}:auth:${ha2}`) : md5(`${ha1}:${nonce}:${ha2}`);
+    if ((params.get('algorithm') ?? 'MD5').toLowerCase() !== this.algorithm.toLowerCase()) return false;
+    const base = this.algorithm.replace(/-sess$/i, '').toUpperCase();
+    const h = (text: string): string => createHash(base === 'MD5' ? 'md5' : base === 'SHA-256' ? 'sha256' : 'sha512-256').update(text).digest('hex');
+    let ha1 = h(`${this.user}:${AUTH_REALM}:${this.password}`);
+    if (/-sess$/i.test(this.algorithm)) ha1 = h(`${ha1}:${nonce}:${params.get('cnonce')}`);
+    const ha2 = h(`${method}:${target}`);
+    const expected = params.get('qop') === 'auth' ? h(`${ha1}:${nonce}:${params.get('nc')}:${params.get('cnonce')}:auth:${ha2}`) : h(`${ha1}:${nonce}:${ha2}`);
     return params.get('response') === expected;
   }
 }
@@ -423,7 +434,7 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
   const password = opts.password ?? '';
   const requests: RecordedRequest[] = [];
   const faults: Fault[] = [];
-  const digest = opts.auth === 'digest' ? new DigestServer(user, password) : null;
+  const digest = opts.auth === 'digest' ? new DigestServer(user, password, opts.digest?.algorithm, opts.digest?.qop) : null;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
