@@ -40,7 +40,9 @@ export class UnsupportedDigestError extends Error {}
 export function parseDigestChallenge(text: string): DigestChallenge {
   const params = new Map<string, string>();
   for (const m of text.matchAll(/([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))/g)) {
-    params.set(m[1]!.toLowerCase(), m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : (m[3] ?? ''));
+    const name = m[1]!.toLowerCase();
+    // the first value wins: parameters of a challenge that follows (another scheme) come later
+    if (!params.has(name)) params.set(name, m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : (m[3] ?? ''));
   }
   const realm = params.get('realm');
   const nonce = params.get('nonce');

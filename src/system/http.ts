@@ -630,8 +630,12 @@ function retryAfterSeconds(value: string | string[] | undefined): number | null 
 /** The Digest challenge among the `WWW-Authenticate` values, if any (RFC 7616 §3.3). */
 function digestChallengeOf(value: string | string[] | undefined): string | null {
   const values = Array.isArray(value) ? value : value ? [value] : [];
-  const digest = values.find((v) => /^\s*digest\s/i.test(v));
-  return digest ? digest.replace(/^\s*digest\s+/i, '') : null;
+  // Node joins several WWW-Authenticate headers with ", " (e.g. "Negotiate, Digest realm=…")
+  for (const v of values) {
+    const at = /(?:^|,)\s*digest\s+/i.exec(v);
+    if (at) return v.slice(at.index + at[0].length);
+  }
+  return null;
 }
 
 function networkError(message: string, cause: unknown, hint: string): DownloadError {

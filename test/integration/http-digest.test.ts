@@ -81,6 +81,12 @@ describe('Digest', () => {
     expect(server.requests[1]!.headers.authorization).toMatch(/qop=auth, /);
   });
 
+  it('a Digest challenge after another scheme\'s (two WWW-Authenticate headers, joined by Node) is found and answered', async () => {
+    const server = await digestServer({ alsoOffer: 'Negotiate' });
+    expect((await fetchBoth(server)).equals(content)).toBe(true);
+    expect(server.requests.map((r) => r.status)).toEqual([401, 200, 200]);
+  });
+
   it.each([
     [{ algorithm: 'SHA-512' }, /algorithm=SHA-512, which letto-update does not support/],
     [{ qop: 'auth-int' }, /only with qop=auth-int, which letto-update does not support/],

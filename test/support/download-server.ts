@@ -76,7 +76,7 @@ export interface DownloadServerOptions {
   /** Authentication scheme demanded when `user`/`password` are set. Default `basic`. */
   auth?: 'basic' | 'digest';
   /** With `auth: 'digest'`: the `algorithm` (default `MD5`) and the offered `qop` list (default `auth`) of the challenge. */
-  digest?: { algorithm?: string; qop?: string };
+  digest?: { algorithm?: string; qop?: string; /** Another challenge sent before Digest's, in a WWW-Authenticate header of its own (e.g. `Negotiate`). */ alsoOffer?: string };
   /**
    * Called for every request after it is recorded and before anything else (auth included).
    * Return `true` if the hook answered the request itself (e.g. a 500 or an HTML error page).
@@ -157,17 +157,19 @@ function escapeHtml(s: string): string {
     .replace(/"/g, '&quot;');
 }
 
-function errorPage(res: ServerResponse, method: string, status: number, title: string, message: string, extraHeaders: Record<string, string> = {}): void {
+function errorPage(res: ServerResponse, method: string, status: number, title: string, message: string, extraHeaders: Record<string, string> = {}, alsoOffer?: string): void {
   const body =
     `<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n<title>${status} ${escapeHtml(title)}</title>\n` +
     `</head><body>\n<h1>${escapeHtml(title)}</h1>\n<p>${message}</p>\n<hr>\n` +
     `<address>Apache/2.4.52 (Ubuntu) Server at letto.at Port 443</address>\n</body></html>\n`;
   const buf = Buffer.from(body, 'utf8');
-  res.writeHead(status, {
+  const headers: Record<string, string | string[]> = {
     'Content-Type': 'text/html; charset=iso-8859-1',
     'Content-Length': String(buf.length),
     ...extraHeaders,
-  });
+  };
+  if (alsoOffer && headers['WWW-Authenticate']) headers['WWW-Authenticate'] = [alsoOffer, headers['WWW-Authenticate'] as string];
+  res.writeHead(status, headers);
   res.end(method === 'HEAD' ? undefined : buf);
 }
 
@@ -462,6 +464,7 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
         'Unauthorized',
         "This server could not verify that you are authorized to access the document requested. Either you supplied the wrong credentials (e.g., bad password), or your browser doesn't understand how to supply the credentials required.",
         { 'WWW-Authenticate': digest ? digest.challenge() : `Basic realm="${AUTH_REALM}"` },
+        opts.digest?.alsoOffer,
       );
       record.status = 401;
       return;

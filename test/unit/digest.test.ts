@@ -32,6 +32,8 @@ describe('Digest (RFC 7616)', () => {
     const c = parseDigestChallenge('realm="LeTTo, \\"Download\\"", nonce=abc, algorithm=md5-sess, qop="auth"');
     expect(c).toMatchObject({ realm: 'LeTTo, "Download"', nonce: 'abc', algorithm: 'md5-sess', qop: 'auth' });
     expect(parseDigestChallenge('realm="r", nonce="n"').qop).toBeNull();
+    // a challenge of another scheme after it (Node joins several WWW-Authenticate headers) does not override it
+    expect(parseDigestChallenge('realm="r", nonce="n", Basic realm="other"').realm).toBe('r');
   });
 
   it.each([
