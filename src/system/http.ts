@@ -68,6 +68,11 @@ export interface DownloadOptions {
   onWritten?: (bytesOnDisk: number) => void;
   /** Told that `dest` is about to be emptied and written again from byte 0. */
   onRestart?: () => void;
+  /**
+   * Stops the download: the response is dropped, no retry follows, and `download` rejects with
+   * `signal.reason` as it is (e.g. the VerifyError of a damaged entry found while downloading).
+   */
+  signal?: AbortSignal;
 }
 
 /** A health probe's answer: the HTTP status and the time to the answer (ms), or the network error. */
@@ -266,8 +271,9 @@ export function createHttpClient(options: HttpOptions): HttpClient {
   }
 
   /** Runs `attempt` with bounded exponential backoff and jitter while it fails transiently (p-retry). */
-  function withRetries<T>(what: string, attempt: (n: number) => Promise<T>): Promise<T> {
+  function withRetries<T>(what: string, attempt: (n: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
     return pRetry(attempt, {
+      ...(signal ? { signal } : {}),
       retries: policy.retries,
       factor: 2,
       minTimeout: policy.wait * 1000,
@@ -330,6 +336,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
     }
 
     const attempt = async (): Promise<DownloadResult> => {
+      opts.signal?.throwIfAborted();
       attempts++;
       let have = await fileSize(dest);
       const ifRange = validators ? ifRangeValue(validators) : null;
@@ -376,6 +383,9 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       let lastReport = 0;
       // one loop: hash, count and report each chunk, then hand it to the (batching) file writer
       const sink = new FileSink(dest, start.from > 0 ? 'a' : 'w', start.from, opts.onWritten);
+      const stop = () => response.body.destroy(opts.signal!.reason as Error);
+      opts.signal?.addEventListener('abort', stop, { once: true });
+      if (opts.signal?.aborted) stop();
       try {
         for await (const chunk of response.body as AsyncIterable<Buffer>) {
           received += chunk.length;
@@ -394,9 +404,12 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       } catch (error) {
         sink.destroy();
         response.body.destroy();
+        if (opts.signal?.aborted) throw opts.signal.reason;
         // a full or read-only disk is not a network problem: it keeps its own code (see asLettoError)
         if (LOCAL_WRITE_ERRORS.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
         throw networkError(`Download of ${redact(url)} broke off after ${received} bytes: ${describeNetworkError(error)}.`, error, 'Nothing was installed. Run the command again: it continues where it stopped.');
+      } finally {
+        opts.signal?.removeEventListener('abort', stop);
       }
       if (total !== null && received < total) {
         throw markTransient(new DownloadError(`Download of ${redact(url)} is incomplete: ${received} of ${total} bytes.`, { hint: 'Nothing was installed. Run the command again: it continues where it stopped.' }));
@@ -406,7 +419,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       }
       return { bytes: received, sha256: hash.digest('hex'), resumedFrom, transferred, attempts, validators: validators! };
     };
-    return withRetries(`Download of ${redact(url)}`, attempt);
+    return withRetries(`Download of ${redact(url)}`, attempt, opts.signal);
   }
 
   return {
