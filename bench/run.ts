@@ -10,7 +10,9 @@
  * Options: `--sizes 256,1024` (MiB), `--runs 5`, `--cache DIR` (generated WARs are kept there;
  * default `$TMPDIR/letto-bench`), `--line MBIT` (a second scenario: the server sends no faster than
  * MBIT Mbit/s, e.g. 1000 or 100, like a school's line; default: unthrottled loopback only), `--cli PATH`
- * (another build's bin/letto-update.js, to compare two versions; default: this checkout's). Needs `dist/` (`npm run build`) and curl; peak RSS comes from
+ * (another build's bin/letto-update.js, to compare two versions; default: this checkout's), `--no-floor`
+ * (skip the reference clients of bench/floor-client.mjs, which otherwise run in every round beside
+ * letto-update and curl). Needs `dist/` (`npm run build`) and curl; peak RSS comes from
  * /usr/bin/time when present, else from polling /proc/PID/status (VmHWM).
  */
 import { spawn } from 'node:child_process';
@@ -35,6 +37,8 @@ interface Sample {
   peakRssMiB: number | null;
   /** User + system CPU seconds of the process (less disturbed by other load than the wall time). */
   cpuSeconds: number | null;
+  /** What the command printed (stdout and stderr). */
+  output: string;
 }
 
 const HAVE_TIME = existsSync('/usr/bin/time');
@@ -70,7 +74,7 @@ async function measure(command: string, args: string[], env: NodeJS.ProcessEnv):
     peakKiB = rss!;
     cpuSeconds = user! + system!;
   }
-  return { seconds, peakRssMiB: peakKiB ? peakKiB / 1024 : null, cpuSeconds };
+  return { seconds, peakRssMiB: peakKiB ? peakKiB / 1024 : null, cpuSeconds, output };
 }
 
 function median(values: number[]): number {
@@ -104,7 +108,22 @@ async function startServer(root: string, bytesPerSecond: number | null): Promise
   };
 }
 
-async function benchSize(mib: number, runs: number, cache: string, bytesPerSecond: number | null): Promise<string> {
+/** The reference clients of bench/floor-client.mjs, in the order of the report. */
+const FLOORS = [
+  { mode: 'receive', label: 'Node: receive only (node:https, body discarded)' },
+  { mode: 'hash-write', label: 'Node: receive + SHA-256 + write (one thread)' },
+  { mode: 'hash-worker', label: 'Node: receive + write, SHA-256 on a worker thread' },
+  { mode: 'hash-file', label: 'Node: SHA-256 of the WAR from the page cache, no network' },
+] as const;
+
+interface SizeResult {
+  /** The row of the main table (letto-update against curl). */
+  row: string;
+  /** Rows of the reference table (each reference client against curl). */
+  floorRows: string[];
+}
+
+async function benchSize(mib: number, runs: number, cache: string, bytesPerSecond: number | null, floors: boolean): Promise<SizeResult> {
   const root = join(cache, `root-${mib}`);
   const war = join(root, 'letto-stable.war');
   if (!existsSync(war)) {
@@ -118,12 +137,17 @@ async function benchSize(mib: number, runs: number, cache: string, bytesPerSecon
   const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD });
   const caFile = join(layout.root, 'etc/ca.pem');
   const curlConfig = join(layout.root, 'etc/curl.conf');
-  // the password goes into a file, not into curl's argv
+  const credentials = join(layout.root, 'etc/credentials');
+  // the password goes into files, not into curl's or the reference client's argv
   await writeFile(curlConfig, `user = "${USER}:${PASSWORD}"\n`, { mode: 0o600 });
+  await writeFile(credentials, `${USER}:${PASSWORD}\n`, { mode: 0o600 });
   const curlOut = join(layout.root, 'curl.war');
+  const warUrl = `${server.url}letto-stable.war`;
   const env = { ...process.env, LETTO_UPDATE_CONFIG: config };
   const letto: Sample[] = [];
   const curl: Sample[] = [];
+  const floorSamples = new Map<string, Sample[]>(FLOORS.map((f) => [f.mode, []]));
+  let sha256: string | null = null;
   const clearStaging = async () => {
     for (const name of await readdir(layout.staging)) await rm(join(layout.staging, name), { force: true, recursive: true });
     await rm(curlOut, { force: true });
@@ -136,32 +160,50 @@ async function benchSize(mib: number, runs: number, cache: string, bytesPerSecon
   };
   const runCurl = async () => {
     await clearStaging();
-    curl.push(await measure('curl', ['-sS', '--fail', '--cacert', caFile, '--config', curlConfig, '-o', curlOut, `${server.url}letto-stable.war`], process.env));
+    curl.push(await measure('curl', ['-sS', '--fail', '--cacert', caFile, '--config', curlConfig, '-o', curlOut, warUrl], process.env));
     if ((await stat(curlOut)).size !== size) throw new Error('curl fetched a wrong length');
   };
+  const runFloor = (mode: (typeof FLOORS)[number]['mode']) => async () => {
+    await clearStaging();
+    const target = mode === 'hash-file' ? war : warUrl;
+    const sample = await measure(process.execPath, [FLOOR_CLIENT, mode, target, caFile, credentials, curlOut], process.env);
+    floorSamples.get(mode)!.push(sample);
+    // a reference that computes something else would prove nothing: its SHA-256 must be the WAR's
+    if (mode !== 'receive') {
+      const hex = sample.output.trim();
+      sha256 ??= hex;
+      if (hex !== sha256) throw new Error(`reference client ${mode} computed SHA-256 ${hex}, another run ${sha256}`);
+    }
+    if (mode !== 'receive' && mode !== 'hash-file' && (await stat(curlOut)).size !== size) throw new Error(`reference client ${mode} wrote a wrong length`);
+  };
+  const round = [runLetto, runCurl, ...(floors ? FLOORS.map((f) => runFloor(f.mode)) : [])];
   try {
     await runLetto(); // warm-up (page cache, TLS session, JIT of the server), not counted
     letto.length = 0;
     for (let i = 0; i < runs; i++) {
-      if (i % 2 === 0) {
-        await runLetto();
-        await runCurl();
-      } else {
-        await runCurl();
-        await runLetto();
-      }
+      // each round starts with another client, so that none always runs right after the same one
+      for (let k = 0; k < round.length; k++) await round[(i + k) % round.length]!();
       process.stderr.write(`  ${mib} MiB run ${i + 1}/${runs}: letto-update ${letto.at(-1)!.seconds.toFixed(2)} s, curl ${curl.at(-1)!.seconds.toFixed(2)} s, load ${loadavg()[0]!.toFixed(2)}\n`);
     }
   } finally {
     await server.close();
     await layout.cleanup();
   }
-  const l = median(letto.map((s) => s.seconds));
   const c = median(curl.map((s) => s.seconds));
-  const rss = Math.max(...letto.map((s) => s.peakRssMiB ?? 0));
   const cpu = (samples: Sample[]) => (HAVE_TIME ? `${median(samples.map((s) => s.cpuSeconds ?? 0)).toFixed(2)} s` : '?');
+  const peak = (samples: Sample[]) => `${Math.max(...samples.map((s) => s.peakRssMiB ?? 0)).toFixed(0)} MiB`;
   const rate = (s: number) => (size / 1024 / 1024 / s).toFixed(0);
-  return `| ${(size / 1024 / 1024).toFixed(0)} MiB | ${runs} | ${l.toFixed(2)} s (${rate(l)} MiB/s) | ${c.toFixed(2)} s (${rate(c)} MiB/s) | ${(l / c).toFixed(2)}× | ${rss.toFixed(0)} MiB | ${cpu(letto)} / ${cpu(curl)} | ${letto.map((s) => s.seconds.toFixed(2)).join(' ')} / ${curl.map((s) => s.seconds.toFixed(2)).join(' ')} |`;
+  const sizeMiB = `${(size / 1024 / 1024).toFixed(0)} MiB`;
+  const l = median(letto.map((s) => s.seconds));
+  const row = `| ${sizeMiB} | ${runs} | ${l.toFixed(2)} s (${rate(l)} MiB/s) | ${c.toFixed(2)} s (${rate(c)} MiB/s) | ${(l / c).toFixed(2)}× | ${peak(letto)} | ${cpu(letto)} / ${cpu(curl)} | ${letto.map((s) => s.seconds.toFixed(2)).join(' ')} / ${curl.map((s) => s.seconds.toFixed(2)).join(' ')} |`;
+  const floorRows = !floors
+    ? []
+    : FLOORS.map(({ mode, label }) => {
+        const samples = floorSamples.get(mode)!;
+        const f = median(samples.map((s) => s.seconds));
+        return `| ${sizeMiB} | ${label} | ${f.toFixed(2)} s | ${(f / c).toFixed(2)}× | ${peak(samples)} | ${cpu(samples)} |`;
+      });
+  return { row, floorRows };
 }
 
 const sizes = arg('sizes', '256,1024').split(',').map(Number);
@@ -169,6 +211,8 @@ const runs = Number(arg('runs', '5'));
 const cache = arg('cache', join(tmpdir(), 'letto-bench'));
 const lineMbit = Number(arg('line', '0'));
 const cli = arg('cli', CLI_BIN);
+const floors = !process.argv.includes('--no-floor');
+const FLOOR_CLIENT = new URL('./floor-client.mjs', import.meta.url).pathname;
 const bytesPerSecond = lineMbit > 0 ? (lineMbit * 1e6) / 8 : null;
 await mkdir(cache, { recursive: true });
 const curlVersion = await new Promise<string>((resolve) => {
@@ -186,6 +230,18 @@ const lines = [
   '| WAR | runs | letto-update download (median) | curl (median) | ratio | letto-update peak RSS | CPU time (median, letto / curl) | all runs (letto / curl, s) |',
   '| --- | --- | --- | --- | --- | --- | --- | --- |',
 ];
-for (const mib of sizes) lines.push(await benchSize(mib, runs, cache, bytesPerSecond));
+const floorLines = [
+  '',
+  'Reference clients in the same run (bench/floor-client.mjs): what any Node.js program needs at least on this machine.',
+  '',
+  '| WAR | reference client | median | against curl | peak RSS | CPU time (median) |',
+  '| --- | --- | --- | --- | --- | --- |',
+];
+for (const mib of sizes) {
+  const result = await benchSize(mib, runs, cache, bytesPerSecond, floors);
+  lines.push(result.row);
+  floorLines.push(...result.floorRows);
+}
+if (floors) lines.push(...floorLines);
 lines.push('', `load average at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 console.log(lines.join('\n'));

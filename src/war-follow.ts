@@ -51,10 +51,10 @@ export class WarFollower {
   private readonly result: Promise<FollowedScan | null>;
   /** The last read, with what was read ahead (see {@link read}). */
   private window: { offset: number; data: Buffer; whole: Buffer | null } | null = null;
-  /** The other block buffer, free for the next refill. */
-  private spare: Buffer | null = null;
-  /** The window was handed to the inflater, which may still hold it: it must not be reused. */
-  private lent = false;
+  /** Block buffers free for the next refill. */
+  private readonly free: Buffer[] = [];
+  /** Block buffers lent to the inflater, with the number of its writes that still read from them. */
+  private readonly lent = new Map<Buffer, number>();
 
   /**
    * @param onDamage told at once when an entry fails its check (the VerifyError that {@link finish}
@@ -128,9 +128,9 @@ export class WarFollower {
   /**
    * `length` bytes at `offset`, once they are on disk. Reads ahead up to {@link BLOCK} bytes of what is
    * already on disk, so that the header, name and data of the many small entries of a WAR cost one read
-   * instead of three. The returned view is valid until the next refill: two {@link BLOCK} buffers take
-   * turns as the window (so following a WAR leaves no garbage for the GC, which showed as peak RSS), except
-   * that a window lent to the inflater ({@link lent}) is left to the GC instead.
+   * instead of three. The returned view is valid until the next refill: a few {@link BLOCK} buffers take
+   * turns as the window, a buffer lent to the inflater ({@link lend}) only once the inflater has consumed
+   * it, so that following a WAR leaves no garbage for the GC (garbage showed as peak RSS).
    */
   private async read(handle: FileHandle, offset: number, length: number): Promise<Buffer> {
     const window = this.window;
@@ -139,18 +139,35 @@ export class WarFollower {
     }
     if (!(await this.until(offset + length))) throw new GiveUp('ended');
     const size = Math.max(length, Math.min(BLOCK, this.available - offset));
-    const whole = size <= BLOCK ? (this.spare ?? Buffer.allocUnsafeSlow(BLOCK)) : null;
-    this.spare = null;
+    const whole = size <= BLOCK ? (this.free.pop() ?? Buffer.allocUnsafeSlow(BLOCK)) : null;
     const buffer = whole ? whole.subarray(0, size) : Buffer.allocUnsafe(size);
     // what the window already holds of it is copied, not read again
     const have = window && offset >= window.offset && offset < window.offset + window.data.length ? Math.min(size, window.offset + window.data.length - offset) : 0;
     if (have > 0) window!.data.copy(buffer, 0, offset - window!.offset, offset - window!.offset + have);
-    if (window?.whole && !this.lent) this.spare = window.whole;
-    this.lent = false;
+    this.window = null;
+    if (window?.whole) this.recycle(window.whole);
     const { bytesRead } = await handle.read(buffer, have, size - have, offset + have);
     if (bytesRead !== size - have) throw new GiveUp('short read');
     this.window = { offset, data: buffer, whole };
     return buffer.subarray(0, length);
+  }
+
+  /** Puts a block buffer back for reuse, unless it is the window or the inflater still reads from it. */
+  private recycle(block: Buffer): void {
+    if (block !== this.window?.whole && !this.lent.has(block)) this.free.push(block);
+  }
+
+  /** The window's buffer is read by an inflater write until the returned callback is called. */
+  private lend(): () => void {
+    const block = this.window?.whole;
+    if (!block) return () => undefined;
+    this.lent.set(block, (this.lent.get(block) ?? 0) + 1);
+    return () => {
+      const left = this.lent.get(block)! - 1;
+      if (left > 0) return void this.lent.set(block, left);
+      this.lent.delete(block);
+      this.recycle(block);
+    };
   }
 
   private async walk(handle: FileHandle): Promise<FollowedScan> {
@@ -221,14 +238,10 @@ export class WarFollower {
     try {
       for (let at = start; at < start + size; at += BLOCK) {
         const chunk = await this.read(handle, at, Math.min(BLOCK, start + size - at));
-        if (!inflater.write(chunk)) {
+        // the chunk is a view of the window: lent to the inflater until it has consumed it (callback)
+        if (!inflater.write(chunk, this.lend())) {
           const stop = await Promise.race([new Promise<boolean>((resolve) => inflater.once('drain', () => resolve(true))), ended.then(() => false)]);
-          if (!stop) {
-            this.lent = true;
-            break; // the inflater failed (or ended early): reported below
-          }
-        } else {
-          this.lent = true; // queued, not yet consumed
+          if (!stop) break; // the inflater failed (or ended early): reported below
         }
       }
     } catch (error) {

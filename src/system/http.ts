@@ -2,9 +2,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, truncate, type FileHandle } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
-import { Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { once } from 'node:events';
 import pRetry from 'p-retry';
 import type { Dispatcher } from 'undici';
 import { digestAuthorization, parseDigestChallenge, UnsupportedDigestError, type DigestChallenge } from './digest.js';
@@ -381,13 +380,16 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       const started = Date.now();
       let received = start.from;
       let lastReport = 0;
-      // one loop: hash, count and report each chunk, then hand it to the (batching) file writer
+      // each chunk is hashed, counted and reported as it arrives ('data'), and piped to the (batching)
+      // file writer, which pauses the response while the disk is behind; unlike an async iterator,
+      // this never concatenates buffered chunks into new buffers (garbage that showed as peak RSS)
       const sink = new FileSink(dest, start.from > 0 ? 'a' : 'w', start.from, opts.onWritten);
-      const stop = () => response.body.destroy(opts.signal!.reason as Error);
+      const body = response.body as TransportResponse['body'] & Readable;
+      const stop = () => body.destroy(opts.signal!.reason as Error);
       opts.signal?.addEventListener('abort', stop, { once: true });
       if (opts.signal?.aborted) stop();
       try {
-        for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        body.on('data', (chunk: Buffer) => {
           received += chunk.length;
           transferred += chunk.length;
           hash.update(chunk);
@@ -397,10 +399,8 @@ export function createHttpClient(options: HttpOptions): HttpClient {
             const rate = (received - start.from) / Math.max((now - started) / 1000, 0.001);
             opts.onProgress({ received, total, bytesPerSecond: rate, etaSeconds: total && rate > 0 ? (total - received) / rate : null });
           }
-          if (!sink.write(chunk)) await once(sink, 'drain');
-        }
-        sink.end();
-        await finished(sink);
+        });
+        await pipeline(body, sink);
       } catch (error) {
         sink.destroy();
         response.body.destroy();
