@@ -248,17 +248,26 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       const challenge = digestChallengeOf(response.headers['www-authenticate']);
       if (response.statusCode === 401 && challenge && options.credentials && target.origin === serverOrigin && !digestTried) {
         // the server wants Digest (or a fresh nonce): answer the challenge once
-        await response.body.dump();
+        let parsed: DigestChallenge | null = null;
         try {
-          digestChallenge = parseDigestChallenge(challenge);
+          parsed = parseDigestChallenge(challenge);
         } catch (error) {
           if (!(error instanceof UnsupportedDigestError)) throw error;
-          throw new DownloadError(`The download server ${target.host} wants HTTP Digest authentication that letto-update cannot answer: ${error.message}. Nothing was downloaded.`, {
-            hint: 'Ask the download server admin to accept HTTP Basic over https for this download (letto-update sends it up front), or Digest with MD5 or SHA-256 and qop=auth.',
-          });
+          // a server that offers Basic too has refused the Basic login sent up front: a wrong password,
+          // reported below like any 401
+          if (!offersBasic(response.headers['www-authenticate'])) {
+            await response.body.dump();
+            throw new DownloadError(`The download server ${target.host} wants HTTP Digest authentication that letto-update cannot answer: ${error.message}. Nothing was downloaded.`, {
+              hint: 'Ask the download server admin to accept HTTP Basic over https for this download (letto-update sends it up front), or Digest with MD5 or SHA-256 and qop=auth.',
+            });
+          }
         }
-        digestTried = true;
-        continue;
+        if (parsed) {
+          await response.body.dump();
+          digestChallenge = parsed;
+          digestTried = true;
+          continue;
+        }
       }
       if (!accept.includes(response.statusCode)) {
         await response.body.dump();
@@ -638,6 +647,12 @@ function retryAfterSeconds(value: string | string[] | undefined): number | null 
   if (/^\d+$/.test(text)) return Number(text);
   const date = Date.parse(text);
   return Number.isNaN(date) ? null : Math.max(0, (date - Date.now()) / 1000);
+}
+
+/** Whether one of the `WWW-Authenticate` challenges is Basic (RFC 7617). */
+function offersBasic(value: string | string[] | undefined): boolean {
+  const values = Array.isArray(value) ? value : value ? [value] : [];
+  return values.some((v) => /(?:^|,)\s*basic(?:\s|$)/i.test(v));
 }
 
 /** The Digest challenge among the `WWW-Authenticate` values, if any (RFC 7616 §3.3). */

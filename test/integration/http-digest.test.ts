@@ -110,6 +110,17 @@ describe('Digest', () => {
     }
   });
 
+  it('a server that offers Basic as well as a Digest it cannot answer has refused the Basic login: the usual 401 error', async () => {
+    const server = await digestServer({ algorithm: 'SHA-512', alsoOffer: 'Basic realm="LeTTo Download"' });
+    const http = createHttpClient({ serverUrl: server.url, credentials: { user: USER, password: 'wrong' }, extraCaPem: server.caPem, retry: { retries: 3, wait: 0.01 }, env: {} });
+    try {
+      await expect(http.getText(`${server.url}small.txt`)).rejects.toThrow(/refused the login \(HTTP 401\)/);
+      expect(server.requests).toHaveLength(1);
+    } finally {
+      await http.close();
+    }
+  });
+
   it('letto-update download against a SHA-512 Digest server: exit 1, the algorithm named, staging empty', async () => {
     const server = await digestServer({ algorithm: 'SHA-512' });
     await makeBenchWar(join(root, 'letto-stable.war'), 1, 6886);
