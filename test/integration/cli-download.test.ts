@@ -4,6 +4,7 @@
  * checksum the server publishes is compared. Bytes on disk and bytes sent are asserted.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,8 @@ let server: DownloadServer;
 let war: Buffer;
 let layout: ServerLayout;
 let config: string;
+/** While true, the server never answers a request for a `.sha256` file (a run hangs in its verification). */
+let hangSha256 = false;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'letto-cli-dl-'));
@@ -29,7 +32,13 @@ beforeAll(async () => {
   await makeBenchWar(join(root, 'letto-stable.war'), 4, REVISION);
   await writeFile(join(root, 'stable-revision.txt'), `${REVISION}\r\n`);
   war = await readFile(join(root, 'letto-stable.war'));
-  server = await startDownloadServer({ root, tls: true, user: USER, password: PASSWORD });
+  server = await startDownloadServer({
+    root,
+    tls: true,
+    user: USER,
+    password: PASSWORD,
+    onRequest: (req) => (hangSha256 && req.url?.endsWith('.sha256') ? new Promise<boolean>(() => undefined) : false),
+  });
 });
 
 afterAll(async () => {
@@ -38,6 +47,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
+  hangSha256 = false;
   server.requests.length = 0;
   server.faults.length = 0;
   await rm(join(root, 'letto-stable.war.sha256'), { force: true });
@@ -94,6 +104,40 @@ describe('letto-update download', () => {
     expect(resumed!.status).toBe(206);
     expect(server.bodyBytes() - server.requests.filter((r) => !r.path.endsWith('.war')).reduce((s, r) => s + r.bodyBytes, 0)).toBe(war.length);
     // neither the partial file nor its sidecar is left behind
+    expect((await readdir(layout.staging)).sort()).toEqual([`letto-${REVISION}.war`]);
+  });
+
+  // kill points: before the first byte, after one byte, one byte short of the end, and after the last
+  // byte (the run hangs in its verification, waiting for the server's .sha256)
+  it.each([
+    ['before the first byte of the body', () => 0],
+    ['after the first byte', () => 1],
+    ['one byte before the end', () => war.length - 1],
+    ['after the last byte, while verifying', () => war.length],
+  ])('a run killed %s is finished by the next run, and no byte is fetched twice', async (_when, at) => {
+    const bytes = at();
+    if (bytes < war.length) server.faults.push({ kind: 'stall', after: bytes });
+    else hangSha256 = true;
+    const part = `${staged()}.part`;
+    const first = execa(process.execPath, [CLI_BIN, '--config', config, 'download'], { reject: false, env: { LETTO_UPDATE_CONFIG: '' } });
+    await waitFor(async () => existsSync(`${part}.json`) && (await stat(part).then((s) => s.size, () => -1)) === bytes, `${bytes} bytes in the partial file`);
+    if (bytes === war.length) await waitFor(async () => server.requests.some((r) => r.path.endsWith('.sha256')), 'the .sha256 request');
+    first.kill('SIGKILL');
+    expect((await first).signal).toBe('SIGKILL');
+    hangSha256 = false;
+
+    const second = await runCli(['--config', config, '--json', 'download']);
+    expect(second.exitCode).toBe(0);
+    expect(JSON.parse(second.stdout)).toEqual({ revision: REVISION, path: staged(), sha256: sha(war) });
+    expect((await readFile(staged())).equals(war)).toBe(true);
+    const gets = warGets();
+    expect(gets).toHaveLength(2);
+    if (bytes > 0) {
+      expect(gets[1]!.headers.range).toBe(`bytes=${bytes}-`);
+      // everything on disk: the server says so with 416 (range not satisfiable), and nothing is sent again
+      expect(gets[1]!.status).toBe(bytes === war.length ? 416 : 206);
+    }
+    expect(gets.reduce((sum, r) => sum + r.bodyBytes, 0) - (gets[1]!.status === 416 ? gets[1]!.bodyBytes : 0)).toBe(war.length);
     expect((await readdir(layout.staging)).sort()).toEqual([`letto-${REVISION}.war`]);
   });
 

@@ -344,6 +344,7 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, filePath: st
     range = undefined; // representation changed: send the whole file
   }
   if (range === null) {
+    record.status = 416;
     errorPage(res, method, 416, 'Requested Range Not Satisfiable', 'None of the range-specifier values in the Range request-header field overlap the current extent of the selected resource.', {
       'Content-Range': `bytes */${st.size}`,
     });
@@ -361,6 +362,12 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, filePath: st
     return;
   }
   const cut = fault?.kind === 'drop' || fault?.kind === 'stall' ? Math.min(fault.after, length) : null;
+  if (cut === 0) {
+    // the headers only, then nothing (stall) or the end of the connection (drop)
+    res.flushHeaders();
+    if (fault?.kind === 'drop') res.socket?.end();
+    return;
+  }
   const stream = createReadStream(filePath, { start, end: cut === null ? end : start + cut - 1 });
   stream.on('data', (chunk) => {
     record.bodyBytes += chunk.length;
