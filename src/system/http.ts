@@ -231,10 +231,13 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       try {
         response = await send(current, headers);
       } catch (error) {
+        const code = errorCode(error);
         const hint =
-          errorCode(error) === 'UND_ERR_CONNECT_TIMEOUT'
-            ? `${target.host} did not complete the connection (TCP and TLS handshake) within server.connect_timeout. Nothing was changed. Check that the server is up and reachable from here (firewall, HTTPS_PROXY), or raise server.connect_timeout on a very slow line.`
-            : 'Check the network, the server URL (server.url) and, for TLS errors, server.ca_file.';
+          direct === null && (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT')
+            ? `No answer in time through the proxy (HTTPS_PROXY/HTTP_PROXY): the tunnel to ${target.host} gets server.connect_timeout, the server's answer server.idle_timeout. Nothing was changed. Check that the proxy is up and lets ${target.host} through, or set NO_PROXY for it.`
+            : code === 'UND_ERR_CONNECT_TIMEOUT'
+              ? `${target.host} did not complete the connection (TCP and TLS handshake) within server.connect_timeout. Nothing was changed. Check that the server is up and reachable from here (firewall, HTTPS_PROXY), or raise server.connect_timeout on a very slow line.`
+              : 'Check the network, the server URL (server.url) and, for TLS errors, server.ca_file.';
         throw networkError(`Cannot reach ${redact(current)}: ${describeNetworkError(error)}.`, error, hint);
       }
       const location = response.headers.location;
@@ -500,14 +503,22 @@ async function loadUndici(env: NodeJS.ProcessEnv, connect: { timeout: number; ca
  * Our CA and connect timeout apply to the origin's TLS through the proxy tunnel too.
  */
 function createAgent(undici: typeof import('undici'), env: NodeJS.ProcessEnv, connect: { timeout: number; ca?: string[] }, idle: number): Dispatcher {
-  const { Agent, EnvHttpProxyAgent } = undici;
+  const { Agent, EnvHttpProxyAgent, Pool } = undici;
   const httpsProxy = env.HTTPS_PROXY ?? env.https_proxy;
   const httpProxy = env.HTTP_PROXY ?? env.http_proxy;
   const common = { connect, headersTimeout: idle, bodyTimeout: idle };
   if (!httpsProxy && !httpProxy) return new Agent(common);
   const noProxy = env.NO_PROXY ?? env.no_proxy;
-  // requestTls (the origin's TLS inside the tunnel) is passed on to undici's ProxyAgent, though not in its types
-  const proxyOptions = { ...common, requestTls: connect } as ConstructorParameters<typeof EnvHttpProxyAgent>[0];
+  // requestTls (the origin's TLS inside the tunnel) is passed on to undici's ProxyAgent, though not in its types.
+  // The tunnel is part of connecting: the TCP connection to the proxy (proxyTls) and the proxy's answer
+  // to CONNECT (the proxy client's headersTimeout) get connect_timeout too; undici's defaults (10 s and
+  // 300 s) let a proxy that accepts and stays silent hold each attempt for 5 minutes.
+  const proxyOptions = {
+    ...common,
+    requestTls: connect,
+    proxyTls: { timeout: connect.timeout },
+    clientFactory: (origin: URL, options: object) => new Pool(origin, { ...options, headersTimeout: connect.timeout }),
+  } as ConstructorParameters<typeof EnvHttpProxyAgent>[0];
   // undici 6 prints an ExperimentalWarning when this class is first built; a nightly cron job would mail
   // it every night, so it is silenced for exactly this constructor call
   const emitWarning = process.emitWarning;

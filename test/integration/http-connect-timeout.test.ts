@@ -84,6 +84,31 @@ describe('connect timeout (TCP accepted, TLS handshake never answered)', () => {
     }
   });
 
+  it('through HTTPS_PROXY: a proxy that accepts the connection and never answers CONNECT is given up after connect_timeout too', async () => {
+    const http = createHttpClient({
+      serverUrl: 'https://letto.example.org/download/letto/',
+      credentials: null,
+      connectTimeout: CONNECT_TIMEOUT,
+      idleTimeout: 30,
+      retry: { retries: RETRIES, wait: 0.05, maxWait: 0.1 },
+      env: { HTTPS_PROXY: `http://127.0.0.1:${new URL(url).port}` },
+    });
+    const started = performance.now();
+    try {
+      const error = await http.getText('https://letto.example.org/download/letto/stable-revision.txt').catch((e: unknown) => e);
+      const seconds = (performance.now() - started) / 1000;
+      expect(error).toBeInstanceOf(DownloadError);
+      expect((error as DownloadError).message).toMatch(/Cannot reach https:\/\/letto\.example\.org\/download\/letto\/stable-revision\.txt: .*timeout/i);
+      expect((error as DownloadError).hint).toMatch(/through the proxy \(HTTPS_PROXY\/HTTP_PROXY\).*server\.connect_timeout/);
+      expect(connections).toBe(RETRIES + 1);
+      // undici's timers are coarse (about 1 s); its defaults held each attempt for 300 s
+      expect(seconds).toBeGreaterThanOrEqual(CONNECT_TIMEOUT * (RETRIES + 1) * 0.95);
+      expect(seconds).toBeLessThan(CONNECT_TIMEOUT * (RETRIES + 1) * 2 + 2);
+    } finally {
+      await http.close();
+    }
+  });
+
   it('letto-update download: exit 1 after the retries, the message names the timeout and the host, staging stays empty', async () => {
     const layout = await makeServerLayout({ revision: 6880 });
     try {
