@@ -67,6 +67,7 @@ export const configSchema = z
         retry_max_wait: duration.default(60),
         connect_timeout: duration.default(30),
         idle_timeout: duration.default(60),
+        allow_plain_http: z.boolean({ invalid_type_error: 'must be true or false' }).default(false),
       })
       .strict()
       .default({}),
@@ -187,7 +188,7 @@ export async function loadConfig(
   }
   const config = parsed.data;
   const urlVariable = fromEnv.get('server.url');
-  checkUrlScheme(config.server.url, urlVariable ? `environment variable ${urlVariable}` : source ? `Config file ${source}` : 'Configuration');
+  checkUrlScheme(config.server.url, config.server.allow_plain_http, urlVariable ? `environment variable ${urlVariable}` : source ? `Config file ${source}` : 'Configuration');
   return { config, source };
 }
 
@@ -212,20 +213,34 @@ function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.ProcessEnv):
       const value = env[variable];
       if (value === undefined) continue;
       applied.set(`${sectionName}.${key}`, variable);
-      section(raw, sectionName)[key] = typeof def === 'number' && /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
+      section(raw, sectionName)[key] =
+        typeof def === 'number' && /^\s*-?\d+(\.\d+)?\s*$/.test(value)
+          ? Number(value)
+          : typeof def === 'boolean' && /^\s*(true|false)\s*$/i.test(value)
+            ? value.trim().toLowerCase() === 'true'
+            : value;
     }
   }
   return applied;
 }
 
-/** Plain http is allowed only to loopback: credentials and the WAR must not cross a network in clear. */
-function checkUrlScheme(url: string, where: string): void {
+/**
+ * Plain http is allowed only to loopback, or to any host with `server.allow_plain_http = true`:
+ * otherwise the password and the WAR would cross a network in clear.
+ */
+function checkUrlScheme(url: string, allowPlainHttp: boolean, where: string): void {
   const parsed = new URL(url);
   if (parsed.protocol === 'https:') return;
-  if (parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname)) return;
+  if (parsed.protocol === 'http:' && (allowPlainHttp || isLoopbackHost(parsed.hostname))) return;
+  if (parsed.protocol === 'http:') {
+    throw new ConfigError(
+      `${where}: key server.url = "${url}" is not https: plain http:// to another machine (${parsed.hostname}) would send the password and the WAR unencrypted. Nothing was contacted.`,
+      'Use an https:// URL. If the download server really offers only http (e.g. a mirror in the school network), set server.allow_plain_http = true.',
+    );
+  }
   throw new ConfigError(
-    `${where}: key server.url = "${url}" is not https.`,
-    'Use an https:// URL; plain http is only allowed to this machine (localhost, 127.0.0.1, ::1).',
+    `${where}: key server.url = "${url}" is not https. Nothing was contacted.`,
+    'Use an https:// URL like https://letto.at/download/letto/.',
   );
 }
 

@@ -61,6 +61,8 @@ export async function openSession(opts: {
       idleTimeout: config.server.idle_timeout,
       retry: { retries: config.server.retries, wait: config.server.retry_wait, maxWait: config.server.retry_max_wait },
       onRetry: (message) => opts.emit({ type: 'warn', message }),
+      allowPlainHttp: config.server.allow_plain_http,
+      onWarning: (message) => opts.emit({ type: 'warn', message }),
       env,
     });
   const services: Services = {

@@ -56,9 +56,19 @@ export class WarFollower {
   /** Block buffers lent to the inflater, with the number of its writes that still read from them. */
   private readonly lent = new Map<Buffer, number>();
 
-  constructor(private readonly path: string) {
+  /**
+   * @param onDamage told at once when an entry fails its check (the VerifyError that {@link finish}
+   *   will throw), so that the download can stop instead of fetching the rest of a file already known bad.
+   */
+  constructor(
+    private readonly path: string,
+    onDamage?: (error: VerifyError) => void,
+  ) {
     this.result = this.run();
-    this.result.catch(() => undefined); // observed in finish()
+    // observed in finish(); a damaged entry is also reported as soon as it is found
+    this.result.catch((error: unknown) => {
+      if (error instanceof VerifyError && !this.aborted) onDamage?.(error);
+    });
   }
 
   /** The file now has at least `bytes` bytes on disk. */

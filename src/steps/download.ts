@@ -54,10 +54,13 @@ export async function downloadRevision(ctx: Context, revision: Revision, source:
   await (await open(part, 'a', 0o640)).close();
   await giveTo(part, ctx.serviceUser);
   let result: DownloadResult;
-  // the zip check follows the partial file while it is written (see WarFollower)
+  // the zip check follows the partial file while it is written (see WarFollower); a damaged entry
+  // stops the download at once: the rest of a file already known bad is not worth fetching
   let follower: WarFollower | null = null;
+  const damaged = new AbortController();
   try {
     result = await ctx.services.http.download(url, part, {
+      signal: damaged.signal,
       resume: resume?.validators ?? null,
       onProgress: (progress) => ctx.emit({ type: 'progress', progress }),
       onValidators: (validators) => writeSidecar(sidecarPath, { url, revision, validators }, ctx.serviceUser),
@@ -65,12 +68,13 @@ export async function downloadRevision(ctx: Context, revision: Revision, source:
         follower?.abort();
         follower = null;
       },
-      onWritten: (bytes) => (follower ??= new WarFollower(part)).written(bytes),
+      onWritten: (bytes) => (follower ??= new WarFollower(part, (error) => damaged.abort(error))).written(bytes),
     });
   } catch (error) {
     (follower as WarFollower | null)?.abort();
     // a network failure keeps the partial file for the next run to continue; anything else (HTTP 404,
-    // disk full…), or a failure before the first byte, leaves nothing behind
+    // disk full, a damaged entry: a corrupt prefix cannot be healed by resuming), or a failure before
+    // the first byte, leaves nothing behind
     const sidecar = error instanceof DownloadError && (await fileSize(part)) > 0 ? await readSidecar(sidecarPath, url, revision) : null;
     const keep = sidecar !== null && resumable(sidecar.validators);
     if (!keep) await discardPart(part);

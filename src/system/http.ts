@@ -4,9 +4,9 @@ import { open, truncate, type FileHandle } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { Writable, type Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import digestAuthHeader from 'digest-header';
 import pRetry from 'p-retry';
 import type { Dispatcher } from 'undici';
+import { digestAuthorization, parseDigestChallenge, UnsupportedDigestError, type DigestChallenge } from './digest.js';
 import { createNodeTransport, type Transport, type TransportResponse } from './node-transport.js';
 import { isLoopbackHost } from '../config.js';
 import { DownloadError } from '../errors.js';
@@ -67,6 +67,11 @@ export interface DownloadOptions {
   onWritten?: (bytesOnDisk: number) => void;
   /** Told that `dest` is about to be emptied and written again from byte 0. */
   onRestart?: () => void;
+  /**
+   * Stops the download: the response is dropped, no retry follows, and `download` rejects with
+   * `signal.reason` as it is (e.g. the VerifyError of a damaged entry found while downloading).
+   */
+  signal?: AbortSignal;
 }
 
 /** A health probe's answer: the HTTP status and the time to the answer (ms), or the network error. */
@@ -113,6 +118,13 @@ export interface HttpOptions {
   onRetry?: (message: string) => void;
   /** Environment for the proxy variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); default process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * `server.allow_plain_http`: plain `http://` to a host other than loopback, and a redirect from
+   * https to http, are allowed (default false: refused with a DownloadError before anything is sent).
+   */
+  allowPlainHttp?: boolean;
+  /** Told things the admin should know that are not failures (e.g. plain http in use); once each per client. */
+  onWarning?: (message: string) => void;
 }
 
 const MAX_REDIRECTS = 5;
@@ -164,13 +176,40 @@ export function createHttpClient(options: HttpOptions): HttpClient {
   const undici = () => (undiciParts ??= loadUndici(env, { timeout: connectTimeout, ...(ca ? { ca } : {}) }, idle));
   const send: Transport = direct ? direct.send : async (url, headers) => (await undici()).send(url, headers);
   const serverOrigin = new URL(options.serverUrl).origin;
+  let warnedPlainHttp = false;
+
+  /**
+   * Plain http crosses a network in clear: to loopback it is fine, to another host only with
+   * `server.allow_plain_http` (then one warning per client); a redirect from https to http is a
+   * downgrade and needs the option even to loopback.
+   * @throws DownloadError (not retried) when the hop is not allowed.
+   */
+  function checkPlainHttp(target: URL, from: URL | null): void {
+    if (target.protocol !== 'http:') return;
+    const downgrade = from !== null && from.protocol === 'https:';
+    if (!options.allowPlainHttp && (downgrade || !isLoopbackHost(target.hostname))) {
+      throw new DownloadError(
+        downgrade
+          ? `Refusing the redirect from ${redact(from.href)} to plain ${redact(target.href)}: it would downgrade https to unencrypted http. Nothing was downloaded from there.`
+          : `Refusing plain ${redact(target.href)}: http to another machine would send the password and the WAR unencrypted. Nothing was sent.`,
+        { hint: 'Ask the download server admin for https. If this server really offers only http, set server.allow_plain_http = true.' },
+      );
+    }
+    if (!isLoopbackHost(target.hostname) && !warnedPlainHttp) {
+      warnedPlainHttp = true;
+      options.onWarning?.(
+        `server.allow_plain_http is on and ${target.host} is reached over plain http: the download password and the WAR travel unencrypted and could be read or changed on the way. Use https where the server offers it.`,
+      );
+    }
+  }
+
   /** The server's last Digest challenge (RFC 7616): once seen, every request answers it up front. */
-  let digestChallenge: string | null = null;
+  let digestChallenge: DigestChallenge | null = null;
 
   function authorization(method: string, target: URL): string | null {
     const credentials = options.credentials;
     if (!credentials || target.origin !== serverOrigin) return null;
-    if (digestChallenge) return digestHeader(method, target.pathname + target.search, digestChallenge, `${credentials.user}:${credentials.password}`);
+    if (digestChallenge) return digestAuthorization(digestChallenge, method, target.pathname + target.search, credentials.user, credentials.password);
     return `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}`;
   }
 
@@ -181,8 +220,10 @@ export function createHttpClient(options: HttpOptions): HttpClient {
   async function get(url: string, extraHeaders: Record<string, string> = {}, accept: readonly number[] = [200]): Promise<TransportResponse> {
     let current = url;
     let digestTried = false;
+    let from: URL | null = null;
     for (let hop = 0; hop <= MAX_REDIRECTS; ) {
       const target = new URL(current);
+      checkPlainHttp(target, from);
       const headers: Record<string, string> = { 'user-agent': 'letto-update', ...extraHeaders };
       const auth = authorization('GET', target);
       if (auth) headers.authorization = auth;
@@ -190,11 +231,19 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       try {
         response = await send(current, headers);
       } catch (error) {
-        throw networkError(`Cannot reach ${redact(current)}: ${describeNetworkError(error)}.`, error, 'Check the network, the server URL (server.url) and, for TLS errors, server.ca_file.');
+        const code = errorCode(error);
+        const hint =
+          direct === null && (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT')
+            ? `No answer in time through the proxy (HTTPS_PROXY/HTTP_PROXY): the tunnel to ${target.host} gets server.connect_timeout, the server's answer server.idle_timeout. Nothing was changed. Check that the proxy is up and lets ${target.host} through, or set NO_PROXY for it.`
+            : code === 'UND_ERR_CONNECT_TIMEOUT'
+              ? `${target.host} did not complete the connection (TCP and TLS handshake) within server.connect_timeout. Nothing was changed. Check that the server is up and reachable from here (firewall, HTTPS_PROXY), or raise server.connect_timeout on a very slow line.`
+              : 'Check the network, the server URL (server.url) and, for TLS errors, server.ca_file.';
+        throw networkError(`Cannot reach ${redact(current)}: ${describeNetworkError(error)}.`, error, hint);
       }
       const location = response.headers.location;
       if (response.statusCode >= 300 && response.statusCode < 400 && typeof location === 'string') {
         await response.body.dump();
+        from = target;
         current = new URL(location, current).href;
         hop++;
         continue;
@@ -202,10 +251,26 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       const challenge = digestChallengeOf(response.headers['www-authenticate']);
       if (response.statusCode === 401 && challenge && options.credentials && target.origin === serverOrigin && !digestTried) {
         // the server wants Digest (or a fresh nonce): answer the challenge once
-        await response.body.dump();
-        digestChallenge = challenge;
-        digestTried = true;
-        continue;
+        let parsed: DigestChallenge | null = null;
+        try {
+          parsed = parseDigestChallenge(challenge);
+        } catch (error) {
+          if (!(error instanceof UnsupportedDigestError)) throw error;
+          // a server that offers Basic too has refused the Basic login sent up front: a wrong password,
+          // reported below like any 401
+          if (!offersBasic(response.headers['www-authenticate'])) {
+            await response.body.dump();
+            throw new DownloadError(`The download server ${target.host} wants HTTP Digest authentication that letto-update cannot answer: ${error.message}. Nothing was downloaded.`, {
+              hint: 'Ask the download server admin to accept HTTP Basic over https for this download (letto-update sends it up front), or Digest with MD5 or SHA-256 and qop=auth.',
+            });
+          }
+        }
+        if (parsed) {
+          await response.body.dump();
+          digestChallenge = parsed;
+          digestTried = true;
+          continue;
+        }
       }
       if (!accept.includes(response.statusCode)) {
         await response.body.dump();
@@ -217,8 +282,9 @@ export function createHttpClient(options: HttpOptions): HttpClient {
   }
 
   /** Runs `attempt` with bounded exponential backoff and jitter while it fails transiently (p-retry). */
-  function withRetries<T>(what: string, attempt: (n: number) => Promise<T>): Promise<T> {
+  function withRetries<T>(what: string, attempt: (n: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
     return pRetry(attempt, {
+      ...(signal ? { signal } : {}),
       retries: policy.retries,
       factor: 2,
       minTimeout: policy.wait * 1000,
@@ -281,6 +347,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
     }
 
     const attempt = async (): Promise<DownloadResult> => {
+      opts.signal?.throwIfAborted();
       attempts++;
       let have = await fileSize(dest);
       const ifRange = validators ? ifRangeValue(validators) : null;
@@ -330,6 +397,9 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       // this never concatenates buffered chunks into new buffers (garbage that showed as peak RSS)
       const sink = new FileSink(dest, start.from > 0 ? 'a' : 'w', start.from, opts.onWritten);
       const body = response.body as TransportResponse['body'] & Readable;
+      const stop = () => body.destroy(opts.signal!.reason as Error);
+      opts.signal?.addEventListener('abort', stop, { once: true });
+      if (opts.signal?.aborted) stop();
       try {
         body.on('data', (chunk: Buffer) => {
           received += chunk.length;
@@ -346,9 +416,12 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       } catch (error) {
         sink.destroy();
         response.body.destroy();
+        if (opts.signal?.aborted) throw opts.signal.reason;
         // a full or read-only disk is not a network problem: it keeps its own code (see asLettoError)
         if (LOCAL_WRITE_ERRORS.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
         throw networkError(`Download of ${redact(url)} broke off after ${received} bytes: ${describeNetworkError(error)}.`, error, 'Nothing was installed. Run the command again: it continues where it stopped.');
+      } finally {
+        opts.signal?.removeEventListener('abort', stop);
       }
       if (total !== null && received < total) {
         throw markTransient(new DownloadError(`Download of ${redact(url)} is incomplete: ${received} of ${total} bytes.`, { hint: 'Nothing was installed. Run the command again: it continues where it stopped.' }));
@@ -358,7 +431,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       }
       return { bytes: received, sha256: hash.digest('hex'), resumedFrom, transferred, attempts, validators: validators! };
     };
-    return withRetries(`Download of ${redact(url)}`, attempt);
+    return withRetries(`Download of ${redact(url)}`, attempt, opts.signal);
   }
 
   return {
@@ -430,14 +503,22 @@ async function loadUndici(env: NodeJS.ProcessEnv, connect: { timeout: number; ca
  * Our CA and connect timeout apply to the origin's TLS through the proxy tunnel too.
  */
 function createAgent(undici: typeof import('undici'), env: NodeJS.ProcessEnv, connect: { timeout: number; ca?: string[] }, idle: number): Dispatcher {
-  const { Agent, EnvHttpProxyAgent } = undici;
+  const { Agent, EnvHttpProxyAgent, Pool } = undici;
   const httpsProxy = env.HTTPS_PROXY ?? env.https_proxy;
   const httpProxy = env.HTTP_PROXY ?? env.http_proxy;
   const common = { connect, headersTimeout: idle, bodyTimeout: idle };
   if (!httpsProxy && !httpProxy) return new Agent(common);
   const noProxy = env.NO_PROXY ?? env.no_proxy;
-  // requestTls (the origin's TLS inside the tunnel) is passed on to undici's ProxyAgent, though not in its types
-  const proxyOptions = { ...common, requestTls: connect } as ConstructorParameters<typeof EnvHttpProxyAgent>[0];
+  // requestTls (the origin's TLS inside the tunnel) is passed on to undici's ProxyAgent, though not in its types.
+  // The tunnel is part of connecting: the TCP connection to the proxy (proxyTls) and the proxy's answer
+  // to CONNECT (the proxy client's headersTimeout) get connect_timeout too; undici's defaults (10 s and
+  // 300 s) let a proxy that accepts and stays silent hold each attempt for 5 minutes.
+  const proxyOptions = {
+    ...common,
+    requestTls: connect,
+    proxyTls: { timeout: connect.timeout },
+    clientFactory: (origin: URL, options: object) => new Pool(origin, { ...options, headersTimeout: connect.timeout }),
+  } as ConstructorParameters<typeof EnvHttpProxyAgent>[0];
   // undici 6 prints an ExperimentalWarning when this class is first built; a nightly cron job would mail
   // it every night, so it is silenced for exactly this constructor call
   const emitWarning = process.emitWarning;
@@ -579,19 +660,21 @@ function retryAfterSeconds(value: string | string[] | undefined): number | null 
   return Number.isNaN(date) ? null : Math.max(0, (date - Date.now()) / 1000);
 }
 
+/** Whether one of the `WWW-Authenticate` challenges is Basic (RFC 7617). */
+function offersBasic(value: string | string[] | undefined): boolean {
+  const values = Array.isArray(value) ? value : value ? [value] : [];
+  return values.some((v) => /(?:^|,)\s*basic(?:\s|$)/i.test(v));
+}
+
 /** The Digest challenge among the `WWW-Authenticate` values, if any (RFC 7616 §3.3). */
 function digestChallengeOf(value: string | string[] | undefined): string | null {
   const values = Array.isArray(value) ? value : value ? [value] : [];
-  const digest = values.find((v) => /^\s*digest\s/i.test(v));
-  return digest ? digest.replace(/^\s*digest\s+/i, '') : null;
-}
-
-/**
- * The `Authorization: Digest …` value for a challenge (RFC 7616, MD5 with qop=auth, as Apache's
- * mod_auth_digest sends), built by the digest-header package.
- */
-function digestHeader(method: string, uri: string, challenge: string, userpass: string): string {
-  return digestAuthHeader(method, uri, challenge, userpass);
+  // Node joins several WWW-Authenticate headers with ", " (e.g. "Negotiate, Digest realm=…")
+  for (const v of values) {
+    const at = /(?:^|,)\s*digest\s+/i.exec(v);
+    if (at) return v.slice(at.index + at[0].length);
+  }
+  return null;
 }
 
 function networkError(message: string, cause: unknown, hint: string): DownloadError {

@@ -36,7 +36,7 @@ export interface NodeTransportOptions {
 /** A body larger than this is not read to the end to reuse the connection; the connection is closed instead. */
 const DUMP_LIMIT = 128 * 1024;
 
-/** Creates a {@link Transport} over `node:https` (and `node:http` for plain loopback URLs), with its own keep-alive agents. */
+/** Creates a {@link Transport} over `node:https` (and `node:http` for plain http URLs: loopback, or any host with `server.allow_plain_http`), with its own keep-alive agents. */
 export function createNodeTransport(options: NodeTransportOptions): { send: Transport; close(): void } {
   const https = new HttpsAgent({ keepAlive: true, maxSockets: 4, ...(options.ca ? { ca: options.ca } : {}) });
   const http = new HttpAgent({ keepAlive: true, maxSockets: 4 });
@@ -56,23 +56,32 @@ export function createNodeTransport(options: NodeTransportOptions): { send: Tran
         if (response) response.destroy(error);
         request.destroy(error);
       };
-      const release = () => socket?.removeListener('timeout', onTimeout);
+      let connectTimer: NodeJS.Timeout | undefined;
+      const release = () => {
+        clearTimeout(connectTimer);
+        socket?.removeListener('timeout', onTimeout);
+      };
       request.on('socket', (s: Socket) => {
         socket = s;
         s.on('timeout', onTimeout);
         // connecting (TCP, then TLS) gets connectTimeout; once connected, silence gets idleTimeout
         const idle = () => {
           connected = true;
+          clearTimeout(connectTimer);
           s.setTimeout(options.idleTimeout);
         };
         if (s.connecting) {
-          s.setTimeout(options.connectTimeout);
+          // a timer of its own, not s.setTimeout: a socket's inactivity timeout is postponed once while
+          // written data (our request, queued until the handshake is done) is pending, which made the
+          // connect timeout twice as long as configured
+          connectTimer = setTimeout(onTimeout, options.connectTimeout);
           s.once(secure ? 'secureConnect' : 'connect', idle);
         } else {
           idle(); // a kept-alive connection
         }
       });
       request.on('close', () => {
+        clearTimeout(connectTimer);
         if (!response) release();
       });
       request.on('error', reject);

@@ -83,6 +83,43 @@ describe('WarFollower', () => {
     expect((await verifyWar(dest, 6886, scan)).revision).toBe(6886);
   });
 
+  it('reports a damaged entry through onDamage as soon as it is found, long before the file is complete', async () => {
+    const damaged = Buffer.from(war);
+    // a byte in the middle of the first entry larger than 100 kB (an early jar)
+    let offset = 0;
+    for (;;) {
+      const compressed = damaged.readUInt32LE(offset + 18);
+      const data = offset + 30 + damaged.readUInt16LE(offset + 26) + damaged.readUInt16LE(offset + 28);
+      if (compressed > 100_000) {
+        damaged[data + (compressed >> 1)]! ^= 0xff;
+        break;
+      }
+      offset = data + compressed;
+    }
+    const dest = join(dir, 'early.war');
+    let reportedAt: number | null = null;
+    let onDisk = 0;
+    const follower = new WarFollower(dest, (error) => {
+      expect(error).toBeInstanceOf(VerifyError);
+      reportedAt = onDisk;
+    });
+    const handle = await open(dest, 'w');
+    try {
+      for (let at = 0; at < damaged.length && reportedAt === null; at += 64 * 1024) {
+        const chunk = damaged.subarray(at, at + 64 * 1024);
+        await handle.write(chunk, 0, chunk.length, at);
+        onDisk = at + chunk.length;
+        follower.written(onDisk);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    } finally {
+      await handle.close();
+    }
+    expect(reportedAt).not.toBeNull();
+    expect(reportedAt!).toBeLessThan(damaged.length / 2);
+    await expect(follower.finish(damaged.length)).rejects.toThrow(/fails its CRC-32 check/);
+  });
+
   it('stops quietly when aborted (the download failed or restarts)', async () => {
     const follower = new WarFollower(join(dir, 'never.war'));
     follower.abort();

@@ -11,6 +11,7 @@ import { createServer as createHttpServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join, relative, resolve, isAbsolute, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { generate } from 'selfsigned';
@@ -61,6 +62,11 @@ export type RequestHook = (req: IncomingMessage, res: ServerResponse) => boolean
 export interface DownloadServerOptions {
   /** Directory whose contents are served under `/download/letto/`. */
   root: string;
+  /**
+   * IPv4 address to listen on, also the host of {@link DownloadServer.url}. Default `127.0.0.1`; another
+   * address of this machine (see {@link nonLoopbackAddress}) makes a server that is not on loopback.
+   */
+  host?: string;
   /** Serve HTTPS with a cached self-signed cert for 127.0.0.1/localhost. Default: `false` (HTTP). */
   tls?: boolean;
   /** Basic-auth user. If `user` or `password` is set, every request needs Basic auth. */
@@ -69,6 +75,8 @@ export interface DownloadServerOptions {
   password?: string;
   /** Authentication scheme demanded when `user`/`password` are set. Default `basic`. */
   auth?: 'basic' | 'digest';
+  /** With `auth: 'digest'`: the `algorithm` (default `MD5`) and the offered `qop` list (default `auth`) of the challenge. */
+  digest?: { algorithm?: string; qop?: string; /** Another challenge sent before Digest's, in a WWW-Authenticate header of its own (e.g. `Negotiate`). */ alsoOffer?: string };
   /**
    * Called for every request after it is recorded and before anything else (auth included).
    * Return `true` if the hook answered the request itself (e.g. a 500 or an HTML error page).
@@ -149,17 +157,19 @@ function escapeHtml(s: string): string {
     .replace(/"/g, '&quot;');
 }
 
-function errorPage(res: ServerResponse, method: string, status: number, title: string, message: string, extraHeaders: Record<string, string> = {}): void {
+function errorPage(res: ServerResponse, method: string, status: number, title: string, message: string, extraHeaders: Record<string, string> = {}, alsoOffer?: string): void {
   const body =
     `<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n<title>${status} ${escapeHtml(title)}</title>\n` +
     `</head><body>\n<h1>${escapeHtml(title)}</h1>\n<p>${message}</p>\n<hr>\n` +
     `<address>Apache/2.4.52 (Ubuntu) Server at letto.at Port 443</address>\n</body></html>\n`;
   const buf = Buffer.from(body, 'utf8');
-  res.writeHead(status, {
+  const headers: Record<string, string | string[]> = {
     'Content-Type': 'text/html; charset=iso-8859-1',
     'Content-Length': String(buf.length),
     ...extraHeaders,
-  });
+  };
+  if (alsoOffer && headers['WWW-Authenticate']) headers['WWW-Authenticate'] = [alsoOffer, headers['WWW-Authenticate'] as string];
+  res.writeHead(status, headers);
   res.end(method === 'HEAD' ? undefined : buf);
 }
 
@@ -376,36 +386,45 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, filePath: st
   });
 }
 
-/** The server side of HTTP Digest (RFC 7616 §3.4, MD5, qop=auth), enough to test a client against. */
+/**
+ * The server side of HTTP Digest (RFC 7616 §3.4), enough to test a client against: MD5 with qop=auth
+ * (as Apache's mod_auth_digest) by default; `algorithm` may be `SHA-256`, `MD5-sess`… and `qop` the
+ * offered list (e.g. `auth-int` for a server a client cannot answer).
+ */
 class DigestServer {
   private readonly nonces = new Set<string>();
   constructor(
     private readonly user: string,
     private readonly password: string,
+    private readonly algorithm = 'MD5',
+    private readonly qop = 'auth',
   ) {}
 
   challenge(): string {
     const nonce = randomBytes(16).toString('hex');
     this.nonces.add(nonce);
-    return `Digest realm="${AUTH_REALM}", qop="auth", algorithm=MD5, nonce="${nonce}", opaque="${randomBytes(8).toString('hex')}"`;
+    return `Digest realm="${AUTH_REALM}", qop="${this.qop}", algorithm=${this.algorithm}, nonce="${nonce}", opaque="${randomBytes(8).toString('hex')}"`;
   }
 
   check(header: string | undefined, method: string, target: string): boolean {
     if (!header || !/^Digest\s/i.test(header)) return false;
     const params = new Map<string, string>();
-    for (const m of header.slice(7).matchAll(/(\w+)=(?:"([^"]*)"|([^\s,]+))/g)) params.set(m[1]!.toLowerCase(), m[2] ?? m[3] ?? '');
+    for (const m of header.slice(7).matchAll(/(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g)) params.set(m[1]!.toLowerCase(), (m[2] ?? m[3] ?? '').replace(/\\(.)/g, '$1'));
     const nonce = params.get('nonce') ?? '';
     if (params.get('username') !== this.user || params.get('realm') !== AUTH_REALM || !this.nonces.has(nonce) || params.get('uri') !== target) return false;
-    const md5 = (text: string): string => createHash('md5').update(text).digest('hex');
-    const ha1 = md5(`${this.user}:${AUTH_REALM}:${this.password}`);
-    const ha2 = md5(`${method}:${target}`);
-    const expected = params.get('qop') === 'auth' ? md5(`${ha1}:${nonce}:${params.get('nc')}:${params.get('cnonce')}:auth:${ha2}`) : md5(`${ha1}:${nonce}:${ha2}`);
+    if ((params.get('algorithm') ?? 'MD5').toLowerCase() !== this.algorithm.toLowerCase()) return false;
+    const base = this.algorithm.replace(/-sess$/i, '').toUpperCase();
+    const h = (text: string): string => createHash(base === 'MD5' ? 'md5' : base === 'SHA-256' ? 'sha256' : 'sha512-256').update(text).digest('hex');
+    let ha1 = h(`${this.user}:${AUTH_REALM}:${this.password}`);
+    if (/-sess$/i.test(this.algorithm)) ha1 = h(`${ha1}:${nonce}:${params.get('cnonce')}`);
+    const ha2 = h(`${method}:${target}`);
+    const expected = params.get('qop') === 'auth' ? h(`${ha1}:${nonce}:${params.get('nc')}:${params.get('cnonce')}:auth:${ha2}`) : h(`${ha1}:${nonce}:${ha2}`);
     return params.get('response') === expected;
   }
 }
 
 /**
- * Starts a download server on `127.0.0.1` on a random free port.
+ * Starts a download server on `127.0.0.1` (or `opts.host`) on a random free port.
  *
  * Behaviour: `GET`/`HEAD` of files under `root` at `/download/letto/<path>` (streamed, with
  * `Content-Length`, `ETag`, `Last-Modified`, single byte `Range` support); directories get an
@@ -424,7 +443,7 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
   const password = opts.password ?? '';
   const requests: RecordedRequest[] = [];
   const faults: Fault[] = [];
-  const digest = opts.auth === 'digest' ? new DigestServer(user, password) : null;
+  const digest = opts.auth === 'digest' ? new DigestServer(user, password, opts.digest?.algorithm, opts.digest?.qop) : null;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
@@ -452,6 +471,7 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
         'Unauthorized',
         "This server could not verify that you are authorized to access the document requested. Either you supplied the wrong credentials (e.g., bad password), or your browser doesn't understand how to supply the credentials required.",
         { 'WWW-Authenticate': digest ? digest.challenge() : `Basic realm="${AUTH_REALM}"` },
+        opts.digest?.alsoOffer,
       );
       record.status = 401;
       return;
@@ -542,13 +562,13 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
 
   await new Promise<void>((resolveListen, rejectListen) => {
     server.once('error', rejectListen);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, opts.host ?? '127.0.0.1', () => {
       server.off('error', rejectListen);
       resolveListen();
     });
   });
   const { port } = server.address() as AddressInfo;
-  const url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}${DOWNLOAD_PREFIX}`;
+  const url = `${opts.tls ? 'https' : 'http'}://${opts.host ?? '127.0.0.1'}:${port}${DOWNLOAD_PREFIX}`;
 
   let closed: Promise<void> | undefined;
   return {
@@ -566,6 +586,17 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
       return closed;
     },
   };
+}
+
+/**
+ * The first IPv4 address of this machine that is not loopback (e.g. the LAN address), or null when it
+ * has none (then tests of "another host" cannot run here and are skipped with a reason).
+ */
+export function nonLoopbackAddress(): string | null {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal && !a.address.startsWith('127.')) return a.address;
+  }
+  return null;
 }
 
 /** Options for {@link populateDownloadRoot}. */

@@ -50,6 +50,7 @@ describe('loadConfig: defaults < file < environment < flags', () => {
         retry_max_wait: 60,
         connect_timeout: 30,
         idle_timeout: 60,
+        allow_plain_http: false,
       },
       tomee: {
         webapps: '/opt/tomee/webapps',
@@ -122,6 +123,17 @@ describe('loadConfig: defaults < file < environment < flags', () => {
     expect(config.server.channel).toBe('stable');
   });
 
+  it('plain http to another host is accepted only with server.allow_plain_http = true (file or environment)', async () => {
+    const url = 'http://10.0.0.5/download/letto/';
+    const path = await file(`[server]\nurl = "${url}"\nallow_plain_http = true\n`);
+    const { config } = await loadConfig(path, {});
+    expect(config.server).toMatchObject({ url, allow_plain_http: true });
+    const viaEnv = await loadConfig(await file(`[server]\nurl = "${url}"\n`, 'env.toml'), { LETTO_UPDATE_SERVER_ALLOW_PLAIN_HTTP: 'true' });
+    expect(viaEnv.config.server.allow_plain_http).toBe(true);
+    // the option does not make other schemes acceptable
+    expect((await configError(await file('[server]\nurl = "ftp://10.0.0.5/x/"\nallow_plain_http = true\n', 'ftp.toml'), {})).message).toMatch(/not https/);
+  });
+
   it('plain http is allowed to loopback hosts', async () => {
     for (const url of ['http://127.0.0.1:8080/download/letto/', 'http://localhost/download/letto/', 'http://[::1]:9/x/']) {
       const path = await file(`[server]\nurl = "${url}"\n`);
@@ -181,8 +193,16 @@ describe('loadConfig errors: exit 2, naming the file, the line or key, and the f
       const error = await configError(path, {});
       expect(error.message).toMatch(/server\.url/);
       expect(error.message).toMatch(/not https/);
+      if (url.startsWith('http:')) expect(error.hint).toMatch(/server\.allow_plain_http = true/);
     },
   );
+
+  it('server.allow_plain_http must be a boolean, in the file and in the environment', async () => {
+    const error = await configError(await file('[server]\nallow_plain_http = "yes"\n'), {});
+    expect(error.message).toMatch(/line 2: key server\.allow_plain_http must be true or false/);
+    const fromEnv = await configError(await file(''), { LETTO_UPDATE_SERVER_ALLOW_PLAIN_HTTP: 'maybe' });
+    expect(fromEnv.message).toContain('LETTO_UPDATE_SERVER_ALLOW_PLAIN_HTTP');
+  });
 
   it('a bad value from the environment is refused too', async () => {
     const error = await configError(await file(''), { LETTO_UPDATE_TOMEE_HEALTH_TIMEOUT: 'abc' });
