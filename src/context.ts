@@ -22,7 +22,11 @@ export type StepName =
 /** What the core reports while it works; only the CLI turns these into output. */
 export type LettoEvent =
   | { type: 'step'; step: StepName; message: string }
-  | { type: 'warn'; message: string }
+  /**
+   * A warning. `standing`: about a setting the admin chose (e.g. plain http allowed), the same every run;
+   * shown like any warning, but it does not by itself make a quiet `update --cron` run print.
+   */
+  | { type: 'warn'; message: string; standing?: boolean }
   /** Something the admin must see even with --quiet or --json (stderr), e.g. a recovered interrupted run. */
   | { type: 'notice'; message: string }
   | { type: 'progress'; progress: DownloadProgress }

@@ -28,7 +28,7 @@ export class Output {
     private readonly stderr: NodeJS.WriteStream = process.stderr,
   ) {}
 
-  /** `cron` mode: the collected log lines, and whether one of them is a warning. */
+  /** `cron` mode: the collected log lines, and whether one of them is a warning (other than a standing one). */
   private readonly log: string[] = [];
   warned = false;
 
@@ -59,7 +59,7 @@ export class Output {
     if (this.mode.json) return;
     if (this.mode.cron && (event.type === 'step' || event.type === 'warn')) {
       this.log.push(`${stamp()} ${event.type === 'warn' ? 'warning: ' : ''}${event.message}`);
-      if (event.type === 'warn') this.warned = true;
+      if (event.type === 'warn' && !event.standing) this.warned = true;
       return;
     }
     switch (event.type) {

@@ -62,7 +62,7 @@ export async function openSession(opts: {
       retry: { retries: config.server.retries, wait: config.server.retry_wait, maxWait: config.server.retry_max_wait },
       onRetry: (message) => opts.emit({ type: 'warn', message }),
       allowPlainHttp: config.server.allow_plain_http,
-      onWarning: (message) => opts.emit({ type: 'warn', message }),
+      onWarning: (message) => opts.emit({ type: 'warn', message, standing: true }),
       env,
     });
   const services: Services = {

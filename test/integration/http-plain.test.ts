@@ -153,4 +153,19 @@ describe.skipIf(!address)(`plain http to another host (${address ?? 'none'})`, (
       await layout.cleanup();
     }
   });
+
+  it('update --cron with the option and nothing to do stays silent: the standing warning alone prints nothing', async () => {
+    const layout = await makeServerLayout({ revision: REVISION });
+    try {
+      const allowed = await writeConfig(layout, { url: lan.url, caPem: '', user: USER }, { password: PASSWORD, server: { allow_plain_http: true } });
+      const run = await runCli(['--config', allowed, 'update', '--cron']);
+      expect(run.exitCode).toBe(0);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toBe('');
+      // it did ask the server over plain http
+      expect(lan.requests.map((r) => r.path)).toContain('/download/letto/stable-revision.txt');
+    } finally {
+      await layout.cleanup();
+    }
+  });
 });
