@@ -9,6 +9,7 @@ import { waitHealthy } from './steps/health.js';
 import { explodedPath, swapTempPath, swapWar } from './steps/swap.js';
 import type { Journal } from './journal.js';
 import { refuseSymlink } from './system/files.js';
+import { checkFreeSpace } from './steps/space.js';
 import { startTomee, stopTomee, tomeeStatus } from './steps/tomee.js';
 import { UndoList } from './undo.js';
 
@@ -175,8 +176,19 @@ export async function assertNoSymlinks(paths: string[]): Promise<void> {
   for (const path of paths) await refuseSymlink(path);
 }
 
-/** The names a download of `revision` writes in staging: `letto-<rev>.war` and its `.part`. */
+/** The names a download of `revision` writes in staging: `letto-<rev>.war`, its `.part` and the `.part.json` sidecar. */
 export function stagingNames(ctx: Context, revision: Revision): string[] {
   const final = join(ctx.config.paths.staging, revisionWarName(revision));
-  return [final, `${final}.part`];
+  return [final, `${final}.part`, `${final}.part.json`];
+}
+
+/**
+ * Before the download of `to`: room on disk ({@link checkFreeSpace}), no planted symlink among the
+ * staging names, then the journal's first step.
+ * @throws LettoError (exit 1) when space is short or a name is a link; nothing was changed.
+ */
+export async function beforeDownload(ctx: Context, from: Revision | null, to: Revision, journal: Journal): Promise<void> {
+  await checkFreeSpace(ctx, to);
+  await assertNoSymlinks(stagingNames(ctx, to));
+  await journal.record('download', { from, to });
 }

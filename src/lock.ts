@@ -39,7 +39,7 @@ export async function acquireRunLock(stateDir: string, command: string, owner: A
       throw new BusyError(`Another letto-update run (process ${holder.pid}) is in progress.`, 'Wait until it has finished, then run again.');
     }
     // no readable holder: a run may be between creating the file and writing it; only an old one is stale
-    if (!holder && Date.now() - ((await stat(path).catch(() => null))?.mtimeMs ?? 0) < FRESH_MS) {
+    if (!holder && (await isFresh(path))) {
       throw new BusyError(`Another letto-update run is taking the run lock ${path}.`, 'Wait a moment, then run again.');
     }
     // stale: its process is gone. Several runs may have found the same stale lock: only the one that
@@ -47,7 +47,7 @@ export async function acquireRunLock(stateDir: string, command: string, owner: A
     // above; a check-then-remove without the guard could remove the lock another run just took over.
     const guard = `${path}.takeover`;
     if (!(await createExclusive(guard, body, owner))) {
-      if (Date.now() - ((await stat(guard).catch(() => null))?.mtimeMs ?? 0) < FRESH_MS) {
+      if (await isFresh(guard)) {
         throw new BusyError(`Another letto-update run is taking over the stale run lock ${path}.`, 'Wait a moment, then run again.');
       }
       await rm(guard, { force: true }); // left by a run killed while taking over
@@ -64,6 +64,12 @@ export async function acquireRunLock(stateDir: string, command: string, owner: A
 
 /** Milliseconds within which a lock file without a readable holder is taken as being written right now. */
 const FRESH_MS = 10_000;
+
+/** Whether `path` exists and was modified within {@link FRESH_MS}. */
+async function isFresh(path: string): Promise<boolean> {
+  const info = await stat(path).catch(() => null);
+  return info !== null && Date.now() - info.mtimeMs < FRESH_MS;
+}
 
 async function readLockHolder(path: string): Promise<LockHolder | null> {
   return parseHolder(await readFile(path, 'utf8').catch(() => ''));

@@ -60,16 +60,17 @@ export function describeJournal(journal: JournalEntry): string {
  *   meanwhile.
  *
  * The journal is removed once this succeeded; when it fails, the journal stays so the next run tries again.
- * @returns what was done, or null when there is no unfinished journal.
+ * @param journal the unfinished journal ({@link unfinishedJournal} under the run lock).
+ * @returns what was done.
  * @throws LettoError with exit 4 when the previous revision could not be brought back.
  */
-export async function recoverUnfinished(ctx: Context): Promise<Recovery | null> {
-  const journal = await unfinishedJournal(ctx, true);
-  if (!journal) return null;
+export async function recoverJournal(ctx: Context, journal: JournalEntry): Promise<Recovery> {
   ctx.emit({ type: 'step', step: 'recover', message: `${describeJournal(journal)} Recovering first.` });
   for (const temp of new Set([...journal.temps, swapTempPath(ctx), ...(journal.backup ? [backupTempPath(journal.backup)] : [])])) {
     await rm(temp, { force: true });
   }
+  // before anything else: the undo below takes the backup lock itself
+  await releaseStaleMarker(ctx, journal);
   let recovery: Recovery;
   if (journal.step === 'installed') {
     recovery = await complete(ctx, journal);
@@ -78,7 +79,6 @@ export async function recoverUnfinished(ctx: Context): Promise<Recovery | null> 
   } else {
     recovery = await undo(ctx, journal);
   }
-  await releaseStaleMarker(ctx, journal);
   await removeJournal(ctx.state.dir);
   ctx.emit({ type: 'notice', message: `Recovered from an interrupted ${journal.command}: ${recovery.message}` });
   return recovery;
@@ -99,7 +99,6 @@ async function complete(ctx: Context, journal: JournalEntry): Promise<Recovery> 
 /** Puts the backup back (if webapps holds something else), starts TomEE if it ran before, checks health. */
 async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
   const lockPath = ctx.config.paths.backup_lock;
-  await releaseStaleMarker(ctx, journal);
   const marker = await createBackupLock(lockPath).catch(() => null); // a running backup's lock holds the watchdog off too
   ctx.emit({ type: 'critical', active: true });
   const label = `revision ${journal.from ?? 'unknown'}`;

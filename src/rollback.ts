@@ -1,6 +1,6 @@
 import type { Context, WarFile } from './context.js';
 import { LettoError } from './errors.js';
-import { assertNoBackupRunning, assertNoSymlinks, installWar, stagingNames } from './install.js';
+import { assertNoBackupRunning, beforeDownload, installWar } from './install.js';
 import { notifyAfter } from './notify.js';
 import type { Revision } from './revision.js';
 import { listBackups } from './steps/backup.js';
@@ -8,7 +8,6 @@ import { readInstalled } from './steps/check.js';
 import { downloadRevision } from './steps/download.js';
 import { concludeInstall, recordedRun, type Known, type Reporter, type RunReport } from './run.js';
 import { verifyWar } from './war.js';
-import { checkFreeSpace } from './steps/space.js';
 import type { Journal } from './journal.js';
 
 /** Options of `letto-update rollback`. */
@@ -58,9 +57,7 @@ async function rollbackSteps(ctx: Context, options: RollbackOptions, known: Know
   if (options.confirm && !(await options.confirm(`Roll LeTTo back from revision ${from ?? 'unknown'} to ${to}; TomEE will be restarted. Continue?`))) {
     return report('cancelled', 'Cancelled; nothing was changed.');
   }
-  await checkFreeSpace(ctx, to);
-  await assertNoSymlinks(stagingNames(ctx, to));
-  await journal.record('download', { from, to });
+  await beforeDownload(ctx, from, to, journal);
   const war = await findWar(ctx, to);
   return concludeInstall(ctx, await installWar(ctx, from, war, journal), war, from, report);
 }

@@ -3,7 +3,7 @@ import { BusyError, LettoError } from './errors.js';
 import type { InstallOutcome } from './install.js';
 import { Journal } from './journal.js';
 import { acquireRunLock } from './lock.js';
-import { describeJournal, recoverUnfinished, unfinishedJournal, type Recovery } from './recover.js';
+import { describeJournal, recoverJournal, unfinishedJournal, type Recovery } from './recover.js';
 import type { Revision } from './revision.js';
 import type { RunRecord } from './state.js';
 import { pruneBackups } from './steps/backup.js';
@@ -90,7 +90,7 @@ export async function recordedRun(
 }
 
 /**
- * Recovers an unfinished journal ({@link recoverUnfinished}) and records it in `runs.jsonl` as a
+ * Recovers an unfinished journal ({@link recoverJournal}) and records it in `runs.jsonl` as a
  * `recover` run (`recovered`, or `rollback-failed` when it failed). Call under the run lock.
  * @returns what was done, or null when there was nothing to recover.
  * @throws LettoError (exit 4) when the previous revision could not be brought back.
@@ -98,12 +98,13 @@ export async function recordedRun(
 export async function recoverAndRecord(ctx: Context): Promise<Recovery | null> {
   const started = ctx.services.clock.now();
   const journal = await unfinishedJournal(ctx, true);
+  if (!journal) return null;
   try {
-    const recovery = await recoverUnfinished(ctx);
-    if (recovery) await record(ctx, recoveredReport(recovery, elapsedSeconds(ctx, started)));
+    const recovery = await recoverJournal(ctx, journal);
+    await record(ctx, recoveredReport(recovery, elapsedSeconds(ctx, started)));
     return recovery;
   } catch (error) {
-    if (journal && error instanceof LettoError) {
+    if (error instanceof LettoError) {
       const failed = { command: 'recover', result: 'rollback-failed', from: journal.from, to: journal.from, message: error.message, durationSeconds: elapsedSeconds(ctx, started) } as const;
       await record(ctx, failed).catch(() => undefined);
     }

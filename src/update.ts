@@ -1,5 +1,5 @@
 import type { Context } from './context.js';
-import { assertNoBackupRunning, assertNoSymlinks, installWar, stagingNames } from './install.js';
+import { assertNoBackupRunning, beforeDownload, installWar } from './install.js';
 import { acquireRunLock } from './lock.js';
 import { notifyAfter } from './notify.js';
 import type { Revision } from './revision.js';
@@ -8,7 +8,6 @@ import type { Journal } from './journal.js';
 import { concludeInstall, recordedRun, recoverAndRecord, reporter, type Known, type Reporter, type RunReport } from './run.js';
 import { readAvailable, readInstalled } from './steps/check.js';
 import { downloadRevision, sourceFor } from './steps/download.js';
-import { checkFreeSpace } from './steps/space.js';
 import { describeJournal, unfinishedJournal } from './recover.js';
 
 export type { RunReport } from './run.js';
@@ -76,13 +75,12 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
     return report('cancelled', 'Cancelled; nothing was changed.');
   }
   ctx.emit({ type: 'step', step: 'check', message: 'Checking free disk space in staging, backups and webapps' });
-  await checkFreeSpace(ctx, target);
-  await assertNoSymlinks(stagingNames(ctx, target));
-  await journal?.record('download', { from, to: target });
+  // a dry run has returned above: a real run always has its journal
+  await beforeDownload(ctx, from, target, journal!);
   const staged = await explainDiskFull(`while downloading into ${ctx.config.paths.staging}`, 'Nothing was changed.', () =>
     downloadRevision(ctx, target, source),
   );
-  const done = await concludeInstall(ctx, await installWar(ctx, from, staged, journal ?? undefined), staged, from, report);
+  const done = await concludeInstall(ctx, await installWar(ctx, from, staged, journal!), staged, from, report);
   await rememberOutcome(ctx, done);
   return done;
 }

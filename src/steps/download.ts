@@ -1,10 +1,10 @@
-import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArchiveListing, pickWarInFolder, type ArchiveEntry } from '../archive.js';
 import type { Context, WarFile } from '../context.js';
 import { DownloadError, LettoError, VerifyError } from '../errors.js';
 import { channelFiles, revisionWarName, type Channel, type Revision } from '../revision.js';
-import { ensureDir, fileSize, giveTo, isFile, moveFile } from '../system/files.js';
+import { ensureDir, fileSize, giveTo, isFile, moveFile, writeFileAtomically } from '../system/files.js';
 import { hashFile, type DownloadResult, type Validators } from '../system/http.js';
 import type { Account } from '../system/users.js';
 import { verifyWar } from '../war.js';
@@ -127,10 +127,7 @@ function resumable(validators: Validators): boolean {
 }
 
 async function writeSidecar(path: string, data: PartSidecar, owner: Account): Promise<void> {
-  const temp = `${path}.tmp`;
-  await writeFile(temp, `${JSON.stringify(data)}\n`, { mode: 0o640 });
-  await giveTo(temp, owner);
-  await rename(temp, path);
+  await writeFileAtomically(path, `${JSON.stringify(data)}\n`, owner, 0o640);
 }
 
 async function discardPart(part: string): Promise<void> {

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { warPath, type Context } from '../context.js';
 import { LettoError } from '../errors.js';
 import { revisionWarName, type Revision } from '../revision.js';
+import { fileSize } from '../system/files.js';
 
 const MIB = 1024 * 1024;
 
@@ -28,7 +29,7 @@ export interface SpaceNeed {
 export async function checkFreeSpace(ctx: Context, target: Revision): Promise<SpaceNeed[]> {
   const { staging, backups } = ctx.config.paths;
   const { webapps } = ctx.config.tomee;
-  const warBytes = Math.max(await sizeOf(warPath(ctx.config)), await sizeOf(join(staging, revisionWarName(target))));
+  const warBytes = Math.max(await fileSize(warPath(ctx.config)), await fileSize(join(staging, revisionWarName(target))));
   const margin = ctx.config.paths.free_space_margin * MIB;
   const byDevice = new Map<number, { folders: string[]; existing: string }>();
   for (const folder of [staging, backups, webapps]) {
@@ -52,11 +53,6 @@ export async function checkFreeSpace(ctx: Context, target: Revision): Promise<Sp
     }
   }
   return needs;
-}
-
-async function sizeOf(path: string): Promise<number> {
-  const info = await stat(path).catch(() => null);
-  return info?.isFile() ? info.size : 0;
 }
 
 /** The folder itself, or its nearest parent that exists (staging and backups are created later). */

@@ -164,7 +164,7 @@ export async function sameContent(a: string, b: string): Promise<boolean> {
     const bufB = Buffer.alloc(1 << 20);
     for (let position = 0; position < infoA.size; ) {
       const [ra, rb] = await Promise.all([fa.read(bufA, 0, bufA.length, position), fb.read(bufB, 0, bufB.length, position)]);
-      if (ra.bytesRead !== rb.bytesRead || ra.bytesRead === 0) return ra.bytesRead === rb.bytesRead && position >= infoA.size;
+      if (ra.bytesRead !== rb.bytesRead || ra.bytesRead === 0) return false; // a file changed under us
       if (!bufA.subarray(0, ra.bytesRead).equals(bufB.subarray(0, rb.bytesRead))) return false;
       position += ra.bytesRead;
     }

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, truncate, type FileHandle } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { Writable, type Readable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import pRetry from 'p-retry';
 import type { Dispatcher } from 'undici';
 import { digestAuthorization, parseDigestChallenge, UnsupportedDigestError, type DigestChallenge } from './digest.js';
@@ -385,9 +385,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
 
       const hash = createHash('sha256');
       if (start.from > 0) opts.onWritten?.(start.from);
-      if (start.from > 0) await pipeline(createReadStream(dest, { start: 0, end: start.from - 1, highWaterMark: 1 << 20 }), async (source: AsyncIterable<Buffer>) => {
-        for await (const chunk of source) hash.update(chunk);
-      });
+      if (start.from > 0) await hashFileInto(hash, dest, start.from);
       const total = start.total;
       const started = Date.now();
       let received = start.from;
@@ -414,8 +412,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
         });
         await pipeline(body, sink);
       } catch (error) {
-        sink.destroy();
-        response.body.destroy();
+        // pipeline has destroyed the response and the file writer
         if (opts.signal?.aborted) throw opts.signal.reason;
         // a full or read-only disk is not a network problem: it keeps its own code (see asLettoError)
         if (LOCAL_WRITE_ERRORS.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
@@ -606,8 +603,14 @@ function sleep(ms: number): Promise<void> {
 /** SHA-256 (hex) of a file on disk, streamed. */
 export async function hashFile(path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  await hashFileInto(hash, path);
   return hash.digest('hex');
+}
+
+/** Feeds the file at `path` into `hash`: all of it, or its first `bytes` bytes. */
+async function hashFileInto(hash: Hash, path: string, bytes?: number): Promise<void> {
+  const range = bytes === undefined ? {} : { start: 0, end: bytes - 1 };
+  for await (const chunk of createReadStream(path, { ...range, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
 }
 
 function header(value: string | string[] | undefined): string | null {
