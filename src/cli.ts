@@ -196,7 +196,7 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
 
   program
     .command('status')
-    .description('installed revision, whether TomEE runs, one health check, the last run (exit 0 healthy, 1 not)')
+    .description('installed revision, whether TomEE runs, one health check, the last run, an interrupted run waiting for recovery (exit 0 healthy, 1 not)')
     .action(() =>
       run(async () => {
         const { runStatus } = await import('./inspect.js');
