@@ -184,11 +184,11 @@ export function stagingNames(ctx: Context, revision: Revision): string[] {
 
 /**
  * Before the download of `to`: room on disk ({@link checkFreeSpace}), no planted symlink among the
- * staging names, then the journal's first step.
+ * staging names, then the journal's first step (`update` and `rollback`; `download` keeps no journal).
  * @throws LettoError (exit 1) when space is short or a name is a link; nothing was changed.
  */
-export async function beforeDownload(ctx: Context, from: Revision | null, to: Revision, journal: Journal): Promise<void> {
+export async function beforeDownload(ctx: Context, from: Revision | null, to: Revision, journal?: Journal): Promise<void> {
   await checkFreeSpace(ctx, to);
   await assertNoSymlinks(stagingNames(ctx, to));
-  await journal.record('download', { from, to });
+  await journal?.record('download', { from, to });
 }

@@ -96,8 +96,9 @@ async function rememberOutcome(ctx: Context, done: RunReport): Promise<void> {
 }
 
 /**
- * `download` (the `server.channel` revision, or `revision` from the archive): steps check, download
- * and verify only, under the run lock; the server is not touched.
+ * `download` (the `server.channel` revision, or `revision` from the archive): steps check, free
+ * space and symlinks ({@link beforeDownload}), download and verify only, under the run lock; the
+ * server is not touched.
  * @returns the staged WAR. @throws LettoError (exit 1, 2 or 75).
  */
 export async function runDownload(ctx: Context, options: { revision?: Revision }): Promise<{ revision: Revision; path: string; sha256: string | null }> {
@@ -108,6 +109,7 @@ export async function runDownload(ctx: Context, options: { revision?: Revision }
     const { channel } = ctx.config.server;
     const available = await readAvailable(ctx, channel);
     const revision = options.revision ?? available;
+    await beforeDownload(ctx, null, revision);
     const war = await downloadRevision(ctx, revision, sourceFor(revision, available, channel));
     return { revision, path: war.path, sha256: war.sha256 ?? null };
   } finally {

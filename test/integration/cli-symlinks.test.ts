@@ -1,7 +1,8 @@
 /**
  * Symlinks planted in webapps, staging, backups or the state folder, at every name a run writes to
  * (the WAR, the swap's temporary name, the exploded folder, the backup and its temporary name, the
- * staged WAR and its .part, the journal): the run refuses with exit 1 naming the link, TomEE is not
+ * staged WAR, its .part and the .part's sidecar, the journal): `update` refuses, and `download` for the
+ * staging names; the run refuses with exit 1 naming the link, TomEE is not
  * stopped, and the file the link points to, outside, is byte for byte as it was.
  */
 import { mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile, lstat } from 'node:fs/promises';
@@ -50,6 +51,7 @@ const cases: LinkCase[] = [
   { name: 'backups/letto-6880.war.tmp (the backup temp)', at: (l) => join(l.backups, 'letto-6880.war.tmp') },
   { name: 'staging/letto-6886.war (the staged WAR)', at: (l) => join(l.staging, 'letto-6886.war') },
   { name: 'staging/letto-6886.war.part (the partial download)', at: (l) => join(l.staging, 'letto-6886.war.part') },
+  { name: 'staging/letto-6886.war.part.json (its sidecar)', at: (l) => join(l.staging, 'letto-6886.war.part.json') },
   { name: 'state/journal.json', at: (l) => join(l.state, 'journal.json') },
 ];
 
@@ -80,5 +82,28 @@ describe('a symlink planted where a run writes: refused, nothing written outside
     if (!war) expect((await layout.warBytes()).equals(layout.initialWar)).toBe(true);
     expect((await lstat(layout.war)).isSymbolicLink()).toBe(Boolean(war));
     expect(await listNames(layout.backupLock + '/..')).toEqual([]);
+  });
+});
+
+describe('`download` too refuses a symlink planted among the staging names', () => {
+  it.each(cases.filter((c) => c.name.startsWith('staging/')))('$name', async ({ at }) => {
+    layout = await makeServerLayout({ revision: 6880 });
+    const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD });
+    const outside = join(layout.root, 'outside');
+    await mkdir(outside);
+    const victim = join(outside, 'victim');
+    const precious = Buffer.from('precious bytes that must stay\n');
+    await writeFile(victim, precious);
+    const link = at(layout);
+    await symlink(victim, link);
+
+    server.requests.length = 0;
+    const r = await runCli(['--config', config, 'download']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toContain(`${link} is a symbolic link`);
+    expect((await readFile(victim)).equals(precious)).toBe(true);
+    expect(await listNames(outside)).toEqual(['victim']);
+    expect(await readlink(link)).toBe(victim);
+    expect(server.requests.filter((req) => req.path.endsWith('.war'))).toEqual([]); // refused before the download
   });
 });
