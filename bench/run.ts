@@ -21,7 +21,7 @@ import { readFile, rm, stat, writeFile, mkdir, readdir } from 'node:fs/promises'
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { CLI_BIN, makeServerLayout, writeConfig } from '../test/support/cli.js';
-import { makeBenchWar } from './make-war.js';
+import { buildSizedWar } from '../fixtures/sized-war.js';
 
 const REVISION = 6886;
 const USER = 'letto';
@@ -128,7 +128,7 @@ async function benchSize(mib: number, runs: number, cache: string, bytesPerSecon
   const war = join(root, 'letto-stable.war');
   if (!existsSync(war)) {
     process.stderr.write(`generating a ${mib} MiB WAR in ${war} …\n`);
-    await makeBenchWar(war, mib, REVISION);
+    await buildSizedWar(war, mib, REVISION);
   }
   await writeFile(join(root, 'stable-revision.txt'), `${REVISION}\r\n`);
   const size = (await stat(war)).size;

@@ -6,25 +6,16 @@
  * rollback's revision when the killed run had already passed its health check.
  * One Tomcat serves every case; the rollbacks take their WARs from local backups.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startE2eLetto, type E2eLetto } from '../support/e2e-letto.js';
 import { expectWebappsInvariant } from '../support/invariant.js';
-import { tomcatAvailable } from '../support/tomcat.js';
-import { readWarRevision } from '../../src/war.js';
-
-const available = tomcatAvailable();
-if (!available.ok && process.env.LETTO_E2E_REQUIRED === '1') {
-  it('fault-injection suite needs a real Tomcat', () => {
-    throw new Error(`LETTO_E2E_REQUIRED=1 but Tomcat is not available: ${available.reason}. Install tomcat10-user.`);
-  });
-}
+import { describeWithTomcat } from '../support/tomcat.js';
 
 /** The rollback steps the journal records, in runbook order (src/journal.ts). */
 const POINTS = ['download', 'backup', 'backup-lock', 'stop', 'swap', 'start', 'health', 'installed'] as const;
 const KNOWN = [6880, 6886];
 
-describe.skipIf(!available.ok)('rollback killed (SIGKILL) at each step; recover leaves LeTTo healthy', () => {
+describeWithTomcat('rollback killed (SIGKILL) at each step; recover leaves LeTTo healthy', () => {
   let letto: E2eLetto;
 
   beforeAll(async () => {
@@ -35,14 +26,13 @@ describe.skipIf(!available.ok)('rollback killed (SIGKILL) at each step; recover 
   }, 300_000);
   afterAll(async () => letto?.close());
 
-  const installed = () => readWarRevision(join(letto.server.webapps, 'letto.war'));
   async function backupRevisions(): Promise<number[]> {
     const list = await letto.cli(['--json', 'list']);
     return (JSON.parse(list.stdout) as { backups: Array<{ revision: number }> }).backups.map((b) => b.revision);
   }
 
   it.each(POINTS)('killed at "%s"', async (point) => {
-    const from = (await installed())!;
+    const from = (await letto.installed())!;
     const to = from === 6886 ? 6880 : 6886;
     const backupsBefore = await backupRevisions();
     expect(backupsBefore).toContain(to);
@@ -56,13 +46,7 @@ describe.skipIf(!available.ok)('rollback killed (SIGKILL) at each step; recover 
     const intended = point === 'installed' ? to : from;
     expect(JSON.parse(next.stdout)).toMatchObject({ command: 'recover', result: 'recovered', from, to: intended, exitCode: 0 });
 
-    expect(await installed()).toBe(intended);
-    const response = await fetch(letto.server.healthUrl);
-    expect(response.status).toBe(200);
-    expect(await response.text()).toContain(`revision ${intended}`);
-    await expectWebappsInvariant(letto.server.webapps, KNOWN, { settled: true, ownerUid: letto.server.serviceUser.uid });
-    expect(await letto.journal()).toBeNull();
-    expect(await letto.backupLockExists()).toBe(false);
+    await letto.expectSettledOn(intended, KNOWN);
     const status = await letto.cli(['--json', 'status']);
     expect(JSON.parse(status.stdout)).toMatchObject({ installed: intended, healthy: true, unfinished: null });
     // no backup was lost

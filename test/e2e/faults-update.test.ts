@@ -5,26 +5,17 @@
  * recovers first (says so, records it) and ends with LeTTo healthy on the revision it was asked for.
  * One Tomcat serves every case; each case starts from the state the previous one left.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startE2eLetto, type E2eLetto } from '../support/e2e-letto.js';
 import { expectWebappsInvariant } from '../support/invariant.js';
-import { tomcatAvailable } from '../support/tomcat.js';
-import { readWarRevision } from '../../src/war.js';
-import { join } from 'node:path';
+import { describeWithTomcat } from '../support/tomcat.js';
 import { readdir } from 'node:fs/promises';
-
-const available = tomcatAvailable();
-if (!available.ok && process.env.LETTO_E2E_REQUIRED === '1') {
-  it('fault-injection suite needs a real Tomcat', () => {
-    throw new Error(`LETTO_E2E_REQUIRED=1 but Tomcat is not available: ${available.reason}. Install tomcat10-user.`);
-  });
-}
 
 /** The update steps the journal records, in runbook order (src/journal.ts). */
 const POINTS = ['download', 'backup', 'backup-lock', 'stop', 'swap', 'swap:copied', 'swap:renamed', 'start', 'health', 'installed'] as const;
 const KNOWN = [6870, 6880, 6886, 6890];
 
-describe.skipIf(!available.ok)('update killed (SIGKILL) at each step; the next update recovers and finishes', () => {
+describeWithTomcat('update killed (SIGKILL) at each step; the next update recovers and finishes', () => {
   let letto: E2eLetto;
 
   beforeAll(async () => {
@@ -32,20 +23,8 @@ describe.skipIf(!available.ok)('update killed (SIGKILL) at each step; the next u
   }, 240_000);
   afterAll(async () => letto?.close());
 
-  const installed = () => readWarRevision(join(letto.server.webapps, 'letto.war'));
-
-  async function expectHealthyOn(revision: number): Promise<void> {
-    expect(await installed()).toBe(revision);
-    const response = await fetch(letto.server.healthUrl);
-    expect(response.status).toBe(200);
-    expect(await response.text()).toContain(`revision ${revision}`);
-    await expectWebappsInvariant(letto.server.webapps, KNOWN, { settled: true, ownerUid: letto.server.serviceUser.uid });
-    expect(await letto.journal()).toBeNull();
-    expect(await letto.backupLockExists()).toBe(false);
-  }
-
   it.each(POINTS)('killed at "%s"', async (point) => {
-    const from = (await installed())!;
+    const from = (await letto.installed())!;
     const to = from === 6886 ? 6880 : 6886; // alternate, so every case installs something
     const killed = await letto.cli(['update', '--revision', String(to), '--yes'], { LETTO_UPDATE_FAULT: point });
     expect(killed.signal, killed.stdout + killed.stderr).toBe('SIGKILL');
@@ -62,7 +41,7 @@ describe.skipIf(!available.ok)('update killed (SIGKILL) at each step; the next u
     const next = await letto.cli(['update', '--revision', String(to), '--yes']);
     expect(next.exitCode, next.stdout + next.stderr).toBe(0);
     expect(next.stderr).toMatch(/Recovered from an interrupted update/);
-    await expectHealthyOn(to);
+    await letto.expectSettledOn(to, KNOWN);
     const runs = await letto.runs();
     expect(runs.at(-2)).toMatchObject({ command: 'recover', result: 'recovered', from, to: point === 'installed' ? to : from });
     if (point === 'installed') expect(runs.at(-1)).toMatchObject({ command: 'update', result: 'current' });
@@ -70,7 +49,7 @@ describe.skipIf(!available.ok)('update killed (SIGKILL) at each step; the next u
   }, 300_000);
 
   it('killed while putting the previous revision back after a failed health check ("undo"); recover brings it back', async () => {
-    const from = (await installed())!;
+    const from = (await letto.installed())!;
     // the daily revision 6890 fails its health check; a short timeout for this run only
     const killed = await letto.cli(['update', '--channel', 'daily', '--yes'], { LETTO_UPDATE_FAULT: 'undo', LETTO_UPDATE_TOMEE_HEALTH_TIMEOUT: '8' });
     expect(killed.signal, killed.stdout + killed.stderr).toBe('SIGKILL');
@@ -80,7 +59,7 @@ describe.skipIf(!available.ok)('update killed (SIGKILL) at each step; the next u
     const next = await letto.cli(['recover']);
     expect(next.exitCode, next.stdout + next.stderr).toBe(0);
     expect(next.stdout + next.stderr).toMatch(new RegExp(`revision ${from} was put back`));
-    await expectHealthyOn(from);
+    await letto.expectSettledOn(from, KNOWN);
     expect((await letto.runs()).at(-1)).toMatchObject({ command: 'recover', result: 'recovered', from, to: from });
   }, 300_000);
 

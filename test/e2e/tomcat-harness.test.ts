@@ -6,9 +6,9 @@ import { lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildWar } from '../../fixtures/build-war.js';
-import { createLettoServer, tomcatAvailable } from '../support/tomcat.js';
+import { createLettoServer, describeWithTomcat } from '../support/tomcat.js';
 import type { LettoServer } from '../support/tomcat.js';
 
 async function ownersUnder(dir: string): Promise<Array<{ path: string; uid: number; gid: number }>> {
@@ -31,29 +31,7 @@ async function getText(url: string): Promise<{ status: number | undefined; body:
   }
 }
 
-const available = tomcatAvailable();
-const required = process.env['LETTO_E2E_REQUIRED'] === '1';
-
-if (!available.ok) {
-  if (required) {
-    describe('tomcat harness prerequisites', () => {
-      it('are installed (LETTO_E2E_REQUIRED=1)', () => {
-        expect.fail(`LETTO_E2E_REQUIRED=1 but the end-to-end suite cannot run: ${available.reason}`);
-      });
-    });
-  } else {
-    console.warn(
-      `\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n` +
-        `END-TO-END SUITE SKIPPED: ${available.reason}\n` +
-        `Set LETTO_E2E_REQUIRED=1 to make this a failure.\n` +
-        `!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n`,
-    );
-  }
-}
-
-const describeE2e = available.ok ? describe : describe.skip;
-
-describeE2e('tomcat harness (real Tomcat laid out like a LeTTo server)', () => {
+describeWithTomcat('tomcat harness (real Tomcat laid out like a LeTTo server)', () => {
   let server: LettoServer;
   let work: string;
   let warFile: string;

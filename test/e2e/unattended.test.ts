@@ -9,22 +9,14 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readWarRevision } from '../../src/war.js';
 import { runCli } from '../support/cli.js';
 import { startE2eLetto, type E2eLetto } from '../support/e2e-letto.js';
 import { startSmtpListener, type SmtpListener } from '../support/smtp.js';
-import { tomcatAvailable, type LettoServer } from '../support/tomcat.js';
+import { describeWithTomcat, type LettoServer } from '../support/tomcat.js';
 
-const available = tomcatAvailable();
-const required = process.env.LETTO_E2E_REQUIRED === '1';
-if (!available.ok && required) {
-  it('end-to-end suite needs a real Tomcat', () => {
-    throw new Error(`LETTO_E2E_REQUIRED=1 but Tomcat is not available: ${available.reason}. Install tomcat10-user.`);
-  });
-}
-
-describe.skipIf(!available.ok)('unattended operation against a real Tomcat', () => {
+describeWithTomcat('unattended operation against a real Tomcat', () => {
   let letto: E2eLetto;
   let server: LettoServer;
   let smtp: SmtpListener;

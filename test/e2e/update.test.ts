@@ -5,27 +5,14 @@
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import type { DownloadServer } from '../support/download-server.js';
 import { startE2eLetto, type E2eLetto } from '../support/e2e-letto.js';
-import { tomcatAvailable, type LettoServer } from '../support/tomcat.js';
+import { describeWithTomcat, type LettoServer } from '../support/tomcat.js';
 import { readWarRevision } from '../../src/war.js';
 
-const available = tomcatAvailable();
-const required = process.env.LETTO_E2E_REQUIRED === '1';
-
-if (!available.ok) {
-  if (required) {
-    it('end-to-end suite needs a real Tomcat', () => {
-      throw new Error(`LETTO_E2E_REQUIRED=1 but Tomcat is not available: ${available.reason}. Install tomcat10-user.`);
-    });
-  } else {
-    console.warn(`\n*** END-TO-END SUITE SKIPPED: ${available.reason}. Install tomcat10-user to run it. ***\n`);
-  }
-}
-
-describe.skipIf(!available.ok)('update, failed update and rollback against a real Tomcat', () => {
+describeWithTomcat('update, failed update and rollback against a real Tomcat', () => {
   let letto: E2eLetto;
   let server: LettoServer;
   let download: DownloadServer;

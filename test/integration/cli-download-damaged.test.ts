@@ -1,6 +1,6 @@
 /**
- * A WAR whose bytes are damaged early (one byte flipped in the data of its first jar, which ends at
- * about 0.6 of its 8 MiB; a CRC-32 mismatch shows at the end of the entry): the zip check that follows
+ * A WAR whose bytes are damaged early (one byte flipped in the data of its first jar, which ends
+ * about 0.6 MiB into the 8 MiB file; a CRC-32 mismatch shows at the end of the entry): the zip check that follows
  * the download finds the bad entry while the download is still running, and the
  * download stops at once instead of fetching the rest. The partial file is discarded (a corrupt prefix
  * cannot be healed by resuming), and the run fails with the same VerifyError as after a full download.
@@ -10,7 +10,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeBenchWar } from '../../bench/make-war.js';
+import { buildSizedWar } from '../../fixtures/sized-war.js';
 import { makeServerLayout, runCli, writeConfig } from '../support/cli.js';
 import { startDownloadServer, type DownloadServer } from '../support/download-server.js';
 
@@ -41,7 +41,7 @@ function damage(bytes: Buffer, size: number): string {
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'letto-damaged-'));
-  await makeBenchWar(join(root, 'letto-stable.war'), 8, REVISION);
+  await buildSizedWar(join(root, 'letto-stable.war'), 8, REVISION);
   war = await readFile(join(root, 'letto-stable.war'));
   damagedEntry = damage(war, 100_000);
   await writeFile(join(root, 'letto-stable.war'), war);

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeBenchWar } from '../../bench/make-war.js';
-import { CLI_BIN, makeServerLayout, runCli, writeConfig, type ServerLayout } from '../support/cli.js';
+import { buildSizedWar } from '../../fixtures/sized-war.js';
+import { CLI_BIN, makeServerLayout, runCli, spawnCli, writeConfig, type ServerLayout } from '../support/cli.js';
 import { startDownloadServer, type DownloadServer } from '../support/download-server.js';
 
 const USER = 'letto';
@@ -29,7 +29,7 @@ let hangSha256 = false;
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'letto-cli-dl-'));
   // a WAR like Maven builds it (sizes in the local headers), a few MiB
-  await makeBenchWar(join(root, 'letto-stable.war'), 4, REVISION);
+  await buildSizedWar(join(root, 'letto-stable.war'), 4, REVISION);
   await writeFile(join(root, 'stable-revision.txt'), `${REVISION}\r\n`);
   war = await readFile(join(root, 'letto-stable.war'));
   server = await startDownloadServer({
@@ -80,7 +80,7 @@ describe('letto-update download', () => {
     // later run as that user can continue them
     const asRoot = process.getuid?.() === 0;
     if (asRoot) config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, server: { retry_wait: 0.05, idle_timeout: 30 }, tomee: { user: 'nobody' } });
-    const first = execa(process.execPath, [CLI_BIN, '--config', config, 'download'], { reject: false, env: { LETTO_UPDATE_CONFIG: '' } });
+    const first = spawnCli(['--config', config, 'download']);
     // the first run has written what the server sent before it went silent, and the sidecar
     await waitFor(async () => (await stat(part).then((s) => s.size, () => 0)) === stalled, 'the partial file');
     expect(JSON.parse(await readFile(`${part}.json`, 'utf8'))).toMatchObject({ revision: REVISION, url: `${server.url}letto-stable.war` });
@@ -119,7 +119,7 @@ describe('letto-update download', () => {
     if (bytes < war.length) server.faults.push({ kind: 'stall', after: bytes });
     else hangSha256 = true;
     const part = `${staged()}.part`;
-    const first = execa(process.execPath, [CLI_BIN, '--config', config, 'download'], { reject: false, env: { LETTO_UPDATE_CONFIG: '' } });
+    const first = spawnCli(['--config', config, 'download']);
     await waitFor(async () => existsSync(`${part}.json`) && (await stat(part).then((s) => s.size, () => -1)) === bytes, `${bytes} bytes in the partial file`);
     if (bytes === war.length) await waitFor(async () => server.requests.some((r) => r.path.endsWith('.sha256')), 'the .sha256 request');
     first.kill('SIGKILL');

@@ -9,9 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { makeServerLayout, runCli, writeConfig, type ServerLayout } from '../support/cli.js';
+import { makeServerLayout, runCli, startFakeHealth, writeConfig, type FakeHealth, type ServerLayout } from '../support/cli.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
 
 const USER = 'letto';
@@ -21,21 +19,18 @@ const BASIC = Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
 let root: string;
 let server: DownloadServer;
 let layout: ServerLayout | null = null;
-/** Always answers HTTP 200, so the updates succeed quickly. */
-let health: Server;
-let healthUrl: string;
+/** LeTTo's health page for the layout of the running test (200 while its fake TomEE runs). */
+let health: FakeHealth;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'letto-secrets-'));
   await populateDownloadRoot(root, { stable: 6886, daily: 6890 });
   server = await startDownloadServer({ root, tls: true, user: USER, password: PASSWORD });
-  health = createServer((_req, res) => res.end('ok\n'));
-  await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
-  healthUrl = `http://127.0.0.1:${(health.address() as AddressInfo).port}/letto/test.jsf`;
+  health = await startFakeHealth({ layout: () => layout });
 });
 afterAll(async () => {
   await server?.close();
-  await new Promise((resolve) => health?.close(resolve));
+  await health?.close();
   await rm(root, { recursive: true, force: true });
 });
 afterEach(async () => {
@@ -71,10 +66,12 @@ describe.each([
     layout = await makeServerLayout({ revision: 6880 });
     const dump = join(layout.root, 'procs.txt');
     await spyScripts(layout, dump);
-    const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password, tomee: { health_url: healthUrl, health_timeout: 5 } });
+    const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password, tomee: { health_url: health.url, health_timeout: 5 } });
     const outputs: string[] = [];
     for (const args of [['--verbose', 'update', '--yes'], ['--json', 'update', '--yes', '--force'], ['--json', 'status'], ['--verbose', 'download', '--revision', '6886']]) {
       const r = await runCli(['--config', config, ...args], { env });
+      // every run must succeed: a run that failed early would leak nothing and prove nothing
+      expect(r.exitCode, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
       outputs.push(r.stdout, r.stderr);
     }
     const procs = await readFile(dump, 'utf8');

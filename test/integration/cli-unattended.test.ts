@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readWarRevision } from '../../src/war.js';
-import { type ConfigOverrides, type FakeHealth, makeServerLayout, runCli, type ServerLayout, startFakeHealth, writeConfig } from '../support/cli.js';
+import { type ConfigOverrides, type FakeHealth, makeServerLayout, runCli, type ServerLayout, spawnCli, startFakeHealth, writeConfig } from '../support/cli.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
 import { startSmtpListener, type SmtpListener } from '../support/smtp.js';
 
@@ -350,9 +350,7 @@ describe('watchdog', () => {
   it('the loop (`watchdog` without --once) checks every interval, restarts, and ends on SIGTERM', async () => {
     const { layout, config } = await setup('[watchdog]\ninterval = 1\nfailures = 2\n');
     await rm(layout.runningFlag);
-    const { execa } = await import('execa');
-    const { CLI_BIN } = await import('../support/cli.js');
-    const child = execa(process.execPath, [CLI_BIN, '--config', config, 'watchdog'], { reject: false, env: { LETTO_UPDATE_CONFIG: '' } });
+    const child = spawnCli(['--config', config, 'watchdog']);
     const deadline = Date.now() + 20_000;
     while (!(await layout.calls()).includes('start') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     await new Promise((r) => setTimeout(r, 1500)); // one more (healthy, silent) check

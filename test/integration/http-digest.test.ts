@@ -8,7 +8,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeBenchWar } from '../../bench/make-war.js';
+import { buildSizedWar } from '../../fixtures/sized-war.js';
 import { DownloadError } from '../../src/errors.js';
 import { createHttpClient } from '../../src/system/http.js';
 import { makeServerLayout, runCli, writeConfig } from '../support/cli.js';
@@ -123,7 +123,7 @@ describe('Digest', () => {
 
   it('letto-update download against a SHA-512 Digest server: exit 1, the algorithm named, staging empty', async () => {
     const server = await digestServer({ algorithm: 'SHA-512' });
-    await makeBenchWar(join(root, 'letto-stable.war'), 1, 6886);
+    await buildSizedWar(join(root, 'letto-stable.war'), 1, 6886);
     await writeFile(join(root, 'stable-revision.txt'), '6886\r\n');
     const layout = await makeServerLayout({ revision: 6880 });
     try {

@@ -9,7 +9,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeBenchWar } from '../../bench/make-war.js';
+import { buildSizedWar } from '../../fixtures/sized-war.js';
 import { DownloadError } from '../../src/errors.js';
 import { createHttpClient, type HttpClient, type HttpOptions } from '../../src/system/http.js';
 import { makeServerLayout, runCli, writeConfig } from '../support/cli.js';
@@ -35,7 +35,7 @@ describe.skipIf(!address)(`plain http to another host (${address ?? 'none'})`, (
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'letto-plain-'));
-    await makeBenchWar(join(root, 'letto-stable.war'), 2, REVISION);
+    await buildSizedWar(join(root, 'letto-stable.war'), 2, REVISION);
     await writeFile(join(root, 'stable-revision.txt'), `${REVISION}\r\n`);
     war = await readFile(join(root, 'letto-stable.war'));
     lan = await startDownloadServer({ root, host: address!, user: USER, password: PASSWORD });

@@ -72,9 +72,19 @@ describe('proxies from the environment', () => {
   });
 
   it('a proxy that cannot be reached is a clear, retried network error', async () => {
-    const http = createHttpClient({ serverUrl: server.url, credentials: null, extraCaPem: server.caPem, env: { HTTPS_PROXY: 'http://127.0.0.1:9' }, retry: { retries: 1, wait: 0.01, maxWait: 1 } });
+    const retries: string[] = [];
+    const http = createHttpClient({
+      serverUrl: server.url,
+      credentials: null,
+      extraCaPem: server.caPem,
+      env: { HTTPS_PROXY: 'http://127.0.0.1:9' },
+      retry: { retries: 1, wait: 0.01, maxWait: 1 },
+      onRetry: (message) => retries.push(message),
+    });
     try {
       await expect(http.getText(`${server.url}stable-revision.txt`)).rejects.toThrow(/Cannot reach .*ECONNREFUSED/);
+      expect(retries).toEqual([expect.stringMatching(/attempt 1 failed .*ECONNREFUSED.*; 1 more to go/)]);
+      expect(server.requests).toEqual([]);
     } finally {
       await http.close();
     }

@@ -7,7 +7,7 @@ import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeBenchWar } from '../../bench/make-war.js';
+import { buildSizedWar } from '../../fixtures/sized-war.js';
 import { buildWar } from '../../fixtures/build-war.js';
 import { VerifyError } from '../../src/errors.js';
 import { WarFollower, type FollowedScan } from '../../src/war-follow.js';
@@ -18,7 +18,7 @@ let war: Buffer;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'letto-follow-'));
-  await makeBenchWar(join(dir, 'source.war'), 3, 6886);
+  await buildSizedWar(join(dir, 'source.war'), 3, 6886);
   war = await readFile(join(dir, 'source.war'));
 });
 

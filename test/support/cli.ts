@@ -35,13 +35,34 @@ export interface CliResult {
  * `LETTO_UPDATE_*` variable (so neither a password nor a config path leaks in), plus `opts.env`.
  * stdin is a pipe (not a terminal), so the CLI never asks for confirmation.
  */
-export async function runCli(args: string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export async function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  const result = await spawnCli(args, opts);
+  return {
+    exitCode: result.exitCode ?? -1,
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? ''),
+    signal: result.signal ?? null,
+  };
+}
+
+/** Options of {@link runCli} and {@link spawnCli}: extra environment, stdin, timeout (ms, default 60 s). */
+export interface CliOptions {
+  env?: Record<string, string>;
+  input?: string;
+  timeoutMs?: number;
+}
+
+/**
+ * Starts the built CLI like {@link runCli}, with the same environment (the test's own `LETTO_UPDATE_*`
+ * variables removed), and returns the running child, e.g. to kill it; awaiting it gives execa's result.
+ */
+export function spawnCli(args: string[], opts: CliOptions = {}) {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (value !== undefined && !key.startsWith('LETTO_UPDATE_')) env[key] = value;
   }
   Object.assign(env, opts.env ?? {});
-  const result = await execa(process.execPath, [CLI_BIN, ...args], {
+  return execa(process.execPath, [CLI_BIN, ...args], {
     reject: false,
     extendEnv: false,
     env,
@@ -50,12 +71,6 @@ export async function runCli(args: string[], opts: { env?: Record<string, string
     timeout: opts.timeoutMs ?? 60_000,
     stripFinalNewline: false,
   });
-  return {
-    exitCode: result.exitCode ?? -1,
-    stdout: String(result.stdout ?? ''),
-    stderr: String(result.stderr ?? ''),
-    signal: result.signal ?? null,
-  };
 }
 
 /** A temporary LeTTo server layout (no TomEE): see {@link makeServerLayout}. */

@@ -5,7 +5,10 @@
  */
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { buildWar } from '../../fixtures/build-war.js';
+import { readWarRevision } from '../../src/war.js';
+import { expectWebappsInvariant } from './invariant.js';
 import { runCli, type CliResult } from './cli.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer, type PopulateOptions } from './download-server.js';
 import { createLettoServer, type LettoServer } from './tomcat.js';
@@ -27,6 +30,14 @@ export interface E2eLetto {
   journal(): Promise<Record<string, unknown> | null>;
   /** Whether the backup lock file exists. */
   backupLockExists(): Promise<boolean>;
+  /** The revision of webapps/letto.war (null when it has none). */
+  installed(): Promise<number | null>;
+  /**
+   * Asserts that a run has settled on `revision`: it is in webapps and LeTTo answers with it, webapps
+   * holds nothing else TomEE would deploy ({@link expectWebappsInvariant}, any of `known`), and no
+   * journal or backup lock is left.
+   */
+  expectSettledOn(revision: number, known: number[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -86,7 +97,7 @@ backup_lock = "${backupLock}"
 ${opts.extraConfig ? `\n${opts.extraConfig}` : ''}`,
     );
     await chmod(config, 0o644);
-    return {
+    const letto: E2eLetto = {
       server,
       download,
       config,
@@ -105,11 +116,22 @@ ${opts.extraConfig ? `\n${opts.extraConfig}` : ''}`,
         return text === null ? null : (JSON.parse(text) as Record<string, unknown>);
       },
       backupLockExists: () => stat(backupLock).then(() => true, () => false),
+      installed: () => readWarRevision(join(server.webapps, 'letto.war')),
+      async expectSettledOn(revision, known) {
+        expect(await letto.installed()).toBe(revision);
+        const response = await fetch(server.healthUrl);
+        expect(response.status).toBe(200);
+        expect(await response.text()).toContain(`revision ${revision}`);
+        await expectWebappsInvariant(server.webapps, known, { settled: true, ownerUid: server.serviceUser.uid });
+        expect(await letto.journal()).toBeNull();
+        expect(await letto.backupLockExists()).toBe(false);
+      },
       async close() {
         await download.close();
         await server.destroy();
       },
     };
+    return letto;
   } catch (error) {
     await server.destroy();
     throw error;
