@@ -17,11 +17,13 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, rm, stat, writeFile, mkdir, readdir } from 'node:fs/promises';
+import { rm, stat, writeFile, mkdir, readdir } from 'node:fs/promises';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { CLI_BIN, makeServerLayout, writeConfig } from '../test/support/cli.js';
+import { CLI_BIN, REPO_ROOT, makeServerLayout, writeConfig } from '../test/support/cli.js';
 import { buildSizedWar } from '../fixtures/sized-war.js';
+import { HAVE_TIME, measure, median, startServer, type Sample } from './measure.js';
+import { benchStartup, packagedExecutable, type CliUnderTest } from './startup.js';
 
 const REVISION = 6886;
 const USER = 'letto';
@@ -30,82 +32,6 @@ const PASSWORD = 'bench-secret';
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-
-interface Sample {
-  seconds: number;
-  peakRssMiB: number | null;
-  /** User + system CPU seconds of the process (less disturbed by other load than the wall time). */
-  cpuSeconds: number | null;
-  /** What the command printed (stdout and stderr). */
-  output: string;
-}
-
-const HAVE_TIME = existsSync('/usr/bin/time');
-
-/** Runs a command, timing its wall clock (s) and peak RSS (MiB). Throws if it fails. */
-async function measure(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Sample> {
-  const timeFile = join(tmpdir(), `letto-bench-time-${process.pid}`);
-  const [cmd, argv] = HAVE_TIME ? ['/usr/bin/time', ['-f', '%M %U %S', '-o', timeFile, command, ...args]] : [command, args];
-  const started = performance.now();
-  const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let peakKiB = 0;
-  const poll = HAVE_TIME
-    ? null
-    : setInterval(() => {
-        readFile(`/proc/${child.pid}/status`, 'utf8').then(
-          (text) => {
-            const kib = Number(/VmHWM:\s+(\d+)/.exec(text)?.[1] ?? 0);
-            peakKiB = Math.max(peakKiB, kib);
-          },
-          () => undefined,
-        );
-      }, 20);
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  const seconds = (performance.now() - started) / 1000;
-  if (poll) clearInterval(poll);
-  if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${code}:\n${output}`);
-  let cpuSeconds: number | null = null;
-  if (HAVE_TIME) {
-    const [rss, user, system] = (await readFile(timeFile, 'utf8')).trim().split('\n').at(-1)!.split(' ').map(Number);
-    peakKiB = rss!;
-    cpuSeconds = user! + system!;
-  }
-  return { seconds, peakRssMiB: peakKiB ? peakKiB / 1024 : null, cpuSeconds, output };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-/** Starts bench/serve.ts as a child process; resolves once it listens. */
-async function startServer(root: string, bytesPerSecond: number | null): Promise<{ url: string; caPem: string; close(): Promise<void> }> {
-  const serve = new URL('./serve.ts', import.meta.url).pathname;
-  const args = ['--import', 'tsx', serve, root, USER, PASSWORD, ...(bytesPerSecond ? [String(bytesPerSecond)] : [])];
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve(out.split('\n')[0]!);
-    });
-    child.on('exit', (code) => reject(new Error(`bench server exited ${code}`)));
-  });
-  const { url, caPem } = JSON.parse(line) as { url: string; caPem: string };
-  return {
-    url,
-    caPem,
-    close: async () => {
-      const exited = new Promise((resolve) => child.on('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 /** The reference clients of bench/floor-client.mjs, in the order of the report. */
@@ -132,7 +58,7 @@ async function benchSize(mib: number, runs: number, cache: string, bytesPerSecon
   }
   await writeFile(join(root, 'stable-revision.txt'), `${REVISION}\r\n`);
   const size = (await stat(war)).size;
-  const server = await startServer(root, bytesPerSecond);
+  const server = await startServer(root, USER, PASSWORD, bytesPerSecond);
   const layout = await makeServerLayout({ revision: 6880 });
   const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD });
   const caFile = join(layout.root, 'etc/ca.pem');
@@ -237,6 +163,20 @@ const floorLines = [
   '| WAR | reference client | median | against curl | peak RSS | CPU time (median) |',
   '| --- | --- | --- | --- | --- | --- |',
 ];
+if (!process.argv.includes('--no-startup')) {
+  const exe = arg('exe', packagedExecutable(REPO_ROOT) ?? '');
+  const clis: CliUnderTest[] = [{ label: '`node bin/letto-update.js`', command: process.execPath, args: [cli] }];
+  if (exe) clis.push({ label: '`build/letto-update` (executable)', command: exe, args: [] });
+  else process.stderr.write('no executable (build/letto-update): run `npm run package` first to measure it too\n');
+  console.log([
+    `machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, node ${process.version}${exe ? `, executable ${exe}` : ''}, ${curlVersion}`,
+    `load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+    '',
+    ...(await benchStartup(clis, Number(arg('startup-runs', '10')))),
+    '',
+  ].join('\n'));
+  if (process.argv.includes('--startup')) process.exit(0);
+}
 for (const mib of sizes) {
   const result = await benchSize(mib, runs, cache, bytesPerSecond, floors);
   lines.push(result.row);

@@ -3,7 +3,7 @@ import { loadConfig, readPassword, type ConfigFlags } from './config.js';
 import { systemClock, warPath, type Context, type LettoEvent, type Services } from './context.js';
 import { ConfigError, LettoError } from './errors.js';
 import { StateStore } from './state.js';
-import { createHttpClient } from './system/http.js';
+import { createLazyHttpClient } from './system/lazy-http.js';
 import { createProcessRunner } from './system/process.js';
 import { findAccount, type Account } from './system/users.js';
 
@@ -53,7 +53,7 @@ export async function openSession(opts: {
   }
   const http =
     opts.services?.http ??
-    createHttpClient({
+    createLazyHttpClient({
       serverUrl: config.server.url,
       credentials: config.server.user ? { user: config.server.user, password: password ?? '' } : null,
       ...(extraCaPem ? { extraCaPem } : {}),

@@ -3,7 +3,6 @@
  * confirmation prompt and turning an update/rollback report into output and an exit code.
  * Loaded only by commands that open a session (never by `--version` or `--help`).
  */
-import { createInterface } from 'node:readline/promises';
 import { ExitCode } from '../errors.js';
 import { Output } from '../output.js';
 import type { Channel } from '../revision.js';
@@ -81,6 +80,7 @@ export async function withSession(
 export function confirmer(out: Output, yes: boolean | undefined): ((question: string) => Promise<boolean>) | undefined {
   if (yes || out.mode.json || !process.stdin.isTTY || !process.stdout.isTTY) return undefined;
   return async (question) => {
+    const { createInterface } = await import('node:readline/promises');
     const rl = createInterface({ input: process.stdin, output: process.stdout });
     try {
       return /^(y|yes|j|ja)$/i.test((await rl.question(`${question} [y/N] `)).trim());

@@ -8,6 +8,8 @@ import pRetry from 'p-retry';
 import type { Dispatcher } from 'undici';
 import { digestAuthorization, parseDigestChallenge, UnsupportedDigestError, type DigestChallenge } from './digest.js';
 import { createNodeTransport, type Transport, type TransportResponse } from './node-transport.js';
+import { probesDirectly, probeUrl, type ProbeResult } from './probe.js';
+import { importUndici } from './undici.js';
 import { isLoopbackHost } from '../config.js';
 import { DownloadError } from '../errors.js';
 import { fileSize } from './files.js';
@@ -74,8 +76,7 @@ export interface DownloadOptions {
   signal?: AbortSignal;
 }
 
-/** A health probe's answer: the HTTP status and the time to the answer (ms), or the network error. */
-export type ProbeResult = { ok: true; status: number; ms: number } | { ok: false; error: string; ms: number };
+export type { ProbeResult } from './probe.js';
 
 /** The thin HTTP module: everything letto-update sends over the network goes through here. */
 export interface HttpClient {
@@ -162,7 +163,8 @@ function markTransient<E extends Error>(error: E, retryAfter: number | null = nu
 /**
  * Creates the {@link HttpClient}. Requests to the download server go over Node's `node:https` (see
  * `node-transport.ts`: less CPU and memory for the WAR than undici); when a proxy is configured
- * (HTTPS_PROXY/HTTP_PROXY) they go through undici's EnvHttpProxyAgent instead. Health probes use undici.
+ * (HTTPS_PROXY/HTTP_PROXY) they go through undici's EnvHttpProxyAgent instead. Health probes go over
+ * node:http(s) too (src/system/probe.ts), through undici only to a non-loopback host with a proxy configured.
  * undici is loaded only when one of those needs it.
  */
 export function createHttpClient(options: HttpOptions): HttpClient {
@@ -437,13 +439,23 @@ export function createHttpClient(options: HttpOptions): HttpClient {
     download,
 
     async probe(url, timeoutSeconds) {
-      const started = performance.now();
-      const loopback = isLoopbackHost(new URL(url).hostname);
+      // a proxy is only used for other hosts; without one, node:http(s) (undici stays unloaded)
+      if (probesDirectly(url, env, isLoopbackHost)) {
+        const loopback = isLoopbackHost(new URL(url).hostname);
+        return probeUrl(url, timeoutSeconds, { verify: !loopback, ...(ca && !loopback ? { ca } : {}) });
+      }
+      let parts: UndiciParts;
       try {
-        const { request, agent, loopbackAgent } = await undici();
-        const response = await request(url, {
+        parts = await undici();
+      } catch (error) {
+        return { ok: false, error: describeNetworkError(error), ms: 0 };
+      }
+      // timed from here: loading undici is not part of the answer time
+      const started = performance.now();
+      try {
+        const response = await parts.request(url, {
           method: 'GET',
-          dispatcher: loopback ? loopbackAgent : agent,
+          dispatcher: parts.agent,
           signal: AbortSignal.timeout(timeoutSeconds * 1000),
           headers: { 'user-agent': 'letto-update health check' },
         });
@@ -457,8 +469,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
     async close() {
       direct?.close();
       if (undiciParts) {
-        const { agent, loopbackAgent } = await undiciParts;
-        await Promise.all([agent.close(), loopbackAgent.close()]);
+        await (await undiciParts).agent.close();
       }
     },
   };
@@ -473,25 +484,18 @@ interface UndiciParts {
   request: typeof import('undici').request;
   /** Dispatcher for the download server (through the proxy when one is configured). */
   agent: Dispatcher;
-  /** Dispatcher for health probes of loopback URLs (certificates not verified). */
-  loopbackAgent: Dispatcher;
   send: Transport;
 }
 
-/** Loads undici (only when a proxy is configured or a health probe runs) and builds its dispatchers. */
+/** Loads undici (only when a proxy is configured) and builds its dispatcher. */
 async function loadUndici(env: NodeJS.ProcessEnv, connect: { timeout: number; ca?: string[] }, idle: number): Promise<UndiciParts> {
-  const undici = await import('undici');
+  const undici = await importUndici();
   const agent = createAgent(undici, env, connect, idle);
-  const loopbackAgent = new undici.Agent({
-    connect: { timeout: connect.timeout, rejectUnauthorized: false },
-    headersTimeout: idle,
-    bodyTimeout: idle,
-  });
   const send: Transport = async (url, headers) => {
     const response = await undici.request(url, { method: 'GET', headers, dispatcher: agent });
     return { statusCode: response.statusCode, headers: response.headers as TransportResponse['headers'], body: response.body };
   };
-  return { request: undici.request, agent, loopbackAgent, send };
+  return { request: undici.request, agent, send };
 }
 
 /**

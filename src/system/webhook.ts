@@ -1,3 +1,5 @@
+import { importUndici } from './undici.js';
+
 /**
  * POSTs `payload` as JSON (`content-type: application/json`) to `url` with undici. Any 2xx answer is
  * success. The URL may carry a secret token in its path or query (Slack, Teams, Mattermost hooks), so
@@ -12,7 +14,7 @@ export async function postJson(url: string, payload: unknown, timeoutSeconds = 3
   try {
     // loaded here, not at the top: `download` and `update` import this module, and undici alone adds
     // ~15 MiB RSS to a process that otherwise does not need it (docs/performance.md)
-    const { request } = await import('undici');
+    const { request } = await importUndici();
     const response = await request(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': 'letto-update' },

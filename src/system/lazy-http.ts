@@ -1,0 +1,30 @@
+/**
+ * The session's {@link HttpClient}, loaded on first use: a health probe that needs no proxy goes
+ * straight to src/system/probe.ts (node:http), so `health` and the watchdog never load the download
+ * client (TLS, crypto, retries, Digest); every other request loads src/system/http.ts once.
+ */
+import { isLoopbackHost } from '../config.js';
+import type { DownloadOptions, HttpClient, HttpOptions } from './http.js';
+import { probesDirectly, probeUrl } from './probe.js';
+
+/** Same options and behaviour as `createHttpClient` in src/system/http.ts. */
+export function createLazyHttpClient(options: HttpOptions): HttpClient {
+  let client: Promise<HttpClient> | null = null;
+  const full = () => (client ??= import('./http.js').then((http) => http.createHttpClient(options)));
+  const env = options.env ?? process.env;
+  return {
+    getText: async (url: string) => (await full()).getText(url),
+    getOptionalText: async (url: string) => (await full()).getOptionalText(url),
+    download: async (url: string, dest: string, opts?: DownloadOptions) => (await full()).download(url, dest, opts),
+    async probe(url, timeoutSeconds) {
+      if (!probesDirectly(url, env, isLoopbackHost)) return (await full()).probe(url, timeoutSeconds);
+      const loopback = isLoopbackHost(new URL(url).hostname);
+      if (loopback || !options.extraCaPem) return probeUrl(url, timeoutSeconds, { verify: !loopback });
+      const { rootCertificates } = await import('node:tls');
+      return probeUrl(url, timeoutSeconds, { verify: true, ca: [...rootCertificates, options.extraCaPem] });
+    },
+    async close() {
+      if (client) await (await client).close();
+    },
+  };
+}
