@@ -20,6 +20,11 @@ import { readWarRevision } from '../../src/war.js';
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Absolute path of the CLI entry point. */
 export const CLI_BIN = join(REPO_ROOT, 'bin', 'letto-update.js');
+/**
+ * The CLI that {@link runCli} and {@link spawnCli} run: `LETTO_TEST_CLI` names an executable to test
+ * instead (e.g. `build/letto-update`, the single executable of `npm run package`), else `node bin/letto-update.js`.
+ */
+export const CLI_COMMAND: readonly string[] = process.env.LETTO_TEST_CLI ? [resolve(REPO_ROOT, process.env.LETTO_TEST_CLI)] : [process.execPath, CLI_BIN];
 
 /** What a CLI run returned. */
 export interface CliResult {
@@ -31,7 +36,7 @@ export interface CliResult {
 }
 
 /**
- * Runs `node bin/letto-update.js ...args`. The child gets this process's environment without any
+ * Runs `node bin/letto-update.js ...args` (or the executable named by `LETTO_TEST_CLI`, see {@link CLI_COMMAND}). The child gets this process's environment without any
  * `LETTO_UPDATE_*` variable (so neither a password nor a config path leaks in), plus `opts.env`.
  * stdin is a pipe (not a terminal), so the CLI never asks for confirmation.
  */
@@ -62,7 +67,7 @@ export function spawnCli(args: string[], opts: CliOptions = {}) {
     if (value !== undefined && !key.startsWith('LETTO_UPDATE_')) env[key] = value;
   }
   Object.assign(env, opts.env ?? {});
-  return execa(process.execPath, [CLI_BIN, ...args], {
+  return execa(CLI_COMMAND[0]!, [...CLI_COMMAND.slice(1), ...args], {
     reject: false,
     extendEnv: false,
     env,
