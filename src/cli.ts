@@ -1,7 +1,8 @@
 import { createInterface } from 'node:readline/promises';
 import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { parseDurationSeconds } from './duration.js';
+import { parseDuration, parseDurationSeconds } from './duration.js';
+import { describeConfigSource } from './config.js';
 import { ExitCode, PluginState, asLettoError, type LettoError } from './errors.js';
 import { Output, stamp } from './output.js';
 import type { Context } from './context.js';
@@ -31,8 +32,9 @@ function parseDurationArg(value: string): number {
 }
 
 function parseSecondsArg(value: string): number {
-  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError('must be a number of seconds greater than 0, like 5 or 0.5.');
-  return Number(value);
+  const seconds = parseDuration(value);
+  if (seconds === null || seconds <= 0) throw new InvalidArgumentError('must be a duration greater than 0, like 5 (seconds), 0.5, 500ms or 1m.');
+  return seconds;
 }
 
 function parseCountArg(value: string): number {
@@ -88,9 +90,10 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
     .action((opts: { channel?: Channel }) =>
       run(async () => {
         const { runCheck } = await import('./inspect.js');
-        return withSession(program, 'read', opts.channel, async ({ ctx }, out) => {
+        return withSession(program, 'read', opts.channel, async ({ ctx, configSource }, out) => {
           const report = await runCheck(ctx);
           out.json(report);
+          out.line(`config: ${describeConfigSource(configSource)}`);
           out.line(`installed: ${report.installed ?? 'unknown'}`);
           out.line(`available (${report.channel}): ${report.available}`);
           out.line(report.updateAvailable ? 'An update is available: run `letto-update update`.' : 'LeTTo is up to date.');
@@ -200,9 +203,10 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
     .action(() =>
       run(async () => {
         const { runStatus } = await import('./inspect.js');
-        return withSession(program, 'read', undefined, async ({ ctx }, out) => {
+        return withSession(program, 'read', undefined, async ({ ctx, configSource }, out) => {
           const report = await runStatus(ctx);
           out.json(report);
+          out.line(`config: ${describeConfigSource(configSource)}`);
           out.line(`installed revision: ${report.installed ?? 'unknown'}`);
           out.line(`TomEE: ${report.running ? `running (PID ${report.pid})` : 'not running'}`);
           out.line(`health: ${report.health}`);
@@ -224,11 +228,13 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
     .option('-t, --timeout <seconds>', 'CRITICAL when there is no answer within this', parseSecondsArg, 10)
     .action((opts: { warning: number; critical?: number; timeout: number }) =>
       run(async () => {
-        const { checkHealth } = await import('./health-check.js');
+        const { checkHealth, pluginLine } = await import('./health-check.js');
         return withSession(program, 'read', undefined, async ({ ctx }, out) => {
           const report = await checkHealth(ctx, { warning: opts.warning, critical: opts.critical ?? null, timeout: opts.timeout });
           out.json({ ...report, exitCode: PluginState[report.state] });
-          out.plugin(`LETTO ${report.state} - ${report.summary}${report.perfdata ? ` | ${report.perfdata}` : ''}`);
+          out.plugin(pluginLine(report.state, report.summary, report.perfdata));
+          // details for the admin go to stderr: the plugin output stays one line
+          if (report.hint) out.hint(report.hint);
           return PluginState[report.state];
         }, { local: true });
       }),
@@ -423,6 +429,7 @@ async function withSession(
     flags: channel ? { channel } : {},
     access,
     ...(extra.local ? { local: true } : {}),
+    ...(extra.cron ? { patient: true } : {}),
     emit: out.onEvent,
   });
   try {
@@ -478,7 +485,8 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
       if (plugin) {
-        process.stdout.write('LETTO UNKNOWN - usage error (see letto-update health --help)\n');
+        const { pluginLine } = await import('./health-check.js');
+        process.stdout.write(pluginLine('UNKNOWN', 'usage error (see letto-update health --help)'));
         return PluginState.UNKNOWN;
       }
       return ExitCode.usage;
@@ -486,10 +494,12 @@ export async function main(argv: string[]): Promise<number> {
     const failure: LettoError = asLettoError(error);
     const out = currentOutput ?? new Output({ json: argv.includes('--json'), quiet: false, verbose: argv.includes('--verbose') });
     if (plugin) {
-      // monitoring plugins: one line on stdout, config and every other error is UNKNOWN
-      out.plugin(`LETTO UNKNOWN - ${failure.message}`);
+      // monitoring plugins: one line on stdout, config and every other error is UNKNOWN; the whole
+      // message and what to do go to stderr
+      const { pluginLine } = await import('./health-check.js');
+      out.plugin(pluginLine('UNKNOWN', failure.message.replace(/\.$/, '')));
       out.json({ state: 'UNKNOWN', summary: failure.message, hint: failure.hint, exitCode: PluginState.UNKNOWN });
-      if (failure.hint && !out.mode.json) process.stderr.write(`what to do: ${failure.hint}\n`);
+      if (!out.mode.json) out.error(failure.message, failure.hint, error);
       return PluginState.UNKNOWN;
     }
     if (out.mode.cron) out.flushLog();
