@@ -76,7 +76,7 @@ export function createProcessRunner(): ProcessRunner {
         const failure = ended.timedOut
           ? `${command} did not finish within ${timeoutSeconds} s`
           : ended.error
-            ? `${command} could not be run: ${ended.error.message}`
+            ? spawnFailure(command, account.name, (ended.error as NodeJS.ErrnoException).code, ended.error.message)
             : ended.code === null
               ? `${command} was killed by ${ended.signal ?? 'a signal'}`
               : undefined;
@@ -104,4 +104,14 @@ function childEnv(account: Account): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !SECRET_VARIABLES.has(key)) env[key] = value;
   return { ...env, HOME: account.home, USER: account.name, LOGNAME: account.name };
+}
+
+/**
+ * One line saying why `command` could not be run: `/opt/letto/status.sh does not exist (ENOENT)`,
+ * `… is not executable for ${user} (EACCES)`, else execa's message with its lines joined.
+ */
+function spawnFailure(command: string, user: string, code: string | undefined, message: string | undefined): string {
+  if (code === 'ENOENT') return `${command} does not exist (ENOENT)`;
+  if (code === 'EACCES') return `${command} is not executable for ${user} (EACCES)`;
+  return (message ?? `${command} could not be run`).split(/\s*\n\s*/).join('; ');
 }
