@@ -1,5 +1,7 @@
 /**
- * `npm run bench`: letto-update's download (the built CLI, a real child process, all verification
+ * `npm run bench`: first the start-up of `--version`, `health` and `check` (bench/startup.ts: as
+ * bin/letto-update.js and as the executable of `npm run package`, beside `node -e 0` and curl), then
+ * letto-update's download (the built CLI, a real child process, all verification
  * included) against curl, fetching the same WAR from the same TLS + Basic-auth loopback server,
  * alternating, several runs per size. Prints medians, the ratio, letto-update's peak RSS and both
  * processes' CPU time (user + system).
@@ -12,7 +14,8 @@
  * MBIT Mbit/s, e.g. 1000 or 100, like a school's line; default: unthrottled loopback only), `--cli PATH`
  * (another build's bin/letto-update.js, to compare two versions; default: this checkout's), `--no-floor`
  * (skip the reference clients of bench/floor-client.mjs, which otherwise run in every round beside
- * letto-update and curl). Needs `dist/` (`npm run build`) and curl; peak RSS comes from
+ * letto-update and curl); `--startup` (only the start-up section), `--no-startup`, `--startup-runs N`
+ * (default 10), `--exe PATH` (the executable; default build/letto-update when it exists). Needs `dist/` (`npm run build`) and curl; peak RSS comes from
  * /usr/bin/time when present, else from polling /proc/PID/status (VmHWM).
  */
 import { spawn } from 'node:child_process';

@@ -3,9 +3,11 @@
  * from exec to exit, and their peak RSS, as `node bin/letto-update.js` and as the single executable,
  * side by side with `node -e 0` and curl doing the same HTTP request, in the same rounds.
  *
- * Set-up: a server layout without TomEE (test/support/cli.ts: status.sh prints a PID), the health page
- * in a process of its own (bench/health-page.mjs, answers at once), the download server (TLS + Basic
- * auth, bench/serve.ts) with a newer stable revision, so `check` exits 100.
+ * Set-up: a server layout without TomEE (test/support/cli.ts: status.sh prints a PID); the health page
+ * over HTTPS like the default health_url, in a process of its own (bench/health-page.ts, answers at
+ * once); the download server (TLS + Basic auth, bench/serve.ts) with a newer stable revision, so
+ * `check` exits 100. Options of bench/run.ts: `--startup` (only this section), `--no-startup`,
+ * `--startup-runs N` (default 10), `--exe PATH` (default build/letto-update when it exists).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -40,9 +42,9 @@ interface Case {
   samples: Sample[];
 }
 
-/** Starts bench/health-page.mjs; resolves with its URL and a stop function. */
+/** Starts bench/health-page.ts; resolves with its URL and a stop function. */
 async function startHealthPage(): Promise<{ url: string; close(): Promise<void> }> {
-  const child = spawn(process.execPath, [new URL('./health-page.mjs', import.meta.url).pathname], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./health-page.ts', import.meta.url).pathname], { stdio: ['pipe', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -88,7 +90,7 @@ export async function benchStartup(clis: CliUnderTest[], runs: number): Promise<
     const env = { ...process.env, LETTO_UPDATE_CONFIG: config };
     const cases: Case[] = [
       { label: '`node -e 0`', command: process.execPath, args: ['-e', '0'], ok: [0], samples: [] },
-      { label: 'curl: the health page', command: 'curl', args: ['-sS', '--fail', '-o', '/dev/null', '-w', '%{time_total}', health.url], ok: [0], samples: [] },
+      { label: 'curl: the health page (HTTPS, not verified like loopback)', command: 'curl', args: ['-sSk', '--fail', '-o', '/dev/null', '-w', '%{time_total}', health.url], ok: [0], samples: [] },
       { label: 'curl: stable-revision.txt (TLS, Basic auth)', command: 'curl', args: ['-sS', '--fail', '--cacert', caFile, '--config', curlConfig, '-o', '/dev/null', `${server.url}stable-revision.txt`], ok: [0], samples: [] },
     ];
     for (const cli of clis) {

@@ -108,6 +108,7 @@ help2man --no-info --no-discard-stderr --name "keeps LeTTo servers current: upda
 gzip -9n < build/letto-update.1 > "$root/usr/share/man/man1/letto-update.1.gz"
 install -d "$root/usr/share/man/man8"
 sed "s/@VERSION@/$version/" packaging/debian/letto-update-enable.8 | gzip -9n > "$root/usr/share/man/man8/letto-update-enable.8.gz"
+install -D -m 0644 packaging/debian/lintian-overrides "$root/usr/share/lintian/overrides/letto-update"
 
 # Control: Depends from the symbol versions the executable needs (dpkg-shlibdeps would ask for the
 # versions of this build machine's symbols files, e.g. libc6 >= 2.34 on Debian 12, and so refuse Debian 11)
@@ -124,7 +125,7 @@ install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debia
 chmod 0644 "$root/DEBIAN/control" "$root/DEBIAN/conffiles" "$root/DEBIAN/md5sums"
 
 deb="build/$name.deb"
-fakeroot dpkg-deb --build -Zxz --root-owner-group "$root" "$deb" >/dev/null
+fakeroot dpkg-deb --build -Zxz -z3 --root-owner-group "$root" "$deb" >/dev/null
 echo "deb: built $deb ($(du -h "$deb" | cut -f1)); Depends: $depends" >&2
 # lintian: errors fail the build; warnings are shown
 lintian --fail-on error --suppress-tags-from-file /dev/null "$deb" >&2

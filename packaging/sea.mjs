@@ -5,7 +5,7 @@
  * its integrity), and postject (npm) to inject the bundle build/letto-update.cjs (packaging/bundle.mjs).
  * The blob is prepared by that same Node binary, with V8's code cache of the bundle (useCodeCache).
  *
- * Output: build/letto-update. It needs glibc ≥ 2.28 and libstdc++ ≥ 6 (GCC 5), like every official
+ * Output: build/letto-update (stripped before the injection). It needs glibc ≥ 2.28 and libstdc++ ≥ 6 (GCC 5), like every official
  * Node.js ≥ 18 binary: Debian ≥ 10, Ubuntu ≥ 20.04, RHEL/Alma/Rocky ≥ 8; not Ubuntu 18.04 (glibc 2.27),
  * Debian 9, CentOS 7, nor musl systems such as Alpine.
  * Usage: node packaging/sea.mjs   (after `node packaging/bundle.mjs --single`)
@@ -56,6 +56,8 @@ run(node, ['--experimental-sea-config', config], { cwd: build, stdio: ['ignore',
 const exe = `${build}/letto-update`;
 rmSync(exe, { force: true });
 copyFileSync(node, exe);
+// Node's symbol table (.symtab, ~18 MiB) is not needed to run; Debian wants binaries stripped
+run('strip', ['--strip-all', exe]);
 // postject prints a warning per ELF note section it does not know; nothing to act on
 run(process.execPath, [`${repo}node_modules/postject/dist/cli.js`, exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE], { stdio: ['ignore', 'ignore', 'inherit'] });
 const version = execFileSync(exe, ['--version'], { encoding: 'utf8' }).trim();

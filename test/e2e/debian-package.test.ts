@@ -12,7 +12,7 @@
  * Needs root, debootstrap, chroot and the .deb; without them the suite is skipped with a warning, and
  * fails under LETTO_E2E_REQUIRED=1 (CI). LETTO_DEB_SUITES=bookworm limits the releases (default all three).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execa } from 'execa';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -47,11 +47,16 @@ function packageTestAvailable(): { ok: true } | { ok: false; reason: string } {
   return { ok: true };
 }
 
-/** Runs `args` inside the root file system `root` as root, with a clean environment. */
-function inChroot(root: string, args: string[], env: Record<string, string> = {}) {
+/**
+ * Runs `args` inside the root file system `root` as root, with a clean environment. Asynchronous: the
+ * download server and the health page answer from this process's event loop meanwhile.
+ */
+async function inChroot(root: string, args: string[], env: Record<string, string> = {}) {
   const vars = Object.entries({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive', ...env }).map(([k, v]) => `${k}=${v}`);
-  const result = spawnSync('chroot', [root, '/usr/bin/env', '-i', ...vars, ...args], { encoding: 'utf8', timeout: 300_000 });
-  return { exitCode: result.status ?? -1, stdout: result.stdout ?? '', stderr: result.stderr ?? '', output: `${result.stdout ?? ''}${result.stderr ?? ''}` };
+  const result = await execa('chroot', [root, '/usr/bin/env', '-i', ...vars, ...args], { reject: false, timeout: 300_000, stdin: 'ignore', stripFinalNewline: false });
+  const stdout = String(result.stdout ?? '');
+  const stderr = String(result.stderr ?? '');
+  return { exitCode: result.exitCode ?? -1, stdout, stderr, output: `${stdout}${stderr}` };
 }
 
 const available = packageTestAvailable();
@@ -69,11 +74,11 @@ describe.skipIf(!available.ok && process.env.LETTO_E2E_REQUIRED !== '1')('the De
     work = await mkdtemp(join(tmpdir(), 'letto-deb-'));
     // the upgrade: the same package with a higher version, repacked (fast, no compression worth the time)
     const unpacked = join(work, 'upgrade');
-    execFileSync('dpkg-deb', ['-R', DEB, unpacked]);
+    await execa('dpkg-deb', ['-R', DEB, unpacked]);
     const control = join(unpacked, 'DEBIAN', 'control');
     await writeFile(control, (await readFile(control, 'utf8')).replace(/^Version: .*$/m, `Version: ${VERSION}+upgrade1`));
     upgradeDeb = join(work, `letto-update_${VERSION}+upgrade1_amd64.deb`);
-    execFileSync('dpkg-deb', ['-Zgzip', '-z1', '--root-owner-group', '-b', unpacked, upgradeDeb], { stdio: 'ignore' });
+    await execa('dpkg-deb', ['-Zgzip', '-z1', '--root-owner-group', '-b', unpacked, upgradeDeb]);
     await rm(unpacked, { recursive: true, force: true });
     const downloads = join(work, 'downloads');
     await populateDownloadRoot(downloads, { stable: 6886, daily: 6887, archive: [6870] });
@@ -96,9 +101,10 @@ describe.skipIf(!available.ok && process.env.LETTO_E2E_REQUIRED !== '1')('the De
 
       beforeAll(async () => {
         root = join(work, suite);
-        // a root file system by debootstrap, cached as a tarball for the next run (fixtures/debian-rootfs.sh)
-        execFileSync(join(REPO_ROOT, 'fixtures', 'debian-rootfs.sh'), [suite, root], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 1_200_000 });
-        execFileSync('mount', ['-t', 'proc', 'proc', join(root, 'proc')]);
+        // a root file system by debootstrap, cached as a tarball for the next run (fixtures/debian-rootfs.sh);
+        // asynchronous, like every command here, so that vitest's worker stays responsive meanwhile
+        await execa(join(REPO_ROOT, 'fixtures', 'debian-rootfs.sh'), [suite, root], { stdin: 'ignore', stdout: 'ignore', stderr: 'inherit', timeout: 1_200_000 });
+        await execa('mount', ['-t', 'proc', 'proc', join(root, 'proc')]);
         procMounted = true;
         await cp(DEB, join(root, 'tmp', 'letto-update.deb'));
         await cp(upgradeDeb, join(root, 'tmp', 'letto-update-upgrade.deb'));
@@ -107,16 +113,16 @@ describe.skipIf(!available.ok && process.env.LETTO_E2E_REQUIRED !== '1')('the De
 
       afterAll(async () => {
         await health?.close();
-        if (procMounted) spawnSync('umount', ['-l', join(root, 'proc')]);
+        if (procMounted) await execa('umount', ['-l', join(root, 'proc')], { reject: false });
         if (root) await rm(root, { recursive: true, force: true });
       });
 
-      it('apt installs the .deb in a system without Node.js; --version and --help work; files in place, nothing enabled', () => {
-        expect(inChroot(root, ['sh', '-c', 'command -v node nodejs']).exitCode, 'the root file system must not have Node.js').not.toBe(0);
-        const install = inChroot(root, ['apt-get', 'install', '-y', '-q', '/tmp/letto-update.deb']);
+      it('apt installs the .deb in a system without Node.js; --version and --help work; files in place, nothing enabled', async () => {
+        expect((await inChroot(root, ['sh', '-c', 'command -v node nodejs'])).exitCode, 'the root file system must not have Node.js').not.toBe(0);
+        const install = await inChroot(root, ['apt-get', 'install', '-y', '-q', '/tmp/letto-update.deb']);
         expect(install.exitCode, install.output).toBe(0);
-        expect(letto('--version')).toMatchObject({ exitCode: 0, stdout: `${VERSION}\n` });
-        const help = letto('--help');
+        expect(await letto('--version')).toMatchObject({ exitCode: 0, stdout: `${VERSION}\n` });
+        const help = await letto('--help');
         expect(help.exitCode).toBe(0);
         expect(help.stdout).toContain('Usage: letto-update');
         for (const path of [
@@ -168,43 +174,43 @@ describe.skipIf(!available.ok && process.env.LETTO_E2E_REQUIRED !== '1')('the De
           ].join('\n'),
         );
 
-        const check = letto('check');
+        const check = await letto('check');
         expect(check.exitCode, check.output).toBe(100);
         expect(check.stdout).toContain('available (stable): 6886');
-        const update = letto('update', '--yes');
+        const update = await letto('update', '--yes');
         expect(update.exitCode, update.output).toBe(0);
         expect(await readWarRevision(war())).toBe(6886);
-        const status = letto('health');
+        const status = await letto('health');
         expect(status.stdout, status.output).toMatch(/^LETTO OK - revision 6886/);
-        const rollback = letto('rollback', '--yes');
+        const rollback = await letto('rollback', '--yes');
         expect(rollback.exitCode, rollback.output).toBe(0);
         expect(await readWarRevision(war())).toBe(6880);
         expect(existsSync(join(root, 'opt/letto/backup/war/letto-6886.war'))).toBe(true);
       }, 600_000);
 
-      it('letto-update-enable switches the cron jobs on; an upgrade and remove keep config and state, purge removes them', () => {
-        const enable = inChroot(root, ['letto-update-enable']);
+      it('letto-update-enable switches the cron jobs on; an upgrade and remove keep config and state, purge removes them', async () => {
+        const enable = await inChroot(root, ['letto-update-enable']);
         expect(enable.exitCode, enable.output).toBe(0);
         const cron = readFileSync(join(root, 'etc/cron.d/letto-update'), 'utf8');
         expect(cron).toMatch(/^15 3 \* \* \* +root +\/?\S*letto-update update --cron/m);
         expect(cron).toMatch(/^\* \* \* \* \* +root +\S*letto-update watchdog --once/m);
         const config = readFileSync(join(root, 'etc/letto-update/config.toml'), 'utf8');
 
-        const upgrade = inChroot(root, ['dpkg', '-i', '/tmp/letto-update-upgrade.deb']);
+        const upgrade = await inChroot(root, ['dpkg', '-i', '/tmp/letto-update-upgrade.deb']);
         expect(upgrade.exitCode, upgrade.output).toBe(0);
-        expect(inChroot(root, ['dpkg-query', '-W', '-f', '${Version}', 'letto-update']).stdout).toBe(`${VERSION}+upgrade1`);
+        expect((await inChroot(root, ['dpkg-query', '-W', '-f', '${Version}', 'letto-update'])).stdout.trim()).toBe(`${VERSION}+upgrade1`);
         expect(readFileSync(join(root, 'etc/letto-update/config.toml'), 'utf8')).toBe(config);
         expect(readFileSync(join(root, 'etc/cron.d/letto-update'), 'utf8')).toBe(cron);
         expect(existsSync(join(root, 'var/lib/letto-update/runs.jsonl'))).toBe(true);
 
-        const remove = inChroot(root, ['apt-get', 'remove', '-y', '-q', 'letto-update']);
+        const remove = await inChroot(root, ['apt-get', 'remove', '-y', '-q', 'letto-update']);
         expect(remove.exitCode, remove.output).toBe(0);
         expect(existsSync(join(root, 'usr/bin/letto-update'))).toBe(false);
         expect(readFileSync(join(root, 'etc/letto-update/config.toml'), 'utf8')).toBe(config);
         expect(existsSync(join(root, 'etc/letto-update/password'))).toBe(true);
         expect(existsSync(join(root, 'var/lib/letto-update/runs.jsonl'))).toBe(true);
 
-        const purge = inChroot(root, ['apt-get', 'purge', '-y', '-q', 'letto-update']);
+        const purge = await inChroot(root, ['apt-get', 'purge', '-y', '-q', 'letto-update']);
         expect(purge.exitCode, purge.output).toBe(0);
         for (const path of ['etc/letto-update', 'var/lib/letto-update', 'etc/cron.d/letto-update', 'etc/logrotate.d/letto-update']) {
           expect(existsSync(join(root, path)), path).toBe(false);
