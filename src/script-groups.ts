@@ -2,7 +2,7 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from './context.js';
 import { ensureDir, writeFileAtomically } from './system/files.js';
-import { isSameProcessAlive, processIdentity } from './system/proc.js';
+import { isAlive, isSameProcessAlive, processIdentity } from './system/proc.js';
 import { KILL_GRACE, endGroup, type ScriptGroup } from './system/process.js';
 
 /*
@@ -86,6 +86,11 @@ export interface SettledScript {
  */
 export async function settleScripts(ctx: Context): Promise<SettledScript[]> {
   const settled: SettledScript[] = [];
+  // a writer killed in the middle of its atomic write leaves `<pid>.json.tmp-<pid>`
+  for (const name of await readdir(scriptsDir(ctx)).catch(() => [] as string[])) {
+    const writer = /^\d+\.json\.tmp-(\d+)$/.exec(name)?.[1];
+    if (writer && (Number(writer) === process.pid || !isAlive(Number(writer)))) await rm(join(scriptsDir(ctx), name), { force: true });
+  }
   for (const { path, record } of await readScriptRecords(ctx)) {
     if (record.owner.pid === process.pid) {
       await rm(path, { force: true });

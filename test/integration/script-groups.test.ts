@@ -123,6 +123,8 @@ describe('settleScripts: the scripts of a dead run are waited for, then ended', 
     await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, 'state', 'scripts'), { recursive: true }));
     const record = { command: path, pgid, process: processIdentity(pgid), started: new Date().toISOString(), timeout, name, owner };
     await writeFile(join(dir, 'state', 'scripts', `${owner.pid}.json`), JSON.stringify(record));
+    // and what a writer killed in the middle of its atomic write leaves
+    await writeFile(join(dir, 'state', 'scripts', `${owner.pid}.json.tmp-${owner.pid}`), '{"half');
     return pgid;
   }
 
