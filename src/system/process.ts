@@ -124,7 +124,7 @@ export function createProcessRunner(): ProcessRunner {
         if (timedOut) failure = `${command} did not finish within ${timeoutSeconds} s; its process group ${pgid} was ended (SIGTERM, then SIGKILL after ${KILL_GRACE} s)`;
         else if (error) failure = `${command} could not be run (${error.message})`;
         else if (code === 125 && !stdout && !stderr) failure = `${command} was not started`;
-        else if (code === 126 || code === 127) failure = `${command} could not be run (${lastLine(stderr) || (code === 127 ? 'not found' : 'not executable')})`;
+        else if ((code === 126 || code === 127) && stderr.includes(`exec: ${command}:`)) failure = spawnFailure(command, account.name, code);
         else if (signal) failure = `${command} was killed by ${signal}`;
         return { exitCode: code ?? -1, stdout, stderr, timedOut, ...(failure ? { failure } : {}) };
       } finally {
@@ -173,8 +173,12 @@ function resetPriority(pid: number): void {
   }
 }
 
-function lastLine(text: string): string {
-  return text.trim().split('\n').pop() ?? '';
+/**
+ * Why the gate could not run `command` (the shell's `exec` exited 127 or 126): `/opt/letto/status.sh
+ * does not exist (ENOENT)`, `… is not executable for letto (EACCES)`.
+ */
+function spawnFailure(command: string, user: string, code: 126 | 127): string {
+  return code === 127 ? `${command} does not exist (ENOENT)` : `${command} is not executable for ${user} (EACCES)`;
 }
 
 /** Variables that hold passwords: never handed to a child process. */
