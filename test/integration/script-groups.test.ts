@@ -98,7 +98,7 @@ describe('runScript: a process group of its own, recorded first, a timeout for t
 
   it('a missing script is a failure, not an exit code', async () => {
     const result = await runner.runScript(join(dir, 'missing.sh'), me, 5);
-    expect(result.failure).toMatch(/could not be run/);
+    expect(result.failure).toBe(`${join(dir, 'missing.sh')} does not exist (ENOENT)`);
   });
 });
 
