@@ -125,7 +125,7 @@ install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debia
 chmod 0644 "$root/DEBIAN/control" "$root/DEBIAN/conffiles" "$root/DEBIAN/md5sums"
 
 deb="build/$name.deb"
-fakeroot dpkg-deb --build -Zxz -z3 --root-owner-group "$root" "$deb" >/dev/null
+fakeroot dpkg-deb --build -Zgzip -z9 --root-owner-group "$root" "$deb" >/dev/null
 echo "deb: built $deb ($(du -h "$deb" | cut -f1)); Depends: $depends" >&2
 # lintian: errors fail the build; warnings are shown
 lintian --fail-on error --suppress-tags-from-file /dev/null "$deb" >&2
