@@ -110,7 +110,7 @@ and the old one runs again, 4 rollback failed too (needs a person), 75 busy (ano
         return withSession(program, 'write', opts.channel, async ({ ctx }, out) => {
           const result = await runDownload(ctx, opts.revision !== undefined ? { revision: opts.revision } : {});
           out.json(result);
-          out.line(`Revision ${result.revision} is downloaded and verified: ${result.path}`);
+          out.line(`Revision ${result.revision} is downloaded and verified: ${result.path}${result.download ? ` (${result.download.text})` : ''}`);
           return ExitCode.ok;
         });
       }),

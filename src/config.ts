@@ -68,6 +68,7 @@ export const configSchema = z
         connect_timeout: duration.default(30),
         idle_timeout: duration.default(60),
         allow_plain_http: z.boolean({ invalid_type_error: 'must be true or false' }).default(false),
+        delta: z.boolean({ invalid_type_error: 'must be true or false' }).default(true),
       })
       .strict()
       .default({}),

@@ -51,6 +51,7 @@ describe('loadConfig: defaults < file < environment < flags', () => {
         connect_timeout: 30,
         idle_timeout: 60,
         allow_plain_http: false,
+        delta: true,
       },
       tomee: {
         webapps: '/opt/tomee/webapps',
