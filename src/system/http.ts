@@ -424,7 +424,9 @@ export function createHttpClient(options: HttpOptions): HttpClient {
         const ifRange = expect ? ifRangeValue(expect) : null;
         if (expect && !ifRange) return { ok: false, reason: 'the server names no strong ETag and no Last-Modified date, so a range cannot be tied to one version of the file' };
         const spec = next === null ? `bytes=-${(range as { suffix: number }).suffix}` : `bytes=${next}-${end}`;
-        const response = await get(url, { range: spec, ...(ifRange ? { 'if-range': ifRange } : {}) }, [200, 206, 416]);
+        // a command run by hand: each attempt must get its answer within the deadline, as for download
+        const deadline = options.deadline ? new Deadline(options.deadline) : null;
+        const response = await get(url, { range: spec, ...(ifRange ? { 'if-range': ifRange } : {}) }, [200, 206, 416], deadline);
         if (response.statusCode !== 206) {
           await response.body.dump();
           const now = validatorsOf(response, null);
