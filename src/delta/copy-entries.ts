@@ -1,11 +1,12 @@
 /**
  * Copies reused entries' compressed bytes from local zips into the delta download's data file. Every
- * entry is first inflated and checked against the remote directory's CRC-32 and size; one that fails (a
- * damaged backup) is neither written nor recorded as copied, so its bytes are fetched instead.
+ * entry is inflated and checked against the remote directory's CRC-32 and size as it is copied; one that
+ * fails (a damaged backup) is not recorded as copied, so its bytes are fetched instead.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import type { DeltaFiles } from './delta-state.js';
-import { copyBytes, passEntry } from './entry-data.js';
+import { passEntry } from './entry-data.js';
+import type { Interval } from './intervals.js';
 import type { LocalMatch } from './local-sources.js';
 import type { ZipEntryInfo } from './zip-directory.js';
 
@@ -24,8 +25,8 @@ export interface Copied {
   bytes: number;
 }
 
-/** Copies `jobs` in file order, one at a time (the disk is read sequentially). */
-export async function copyEntries(jobs: readonly CopyJob[], files: DeltaFiles): Promise<Copied> {
+/** Copies `jobs` in file order, one at a time (the disk is read sequentially), never over the bytes in `fetched`. */
+export async function copyEntries(jobs: readonly CopyJob[], files: DeltaFiles, fetched: readonly Interval[]): Promise<Copied> {
   const result: Copied = { done: [], failed: [], bytes: 0 };
   const handles = new Map<string, Promise<FileHandle>>();
   try {
@@ -35,13 +36,13 @@ export async function copyEntries(jobs: readonly CopyJob[], files: DeltaFiles): 
       try {
         const handle = await handles.get(path)!;
         const sourceStart = await dataStartOf(handle, job.from.entry);
-        // checked first, copied only when good: a damaged entry never writes a byte (the file's bytes are in the page cache for the copy)
-        const data = await passEntry(handle, sourceStart, job.entry.compressedSize, job.entry.method);
+        // copied and checked in one pass; fetched bytes are never overwritten, so a damaged entry spoils only
+        // its own place, which is then fetched (it is not recorded as copied)
+        const data = await passEntry(handle, sourceStart, job.entry.compressedSize, job.entry.method, { to: files.data, at: job.dataStart, keep: fetched });
         if (data.crc !== job.entry.crc32 || data.length !== job.entry.uncompressedSize) {
           result.failed.push({ job, reason: `${job.entry.name} in ${path} fails its CRC-32 check` });
           continue;
         }
-        await copyBytes(handle, sourceStart, files.data, job.dataStart, job.entry.compressedSize);
         files.copied(job.index, job.dataStart);
         result.done.push(job);
         result.bytes += job.entry.compressedSize;

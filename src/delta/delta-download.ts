@@ -56,6 +56,7 @@ export type DeltaOutcome = { ok: true; result: DeltaResult } | { ok: false; reas
 export async function deltaDownload(ctx: Context, url: string, revision: Revision, final: string, onBytes?: (bytes: number) => void): Promise<DeltaOutcome> {
   const sources = await findLocalSources(ctx, [final]);
   if (sources.length === 0) return { ok: false, reason: 'there is no earlier WAR on this machine to reuse entries from', quiet: true };
+  ctx.emit({ type: 'step', step: 'download', message: `Downloading revision ${revision} from ${url}: only what is not already in the ${sources.length} WAR${sources.length > 1 ? 's' : ''} on this machine (delta download)` });
   const opened = await openDelta(ctx, url, revision, final);
   if (!opened.ok) return opened;
   const { files, total, directoryOffset, validators, entries } = opened;
@@ -85,7 +86,8 @@ export async function deltaDownload(ctx: Context, url: string, revision: Revisio
       if (ranges.length === 0 && jobs.length === 0) break;
       const [got, copies] = await Promise.all([
         fetchRanges(ctx.services.http, url, validators, ranges, files, (bytes) => onBytes?.(transferred + bytes)),
-        copyEntries(jobs, files),
+        // never over bytes already fetched, nor over those this round fetches
+        copyEntries(jobs, files, union([...fetched, ...ranges])),
       ]);
       transferred += got.bytes;
       requests += got.requests;

@@ -5,6 +5,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { createInflateRaw, crc32, inflateRawSync } from 'node:zlib';
+import { subtract, type Interval } from './intervals.js';
 
 const BLOCK = 1 << 20;
 /** Bytes of uncompressed data kept from the start of an entry (for revision.txt). */
@@ -20,14 +21,15 @@ export interface EntryData {
 
 /**
  * Passes `size` compressed bytes at `start` of `from` (method 0 stored, 8 deflated); with `copy` they
- * are written to `copy.to` at `copy.at` as well.
+ * are written to `copy.to` at `copy.at` as well, except where `copy.keep` says the target already holds
+ * bytes that must not be touched (bytes fetched from the server: a damaged local entry must not spoil them).
  * @throws the file system's errors (a short read is one: the file ended early).
  */
-export async function passEntry(from: FileHandle, start: number, size: number, method: number, copy?: { to: FileHandle; at: number }): Promise<EntryData> {
+export async function passEntry(from: FileHandle, start: number, size: number, method: number, copy?: { to: FileHandle; at: number; keep: readonly Interval[] }): Promise<EntryData> {
   const block = Buffer.allocUnsafe(Math.min(BLOCK, Math.max(size, 1)));
   if (method === 8 && size <= BLOCK) {
     const data = await readExactly(from, block, start, size);
-    if (copy) await writeAll(copy.to, data, copy.at);
+    if (copy) await writeAround(copy.to, data, copy.at, copy.keep);
     try {
       const plain = inflateRawSync(data);
       return { crc: crc32(plain) >>> 0, length: plain.length, head: Buffer.from(plain.subarray(0, HEAD)) };
@@ -57,7 +59,7 @@ export async function passEntry(from: FileHandle, start: number, size: number, m
     : Promise.resolve();
   for (let at = 0; at < size && !broken; at += BLOCK) {
     const data = await readExactly(from, block, start + at, Math.min(BLOCK, size - at));
-    if (copy) await writeAll(copy.to, data, copy.at + at);
+    if (copy) await writeAround(copy.to, data, copy.at + at, copy.keep);
     if (!inflater) take(data);
     // the block is read again only once the inflater has consumed it (write callback)
     else await Promise.race([new Promise<void>((resolve) => inflater.write(data, () => resolve())), ended]);
@@ -78,12 +80,10 @@ async function readExactly(handle: FileHandle, buffer: Buffer, position: number,
   return buffer.subarray(0, length);
 }
 
-/** Copies `length` bytes at `from` of `source` to `to` of `target`, a block at a time. */
-export async function copyBytes(source: FileHandle, from: number, target: FileHandle, to: number, length: number): Promise<void> {
-  const block = Buffer.allocUnsafe(Math.min(BLOCK, Math.max(length, 1)));
-  for (let at = 0; at < length; at += BLOCK) {
-    const data = await readExactly(source, block, from + at, Math.min(BLOCK, length - at));
-    await writeAll(target, data, to + at);
+/** Writes `data` at `position`, except the bytes inside `keep`. */
+async function writeAround(handle: FileHandle, data: Buffer, position: number, keep: readonly Interval[]): Promise<void> {
+  for (const piece of subtract([{ start: position, end: position + data.length }], keep)) {
+    await writeAll(handle, data.subarray(piece.start - position, piece.end - position), piece.start);
   }
 }
 

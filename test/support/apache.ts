@@ -37,6 +37,7 @@ export interface ApacheRequest {
 export interface Apache {
   /** `https://127.0.0.1:PORT/` (add `download/letto/`, `strict/letto/`, `norange/letto/` or `slow/letto/`). */
   base: string;
+  port: number;
   caPem: string;
   /** The access log so far (Apache writes a line once a request is answered). */
   requests(): Promise<ApacheRequest[]>;
@@ -57,8 +58,9 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts httpd serving `root` (made readable for Apache's user `nobody`), Basic auth `user`/`password`. */
-export async function startApache(opts: { root: string; user: string; password: string; rateKiB?: number }): Promise<Apache> {
+/** Starts httpd serving `root` (made readable for Apache's user `nobody`), Basic auth `user`/`password`, on `host` (default 127.0.0.1). */
+export async function startApache(opts: { root: string; user: string; password: string; rateKiB?: number; host?: string }): Promise<Apache> {
+  const host = opts.host ?? '127.0.0.1';
   const dir = await mkdtemp(join(tmpdir(), 'letto-apache-'));
   await chmod(dir, 0o755);
   await chmod(opts.root, 0o755);
@@ -72,7 +74,7 @@ export async function startApache(opts: { root: string; user: string; password: 
   const modules = ['mpm_event', 'authn_core', 'authn_file', 'authz_core', 'authz_user', 'auth_basic', 'alias', 'ssl', 'socache_shmcb', 'ratelimit', 'env'];
   const conf = `ServerRoot ${dir}
 ServerName 127.0.0.1
-Listen 127.0.0.1:${port}
+Listen ${host}:${port}
 PidFile ${dir}/httpd.pid
 DefaultRuntimeDir ${dir}
 ErrorLog ${dir}/error.log
@@ -118,7 +120,7 @@ Alias /slow/letto/ ${opts.root}/
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`apache2 exited at once: ${stderr}${await readFile(join(dir, 'error.log'), 'utf8').catch(() => '')}`);
     const up = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
+      const socket = connect(port, host);
       socket.once('connect', () => (socket.destroy(), resolve(true)));
       socket.once('error', () => resolve(false));
     }).catch(() => false);
@@ -127,7 +129,8 @@ Alias /slow/letto/ ${opts.root}/
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return {
-    base: `https://127.0.0.1:${port}/`,
+    base: `https://${host}:${port}/`,
+    port,
     caPem: cert,
     async requests() {
       const text = await readFile(join(dir, 'access.log'), 'utf8').catch(() => '');
