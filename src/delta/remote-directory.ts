@@ -3,13 +3,10 @@
  * {@link TAIL} bytes (end of central directory record, zip64 locator and record, usually the whole
  * directory), then, if the directory starts before them, the rest of it. Refuses what the delta
  * download does not handle, with a reason: several disks, encryption, compression other than stored or
- * deflated, a directory that does not end where the end record says.
- *
- * Format: PKWARE APPNOTE.TXT 6.3.10, §4.3.14–4.3.16 (zip64 end of central directory record and locator,
- * end of central directory record).
+ * deflated, a directory that does not end where the end record says (see findDirectory).
  */
 import type { HttpClient, Validators } from '../system/http.js';
-import { directoryFromTail, type ZipEntryInfo } from './zip-directory.js';
+import { directoryFromTail, findDirectory, type ZipEntryInfo } from './zip-directory.js';
 
 /** Bytes asked for first: the directory of a WAR with a few thousand entries fits. */
 export const TAIL = 512 * 1024;
@@ -46,7 +43,7 @@ export async function readRemoteDirectory(http: HttpClient, url: string): Promis
   const { total, validators } = last.answer;
   let base = last.answer.start;
   let tail = last.data;
-  const end = findEnd(tail, base);
+  const end = findDirectory(tail, base);
   if (typeof end === 'string') return { ok: false, reason: end };
   if (end.directoryOffset < base) {
     const rest = await get({ start: end.directoryOffset, end: base - 1 }, validators);
@@ -68,27 +65,6 @@ export async function readRemoteDirectory(http: HttpClient, url: string): Promis
 /** Reads the directory back from a file's tail already on disk (a delta download being continued). */
 export async function directoryFromBytes(tail: Buffer, directoryOffset: number, total: number): Promise<ZipEntryInfo[]> {
   return (await directoryFromTail(tail, directoryOffset, total)).entries;
-}
-
-/** Where the central directory starts, from the end records in `tail` (which starts at byte `base`); a reason string when unusable. */
-function findEnd(tail: Buffer, base: number): { directoryOffset: number } | string {
-  const at = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  if (at < 0 || at + 22 > tail.length) return 'it has no zip end of central directory record in its last bytes';
-  if (tail.readUInt16LE(at + 4) !== 0 || tail.readUInt16LE(at + 6) !== 0) return 'it is a zip split over several disks';
-  let directoryOffset = tail.readUInt32LE(at + 16);
-  let directorySize = tail.readUInt32LE(at + 12);
-  let directoryEnd = base + at;
-  if (directoryOffset === 0xffffffff || directorySize === 0xffffffff || tail.readUInt16LE(at + 10) === 0xffff) {
-    const locator = at - 20;
-    if (locator < 0 || tail.readUInt32LE(locator) !== 0x07064b50) return 'its zip64 end of central directory locator is missing';
-    const record = Number(tail.readBigUInt64LE(locator + 8)) - base;
-    if (record < 0 || record + 56 > tail.length || tail.readUInt32LE(record) !== 0x06064b50) return 'its zip64 end of central directory record is not where the locator says';
-    directorySize = Number(tail.readBigUInt64LE(record + 40));
-    directoryOffset = Number(tail.readBigUInt64LE(record + 48));
-    directoryEnd = base + record;
-  }
-  if (directoryOffset + directorySize !== directoryEnd) return 'its central directory does not end where the end record says (data before the zip, or an unknown layout)';
-  return { directoryOffset };
 }
 
 /** Why the entries cannot be assembled from pieces, or null when they can. */
