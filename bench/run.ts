@@ -28,6 +28,12 @@ import { buildSizedWar } from '../fixtures/sized-war.js';
 import { HAVE_TIME, measure, median, startServer, type Sample } from './measure.js';
 import { benchStartup, packagedExecutable, type CliUnderTest } from './startup.js';
 
+// `--delta`: the delta download benchmark (bench/delta.ts, its own options and report) instead of this one
+if (process.argv.includes('--delta')) {
+  await import('./delta.js');
+  process.exit(0);
+}
+
 const REVISION = 6886;
 const USER = 'letto';
 const PASSWORD = 'bench-secret';
