@@ -1,6 +1,6 @@
 /**
  * The letto_update role over ssh against a Debian server with systemd as PID 1 (a container,
- * test/support/ssh-host.ts): what the fleet suite on this machine cannot show, since it has no
+ * test/support/ssh-host.ts on test/support/systemd-container.ts): what the fleet suite on this machine cannot show, since it has no
  * systemd. With `letto_update_scheduler: auto` the role finds systemd and enables the nightly timer
  * and the watchdog service from contrib/systemd, names a non-default config file in a drop-in, and
  * turns both off again; check.yml reads that server's revision through ssh and become.
@@ -28,7 +28,7 @@ describeWithSshHost('contrib/ansible over ssh: the role on a Debian server with 
 
   const playbook = (name: string, ...args: string[]): Promise<ToolRun> => runAnsible('ansible-playbook', ['-i', inventory, name, ...args], { tmp });
   const inside = async (...command: string[]): Promise<string> => {
-    const r = await host.exec(command);
+    const r = await host.container.exec(command);
     return `${r.stdout}${r.stderr}`.trim();
   };
   const unitState = async (unit: string) => ({
@@ -49,7 +49,7 @@ describeWithSshHost('contrib/ansible over ssh: the role on a Debian server with 
     const node = realpathSync(process.execPath);
     host = await startSshHost(tmp, [`${REPO_ROOT}:${REPO_ROOT}:ro`, `${node}:/usr/local/bin/node:ro`, `${srv}:/srv/letto:ro`]);
     // letto-update and its units, put in place by hand as docs/operations.md says (install method none)
-    const setup = await host.exec([
+    const setup = await host.container.exec([
       'sh',
       '-c',
       `cp ${REPO_ROOT}/contrib/systemd/letto-update.service ${REPO_ROOT}/contrib/systemd/letto-update.timer ${REPO_ROOT}/contrib/systemd/letto-update-watchdog.service /etc/systemd/system/ && ln -s ${REPO_ROOT}/bin/letto-update.js /usr/local/bin/letto-update && letto-update --version`,
@@ -88,7 +88,7 @@ describeWithSshHost('contrib/ansible over ssh: the role on a Debian server with 
   }, 900_000);
 
   afterAll(async () => {
-    await host?.destroy();
+    await host?.container.destroy();
     await download?.close();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
