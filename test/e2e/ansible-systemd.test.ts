@@ -105,7 +105,7 @@ describeWithSshHost('contrib/ansible over ssh: the role on a Debian server with 
     expect(await inside('stat', '-c', '%a %U', '/etc/letto-update/password')).toBe('600 root');
     expect(await inside('cat', '/etc/letto-update/password')).toBe(PASSWORD);
     expect(await inside('sh', '-c', 'ls /etc/cron.d')).not.toContain('letto-update-ansible');
-  }, 180_000);
+  }, 360_000);
 
   it('check.yml reads the server’s revision through ssh and become', async () => {
     const run = await playbook('check.yml', '-e', `letto_update_config_file=${CONFIG}`);
@@ -122,5 +122,5 @@ describeWithSshHost('contrib/ansible over ssh: the role on a Debian server with 
     const again = await playbook('install.yml', ...off);
     expect(again.exitCode, again.stdout + again.stderr).toBe(0);
     expect(recap(again.stdout)[HOST]).toMatchObject({ changed: 0, failed: 0 });
-  }, 180_000);
+  }, 360_000);
 });

@@ -234,7 +234,7 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
     expect(second.exitCode, second.stdout + second.stderr).toBe(0);
     const counts = recap(second.stdout);
     for (const name of NAMES) expect(counts[name], second.stdout).toMatchObject({ changed: 0, failed: 0 });
-  }, 240_000);
+  }, 360_000);
 
   it('check.yml prints one table: each host’s installed and available revision, and the host it could not reach', async () => {
     const check = await ansible('ansible-playbook', ['-i', inventory, 'check.yml']);
