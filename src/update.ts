@@ -1,3 +1,4 @@
+import { localTime } from './time.js';
 import type { Context } from './context.js';
 import { assertNoBackupRunning, beforeDownload, installWar } from './install.js';
 import { acquireRunLock } from './lock.js';
@@ -58,12 +59,12 @@ export async function decideUpdate(ctx: Context, options: Pick<UpdateOptions, 'r
       kind: 'skipped',
       from,
       target,
-      message: `Revision ${target} failed its health check on ${failed.time} and is not tried again by the nightly run; revision ${from ?? 'unknown'} stays (a newer revision, or \`update --force\`, tries again).`,
+      message: `Revision ${target} failed its health check on ${localTime(failed.time)} and is not tried again by the nightly run; revision ${from ?? 'unknown'} stays (a newer revision, or \`update --force\`, tries again).`,
     };
   }
   const source = sourceFor(target, available, channel);
   const plan = `update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${channel} channel` : 'from the archive'}); TomEE will be restarted.`;
-  return { kind: 'install', from, target, source, plan, failedBefore: failed && failed.revision === target ? failed.time : null };
+  return { kind: 'install', from, target, source, plan, failedBefore: failed && failed.revision === target ? localTime(failed.time) : null };
 }
 
 /**
