@@ -41,7 +41,7 @@ export function updateCommand(run: CommandRun, opts: UpdateFlags): Promise<numbe
 /** Prints the plan as a table of checks (see docs/usage.md, "update --dry-run") and returns its exit code. */
 function showPlan(out: Output, plan: UpdatePlan): number {
   const exitCode = plan.goAhead ? ExitCode.ok : ExitCode.failed;
-  out.json({ command: 'update', result: 'dry-run', ...plan, exitCode });
+  out.json({ command: 'update', result: 'dry-run', message: plan.summary, ...plan, exitCode });
   out.line(plan.summary);
   const width = Math.max(...plan.checks.map((c) => c.name.length));
   for (const c of plan.checks) out.line(`  ${(c.result === 'fail' ? 'FAIL' : c.result).padEnd(4)}  ${c.name.padEnd(width)}  ${c.detail}`);

@@ -360,7 +360,7 @@ describe('watchdog', () => {
     const lines = String(r.stdout).trim().split('\n');
     expect(lines[0]).toMatch(/watchdog: checking .* every 1 s; restart after 2 failed checks in a row, not again within 300 s\./);
     expect(lines[1]).toMatch(/failure 1 of 2/);
-    expect(lines.slice(2, -1).join('\n')).toMatch(/Z Starting TomEE .*\n.*Z Waiting up to 1 s for/);
+    expect(lines.slice(2, -1).join('\n')).toMatch(/\d\d:\d\d:\d\d \S+ Starting TomEE .*\n.*\d\d:\d\d:\d\d \S+ Waiting up to 1 s for/);
     expect(lines.at(-1)).toMatch(/watchdog: LeTTo did not answer 2 checks in a row .*TomEE was restarted and answers again/);
     expect(lines.every((l) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (?:[A-Z]{2,5}|[+-]\d\d:\d\d) /.test(l))).toBe(true);
     expect(String(r.stderr).trim()).toBe('letto-update: SIGTERM received; the watchdog stopped.');
