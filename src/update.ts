@@ -1,4 +1,5 @@
 import { localTime } from './time.js';
+import type { TransferSummary } from './delta/summary.js';
 import type { Context } from './context.js';
 import { assertNoBackupRunning, beforeDownload, installWar } from './install.js';
 import { acquireRunLock } from './lock.js';
@@ -119,7 +120,7 @@ async function rememberOutcome(ctx: Context, done: RunReport): Promise<void> {
  * server is not touched.
  * @returns the staged WAR. @throws LettoError (exit 1, 2 or 75).
  */
-export async function runDownload(ctx: Context, options: { revision?: Revision }): Promise<{ revision: Revision; path: string; sha256: string | null }> {
+export async function runDownload(ctx: Context, options: { revision?: Revision }): Promise<{ revision: Revision; path: string; sha256: string | null; download: TransferSummary | null }> {
   await ctx.state.ensure();
   const lock = await acquireRunLock(ctx.state.dir, 'download', ctx.serviceUser);
   try {
@@ -129,7 +130,7 @@ export async function runDownload(ctx: Context, options: { revision?: Revision }
     const revision = options.revision ?? available;
     await beforeDownload(ctx, null, revision);
     const war = await downloadRevision(ctx, revision, sourceFor(revision, available, channel));
-    return { revision, path: war.path, sha256: war.sha256 ?? null };
+    return { revision, path: war.path, sha256: war.sha256 ?? null, download: war.transfer ?? null };
   } finally {
     await lock.release();
   }
