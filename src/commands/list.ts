@@ -1,3 +1,4 @@
+import { localTime } from '../time.js';
 import { ExitCode } from '../errors.js';
 import { runList } from '../inspect.js';
 import { withSession } from './shared.js';
@@ -11,7 +12,7 @@ export function listCommand(run: CommandRun, opts: { remote?: boolean }): Promis
     out.line(`installed: ${report.installed ?? 'unknown'}`);
     out.line(`local backups (${ctx.config.paths.backups}):`);
     if (report.backups.length === 0) out.line('  none');
-    for (const b of report.backups) out.line(`  ${b.revision}  ${(b.bytes / 1024 / 1024).toFixed(1)} MiB  ${b.time}`);
+    for (const b of report.backups) out.line(`  ${b.revision}  ${(b.bytes / 1024 / 1024).toFixed(1)} MiB  ${localTime(b.time)}`);
     if (report.remote) {
       out.line('server archive:');
       if (report.remote.length === 0) out.line('  none');

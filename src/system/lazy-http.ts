@@ -17,6 +17,7 @@ export function createLazyHttpClient(options: HttpOptions): HttpClient {
     getOptionalText: async (url: string) => (await full()).getOptionalText(url),
     download: async (url: string, dest: string, opts?: DownloadOptions) => (await full()).download(url, dest, opts),
     readRange: async (url: string, range: ByteRange, opts: RangeOptions) => (await full()).readRange(url, range, opts),
+    size: async (...args: Parameters<HttpClient['size']>) => (await full()).size(...args),
     async probe(url, timeoutSeconds) {
       if (!probesDirectly(url, env, isLoopbackHost)) return (await full()).probe(url, timeoutSeconds);
       const loopback = isLoopbackHost(new URL(url).hostname);
