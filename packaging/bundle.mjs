@@ -56,7 +56,8 @@ if (both || wanted.includes('--single')) {
     outfile: 'build/letto-update.cjs',
     format: 'cjs',
     target: 'node24',
-    // src/version.ts reads package.json through import.meta.url only when the version is not baked in
-    define: { ...common.define, 'import.meta.url': 'undefined' },
+    // CommonJS has no import.meta: its url is the file URL of this script (in the executable: of the executable)
+    banner: { js: 'var __lettoImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+    define: { ...common.define, 'import.meta.url': '__lettoImportMetaUrl' },
   });
 }
