@@ -1,13 +1,13 @@
 import type { Context } from './context.js';
-import { assertNoBackupRunning, beforeDownload, installWar } from './install.js';
+import { assertNoBackupRunning } from './install.js';
 import { acquireRunLock } from './lock.js';
 import { notifyAfter } from './notify.js';
 import type { Revision } from './revision.js';
-import { explainDiskFull } from './errors.js';
 import type { Journal } from './journal.js';
+import { adapterFor } from './kinds/index.js';
 import { concludeInstall, recordedRun, recoverAndRecord, reporter, type Known, type Reporter, type RunReport } from './run.js';
-import { readAvailable, readInstalled } from './steps/check.js';
-import { downloadRevision, sourceFor } from './steps/download.js';
+import { readAvailable } from './steps/check.js';
+import { sourceFor } from './steps/download.js';
 import { describeJournal, unfinishedJournal } from './recover.js';
 
 export type { RunReport } from './run.js';
@@ -48,12 +48,13 @@ export async function runUpdate(ctx: Context, options: UpdateOptions): Promise<R
 
 async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, report: Reporter, journal: Journal | null): Promise<RunReport> {
   const { channel } = ctx.config.server;
+  const adapter = adapterFor(ctx);
   await assertNoBackupRunning(ctx);
   ctx.emit({ type: 'step', step: 'check', message: `Reading the installed revision and the ${channel} revision` });
   // a dry run does not recover an interrupted run (it changes nothing): it plans from what recovery would leave
   const interrupted = options.dryRun ? await unfinishedJournal(ctx, false) : null;
   const first = interrupted ? `Dry run: would first recover the interrupted run (${describeJournal(interrupted)}), then ` : '';
-  const from = (known.from = interrupted ? (interrupted.step === 'installed' ? interrupted.to : interrupted.from) : (await readInstalled(ctx)).revision);
+  const from = (known.from = interrupted ? (interrupted.step === 'installed' ? interrupted.to : interrupted.from) : (await adapter.installed(ctx)).revision);
   const available = await readAvailable(ctx, channel);
   const target = (known.to = options.revision ?? available);
 
@@ -69,18 +70,16 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
   }
   if (failed && failed.revision === target) ctx.emit({ type: 'warn', message: `Revision ${target} failed its health check before (${failed.time}); trying it again.` });
   const source = sourceFor(target, available, channel);
-  const plan = `update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${channel} channel` : 'from the archive'}); TomEE will be restarted.`;
+  const plan = `update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${channel} channel` : 'from the archive'}); ${adapter.restartNote}.`;
   if (options.dryRun) return report('dry-run', `${first || 'Dry run: would '}${plan}`);
   if (options.confirm && !(await options.confirm(`${plan.charAt(0).toUpperCase()}${plan.slice(1)} Continue?`))) {
     return report('cancelled', 'Cancelled; nothing was changed.');
   }
-  ctx.emit({ type: 'step', step: 'check', message: 'Checking free disk space in staging, backups and webapps' });
+  ctx.emit({ type: 'step', step: 'check', message: adapter.beforeFetchNote });
   // a dry run has returned above: a real run always has its journal
-  await beforeDownload(ctx, from, target, journal!);
-  const staged = await explainDiskFull(`while downloading into ${ctx.config.paths.staging}`, 'Nothing was changed.', () =>
-    downloadRevision(ctx, target, source),
-  );
-  const done = await concludeInstall(ctx, await installWar(ctx, from, staged, journal!), staged, from, report);
+  await adapter.beforeFetch(ctx, from, target, journal!);
+  const fetched = await adapter.fetch(ctx, target, { purpose: 'update', source });
+  const done = await concludeInstall(ctx, await adapter.install(ctx, from, fetched, journal!), fetched, from, report);
   await rememberOutcome(ctx, done);
   return done;
 }
@@ -102,6 +101,7 @@ async function rememberOutcome(ctx: Context, done: RunReport): Promise<void> {
  * @returns the staged WAR. @throws LettoError (exit 1, 2 or 75).
  */
 export async function runDownload(ctx: Context, options: { revision?: Revision }): Promise<{ revision: Revision; path: string; sha256: string | null }> {
+  const adapter = adapterFor(ctx);
   await ctx.state.ensure();
   const lock = await acquireRunLock(ctx.state.dir, 'download', ctx.serviceUser);
   try {
@@ -109,9 +109,9 @@ export async function runDownload(ctx: Context, options: { revision?: Revision }
     const { channel } = ctx.config.server;
     const available = await readAvailable(ctx, channel);
     const revision = options.revision ?? available;
-    await beforeDownload(ctx, null, revision);
-    const war = await downloadRevision(ctx, revision, sourceFor(revision, available, channel));
-    return { revision, path: war.path, sha256: war.sha256 ?? null };
+    await adapter.beforeFetch(ctx, null, revision);
+    const fetched = await adapter.fetch(ctx, revision, { purpose: 'update', source: sourceFor(revision, available, channel) });
+    return { revision, path: fetched.where, sha256: fetched.sha256 ?? null };
   } finally {
     await lock.release();
   }
