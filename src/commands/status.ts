@@ -1,0 +1,22 @@
+import { ExitCode } from '../errors.js';
+import { runStatus } from '../inspect.js';
+import { describePause } from '../watchdog-state.js';
+import { withSession } from './shared.js';
+import type { CommandRun } from './types.js';
+
+/** `status`: installed revision, TomEE, one health check, the last run; exit 0 healthy, 1 not. */
+export function statusCommand(run: CommandRun): Promise<number> {
+  return withSession(run, 'read', undefined, async ({ ctx }, out) => {
+    const report = await runStatus(ctx);
+    out.json(report);
+    out.line(`installed revision: ${report.installed ?? 'unknown'}`);
+    out.line(`TomEE: ${report.running ? `running (PID ${report.pid})` : 'not running'}`);
+    out.line(`health: ${report.health}`);
+    const last = report.lastRun;
+    out.line(`last run: ${last ? `${last.time} ${last.command} ${last.from ?? '?'} → ${last.to ?? '?'}: ${last.result}` : 'none recorded'}`);
+    if (report.unfinished) out.line(`interrupted run: ${report.unfinished} The next update, rollback or \`letto-update recover\` finishes or undoes it.`);
+    if (report.failedRevision) out.line(`failed revision: ${report.failedRevision.revision} (${report.failedRevision.time}); the nightly run skips it until a newer one appears`);
+    if (report.watchdogPause) out.line(`watchdog: paused ${describePause(report.watchdogPause)}`);
+    return report.running && report.healthy ? ExitCode.ok : ExitCode.failed;
+  });
+}
