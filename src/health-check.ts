@@ -2,8 +2,7 @@ import type { Context } from './context.js';
 import { LettoError, type PluginState } from './errors.js';
 import { runLockHolder } from './lock.js';
 import type { Revision } from './revision.js';
-import { readInstalled } from './steps/check.js';
-import { tomeeStatus } from './steps/tomee.js';
+import { adapterFor } from './kinds/index.js';
 import { readPause } from './watchdog-state.js';
 
 
@@ -44,19 +43,21 @@ export interface HealthReport {
  * Changes nothing; never throws for what it checks.
  */
 export async function checkHealth(ctx: Context, t: HealthThresholds): Promise<HealthReport> {
-  const url = ctx.config.tomee.health_url;
-  const revision = await readInstalled(ctx).then((i) => i.revision, () => null);
+  const adapter = adapterFor(ctx);
+  const url = adapter.health(ctx).url;
+  const revision = await adapter.installed(ctx).then((i) => i.revision, () => null);
   const base = { revision, running: null, pid: null, httpStatus: null, ms: null, perfdata: '' };
   let status;
   try {
-    status = await tomeeStatus(ctx);
+    status = await adapter.runtime(ctx);
   } catch (error) {
     return { ...base, state: 'UNKNOWN', summary: error instanceof LettoError ? error.message : String(error) };
   }
   const label = `revision ${revision ?? 'unknown'}`;
   const report = (state: PluginState, summary: string, extra: Partial<HealthReport> = {}): Promise<HealthReport> =>
     expectedOutage(ctx, { ...base, running: status.running, pid: status.pid, state, summary, ...extra });
-  if (!status.running) return report('CRITICAL', `TomEE is not running (${ctx.config.tomee.status}), ${label}`);
+  if (!status.running) return report('CRITICAL', `${adapter.kind === 'tomee' ? `TomEE is not running (${ctx.config.tomee.status})` : `${status.description}`}, ${label}`);
+  if (!url) return report('OK', `${label}, ${status.description} (no docker.health_url to probe)`);
   const probe = await ctx.services.http.probe(url, t.timeout);
   if (!probe.ok) {
     const why = /abort|timeout/i.test(probe.error) ? `no answer within ${t.timeout} s` : probe.error;

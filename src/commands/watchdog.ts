@@ -1,3 +1,4 @@
+import { adapterFor } from '../kinds/index.js';
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { stamp, type Output } from '../output.js';
@@ -66,7 +67,7 @@ async function watchdog(ctx: Context, out: Output, action: WatchdogAction, opts:
   }
   const { interval, failures, grace } = ctx.config.watchdog;
   out.stopNote = 'the watchdog stopped.';
-  out.line(`${stamp()} watchdog: checking ${ctx.config.tomee.health_url} every ${interval} s; restart after ${failures} failed checks in a row, not again within ${grace} s.`);
+  out.line(`${stamp()} watchdog: checking ${adapterFor(ctx).health(ctx).url || 'the LeTTo containers'} every ${interval} s; restart after ${failures} failed checks in a row, not again within ${grace} s.`);
   await watchdogLoop(ctx, (report) => {
     out.json(report);
     show(report);

@@ -59,8 +59,25 @@ export async function readLettoServices(ctx: Context): Promise<LettoService[]> {
   return all;
 }
 
-/** service → image reference, from `compose config` (resolved YAML, the same from v1 and v2). */
+/**
+ * What compose said about a folder, kept for the run: the compose files do not change during a run,
+ * and `docker-compose` v1 (Python) costs about a second per call, `docker` about 30 ms.
+ */
+interface Known {
+  images: Map<string, Map<string, string>>;
+  projects: Map<string, string>;
+}
+const known = new WeakMap<Context, Known>();
+function knownOf(ctx: Context): Known {
+  let k = known.get(ctx);
+  if (!k) known.set(ctx, (k = { images: new Map(), projects: new Map() }));
+  return k;
+}
+
+/** service → image reference, from `compose config` (resolved YAML, the same from v1 and v2); once per run. */
 async function serviceImages(ctx: Context, dir: string): Promise<Map<string, string>> {
+  const cached = knownOf(ctx).images.get(dir);
+  if (cached) return cached;
   const result = await dockerOf(ctx).compose(dir, ['config'], QUERY_TIMEOUT);
   if (result.failure || result.exitCode !== 0) {
     throw new LettoError(`Compose cannot read the folder ${dir}: ${lastLine(result)}. Nothing was changed.`, {
@@ -72,12 +89,20 @@ async function serviceImages(ctx: Context, dir: string): Promise<Map<string, str
   for (const [service, spec] of Object.entries(parsed?.services ?? {})) {
     if (typeof spec?.image === 'string') images.set(service, spec.image);
   }
+  knownOf(ctx).images.set(dir, images);
   return images;
 }
 
-/** The containers of the compose project in `dir` (running or not). */
+/**
+ * The containers of the compose project in `dir` (running or not, not one-off `run` containers). The
+ * first look asks compose (`ps -a -q`, which knows the project name from `.env` the way compose does);
+ * later looks in the same run ask docker for the project's label.
+ */
 export async function containersOf(ctx: Context, dir: string): Promise<ContainerInfo[]> {
-  const ps = await dockerOf(ctx).compose(dir, ['ps', '-a', '-q'], QUERY_TIMEOUT);
+  const project = knownOf(ctx).projects.get(dir);
+  const ps = project
+    ? await dockerOf(ctx).docker(['ps', '-a', '-q', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`, '--filter', 'label=com.docker.compose.oneoff=False'], QUERY_TIMEOUT)
+    : await dockerOf(ctx).compose(dir, ['ps', '-a', '-q'], QUERY_TIMEOUT);
   if (ps.failure || ps.exitCode !== 0) throw new LettoError(`Compose cannot list the containers in ${dir}: ${lastLine(ps)}.`, { hint: 'Check that Docker runs (`docker info`).' });
   const ids = ps.stdout.split(/\s+/).filter(Boolean);
   if (ids.length === 0) return [];
@@ -90,6 +115,8 @@ export async function containersOf(ctx: Context, dir: string): Promise<Container
     State: { Status: string; Health?: { Status: string } };
     Config: { Labels?: Record<string, string> };
   }>;
+  const found = list[0]?.Config.Labels?.['com.docker.compose.project'];
+  if (found) knownOf(ctx).projects.set(dir, found);
   return list.map((c) => ({
     id: c.Id,
     name: c.Name.replace(/^\//, ''),

@@ -4,7 +4,9 @@ import { ExitCode, LettoError, asLettoError } from '../errors.js';
 import { removeJournal, type JournalEntry } from '../journal.js';
 import { describeJournal, releaseStaleMarker, type Recovery } from '../recover.js';
 import { injectFault } from '../system/fault.js';
+import { readLettoServices } from './compose.js';
 import { waitServicesHealthy } from './health.js';
+import { pruneImages } from './revisions.js';
 import { byRef, pointAt, upAll } from './install.js';
 
 /** Steps before which no image reference had been moved and no container recreated. */
@@ -28,7 +30,10 @@ export async function recoverImages(ctx: Context, journal: JournalEntry): Promis
   await releaseStaleMarker(ctx, journal);
   let recovery: Recovery;
   if (journal.step === 'installed') {
+    const before = await ctx.state.read();
     await ctx.state.write({ installed: journal.to, ...(journal.healthy ? { lastKnownGood: journal.to } : {}) });
+    // the killed run's conclusion: retention, as after an update that ended by itself
+    await pruneImages(ctx, await readLettoServices(ctx), [journal.from, before.lastKnownGood, journal.to]);
     recovery = { kind: 'completed', journal, running: journal.to, message: `It had already installed revision ${journal.to ?? 'unknown'} on every service; only its bookkeeping was left, and is done.` };
   } else if (BEFORE_SWAP.has(journal.step) || !journal.previousImages?.length) {
     recovery = { kind: 'untouched', journal, running: journal.from, message: 'It had not moved any image or container yet; nothing needed undoing.' };

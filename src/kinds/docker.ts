@@ -1,6 +1,7 @@
 import { readLettoServices, composeRestart } from '../docker/compose.js';
 import { assertEngine } from '../docker/engine.js';
 import { fetchImages, requireLettoServices, type DockerFetched } from '../docker/fetch.js';
+import { waitServicesHealthy } from '../docker/health.js';
 import { installImages } from '../docker/install.js';
 import { recoverImages } from '../docker/recover.js';
 import { parseRef, pullRef, revisionOfTag } from '../docker/refs.js';
@@ -48,6 +49,7 @@ export const dockerAdapter: Adapter = {
     for (const dir of ctx.config.docker!.compose_dirs) await composeRestart(ctx, dir);
   },
   health: (ctx) => ({ url: ctx.config.docker!.health_url, timeout: ctx.config.docker!.health_timeout }),
+  waitHealthy: (ctx) => waitServicesHealthy(ctx, null),
   async listLocal(ctx) {
     const services = await readLettoServices(ctx);
     return (await localRevisions(ctx, services)).map((r) => ({ revision: r.revision, description: `${new Set(r.ids.values()).size} images` }));

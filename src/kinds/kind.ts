@@ -19,6 +19,7 @@ import type { Journal, JournalEntry } from '../journal.js';
 import type { Recovery } from '../recover.js';
 import type { Revision } from '../revision.js';
 import type { WarSource } from '../steps/download.js';
+import type { HealthResult } from '../steps/health.js';
 
 /** The kinds of LeTTo install: a `[docker]` section in the config makes it `docker`. */
 export type Kind = 'tomee' | 'docker';
@@ -110,8 +111,10 @@ export interface Adapter {
   runtime(ctx: Context): Promise<Runtime>;
   /** Restarts LeTTo for the watchdog (the run lock and backup lock are the caller's). @throws LettoError. */
   restart(ctx: Context): Promise<void>;
-  /** The URL and timeout (s) of the health check. */
+  /** The URL and timeout (s) of the health check (`url` may be empty for Docker: containers only). */
   health(ctx: Context): { url: string; timeout: number };
+  /** Waits until LeTTo answers its health check or the timeout passes (after a watchdog restart). Never throws. */
+  waitHealthy(ctx: Context): Promise<HealthResult>;
   /** Revisions kept on this machine, newest first. */
   listLocal(ctx: Context): Promise<LocalRevision[]>;
   /** Revisions on the download server's archive or in the registry, newest first. @throws LettoError. */

@@ -6,6 +6,7 @@ import type { Revision } from '../revision.js';
 import { listBackups, pruneBackups } from '../steps/backup.js';
 import { readInstalled } from '../steps/check.js';
 import { discardStaged, downloadRevision, readArchive } from '../steps/download.js';
+import { waitHealthy } from '../steps/health.js';
 import { restartTomee, tomeeStatus } from '../steps/tomee.js';
 import { verifyWar } from '../war.js';
 import type { Adapter, Fetched } from './kind.js';
@@ -40,6 +41,7 @@ export const tomeeAdapter: Adapter = {
   },
   restart: (ctx) => restartTomee(ctx),
   health: (ctx) => ({ url: ctx.config.tomee.health_url, timeout: ctx.config.tomee.health_timeout }),
+  waitHealthy: (ctx) => waitHealthy(ctx),
   async listLocal(ctx) {
     return (await listBackups(ctx)).map((b) => ({ revision: b.revision, description: `${(b.bytes / 1024 / 1024).toFixed(1)} MiB  ${b.time}` }));
   },
