@@ -5,7 +5,7 @@
  * The one place that turns errors into exit codes.
  */
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { parseDurationSeconds } from './duration.js';
+import { parseDuration, parseDurationSeconds } from './duration.js';
 import { ExitCode, PluginState, asLettoError, type LettoError } from './errors.js';
 import type { Output } from './output.js';
 import type { Channel } from './revision.js';
@@ -24,8 +24,9 @@ function parseDurationArg(value: string): number {
 }
 
 function parseSecondsArg(value: string): number {
-  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError('must be a number of seconds greater than 0, like 5 or 0.5.');
-  return Number(value);
+  const seconds = parseDuration(value);
+  if (seconds === null || seconds <= 0) throw new InvalidArgumentError('must be a duration greater than 0, like 5 (seconds), 0.5, 500ms or 1m.');
+  return seconds;
 }
 
 function parseCountArg(value: string): number {
@@ -186,7 +187,8 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
       if (plugin) {
-        process.stdout.write('LETTO UNKNOWN - usage error (see letto-update health --help)\n');
+        const { pluginLine } = await import('./health-check.js');
+        process.stdout.write(pluginLine('UNKNOWN', 'usage error (see letto-update health --help)'));
         return PluginState.UNKNOWN;
       }
       return ExitCode.usage;
@@ -194,10 +196,12 @@ export async function main(argv: string[]): Promise<number> {
     const failure: LettoError = asLettoError(error);
     const out = output ?? new (await import('./output.js')).Output({ json: argv.includes('--json'), quiet: false, verbose: argv.includes('--verbose') });
     if (plugin) {
-      // monitoring plugins: one line on stdout, config and every other error is UNKNOWN
-      out.plugin(`LETTO UNKNOWN - ${failure.message}`);
+      // monitoring plugins: one line on stdout, config and every other error is UNKNOWN; the whole
+      // message and what to do go to stderr
+      const { pluginLine } = await import('./health-check.js');
+      out.plugin(pluginLine('UNKNOWN', failure.message.replace(/\.$/, '')));
       out.json({ state: 'UNKNOWN', summary: failure.message, hint: failure.hint, exitCode: PluginState.UNKNOWN });
-      if (failure.hint && !out.mode.json) process.stderr.write(`what to do: ${failure.hint}\n`);
+      if (!out.mode.json) out.error(failure.message, failure.hint, error);
       return PluginState.UNKNOWN;
     }
     if (out.mode.cron) out.flushLog();

@@ -30,6 +30,18 @@ export interface HealthReport {
   perfdata: string;
   /** Set when an update holds the run lock, or the watchdog is paused: a down LeTTo is then WARNING, not CRITICAL. */
   because?: string;
+  /** What the admin should do (for stderr, never in the plugin line), e.g. why the status script and health_url disagree. */
+  hint?: string;
+}
+
+/**
+ * The plugin output: exactly one line, `LETTO <STATE> - <summary>[ | <perfdata>]` and a newline
+ * (Monitoring Plugins Development Guidelines). Line breaks in `summary` become `; ` and a `|` (which
+ * would start the perfdata) becomes `/`, so no message can break the line.
+ */
+export function pluginLine(state: PluginState, summary: string, perfdata = ''): string {
+  const text = summary.trim().replace(/:?\s*\n\s*/g, (m) => (m.startsWith(':') ? ': ' : '; ')).replace(/\|/g, '/');
+  return `LETTO ${state} - ${text}${perfdata ? ` | ${perfdata}` : ''}\n`;
 }
 
 /**
@@ -39,7 +51,10 @@ export interface HealthReport {
  *   the watchdog is paused for maintenance (an expected outage);
  * - CRITICAL: TomEE not running, no answer within `timeout` (hanging), an HTTP status other than 200,
  *   or slower than `critical`;
+ * - WARNING too: the status script says TomEE is not running but health_url answers HTTP 200 (the two
+ *   disagree: usually a status script that cannot see TomEE's process as this user); `hint` says what to do;
  * - UNKNOWN: the status script cannot be run (the CLI also maps config and usage errors to UNKNOWN).
+ * health_url is asked also when the status script says TomEE is not running.
  * Changes nothing; never throws for what it checks.
  */
 export async function checkHealth(ctx: Context, t: HealthThresholds): Promise<HealthReport> {
@@ -51,14 +66,28 @@ export async function checkHealth(ctx: Context, t: HealthThresholds): Promise<He
   try {
     status = await adapter.runtime(ctx);
   } catch (error) {
-    return { ...base, state: 'UNKNOWN', summary: error instanceof LettoError ? error.message : String(error) };
+    if (!(error instanceof LettoError)) throw error;
+    return { ...base, state: 'UNKNOWN', summary: error.message.replace(/\.$/, ''), hint: error.hint };
   }
   const label = `revision ${revision ?? 'unknown'}`;
   const report = (state: PluginState, summary: string, extra: Partial<HealthReport> = {}): Promise<HealthReport> =>
     expectedOutage(ctx, { ...base, running: status.running, pid: status.pid, state, summary, ...extra });
-  if (!status.running) return report('CRITICAL', `${adapter.kind === 'tomee' ? `TomEE is not running (${ctx.config.tomee.status})` : `${status.description}`}, ${label}`);
-  if (!url) return report('OK', `${label}, ${status.description} (no docker.health_url to probe)`);
+  if (adapter.kind === 'docker') {
+    if (!status.running) return report('CRITICAL', `${status.description}, ${label}`);
+    if (!url) return report('OK', `${label}, ${status.description} (no docker.health_url to probe)`);
+  }
   const probe = await ctx.services.http.probe(url, t.timeout);
+  if (!status.running) {
+    if (!probe.ok || probe.status !== 200) return report('CRITICAL', `TomEE is not running (${ctx.config.tomee.status}), ${label}`);
+    // LeTTo answers although the status script says it is stopped: one of the two is wrong, and it is
+    // usually the script, run as a user who cannot see TomEE's process
+    return report('WARNING', `${label}, HTTP 200 in ${probe.ms} ms from ${url}, but the status script ${ctx.config.tomee.status} says TomEE is not running: the two disagree`, {
+      httpStatus: probe.status,
+      ms: probe.ms,
+      perfdata: perfdata(probe.ms / 1000, t),
+      hint: `LeTTo answers, so the status script is probably wrong for this user (uid ${process.getuid?.() ?? '?'}): a monitoring user often cannot see the processes of root or ${ctx.serviceUser.name} (e.g. a PID file it may not read, or /proc mounted with hidepid). Run \`letto-update health\` as root or ${ctx.serviceUser.name}, or fix ${ctx.config.tomee.status}; if health_url belongs to another server, fix tomee.health_url.`,
+    });
+  }
   if (!probe.ok) {
     const why = /abort|timeout/i.test(probe.error) ? `no answer within ${t.timeout} s` : probe.error;
     return report('CRITICAL', `${label}, ${url}: ${why}`, { perfdata: perfdata(null, t) });

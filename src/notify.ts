@@ -145,7 +145,7 @@ export async function notifyAfter<R extends Notice>(
 async function mailRoute(config: Config): Promise<MailRoute> {
   const { smtp_url: url, smtp_user: user, smtp_password_file: file, sendmail } = config.notify;
   if (!url) return { kind: 'sendmail', path: sendmail };
-  const password = process.env.LETTO_UPDATE_SMTP_PASSWORD || (file ? await readSecretFile(file, 'notify.smtp_password_file') : null);
+  const password = process.env.LETTO_UPDATE_SMTP_PASSWORD || (file ? await readSecretFile(file, 'notify.smtp_password_file', { variable: 'LETTO_UPDATE_SMTP_PASSWORD' }) : null);
   return { kind: 'smtp', url, user, password };
 }
 

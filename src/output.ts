@@ -38,9 +38,14 @@ export class Output {
     for (const line of this.log.splice(0)) this.line(line);
   }
 
-  /** A monitoring-plugin line: always on stdout (also with --quiet), except with --json. */
-  plugin(text: string): void {
-    if (!this.mode.json) this.stdout.write(`${text}\n`);
+  /** A monitoring-plugin line (with its newline): always on stdout (also with --quiet), except with --json. */
+  plugin(line: string): void {
+    if (!this.mode.json) this.stdout.write(line);
+  }
+
+  /** What the admin should do, on stderr (not with --json, whose object carries it). */
+  hint(text: string): void {
+    if (!this.mode.json) this.stderr.write(`what to do: ${text}\n`);
   }
 
   /** Said after "SIGTERM received; " when a signal ends the command (see cli.ts guardSignals). */

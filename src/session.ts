@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { loadConfig, readPassword, type ConfigFlags } from './config.js';
+import { DEFAULT_CONFIG_PATH, loadConfig, readPassword, type Config, type ConfigFlags } from './config.js';
 import { systemClock, warPath, type Context, type LettoEvent, type Services } from './context.js';
 import { ConfigError, LettoError } from './errors.js';
 import { StateStore } from './state.js';
@@ -13,7 +13,36 @@ export type Access = 'read' | 'write';
 /** A ready context and a close function for the network client. */
 export interface Session {
   ctx: Context;
+  /** The config file read, or null when none was (the default path does not exist: defaults apply). */
+  configSource: string | null;
   close(): Promise<void>;
+}
+
+/** What {@link openSession} needs to know about the command. */
+export interface SessionOptions {
+  configPath?: string;
+  flags?: ConfigFlags;
+  access: Access;
+  /** Only this machine is contacted (health check, watchdog): the download password is not read. */
+  local?: boolean;
+  /**
+   * The nightly run (`update --cron`) and the watchdog: the download server gets the configured patience
+   * (`server.retries`, `retry_wait`, `retry_max_wait`, `connect_timeout`). Otherwise a person is waiting:
+   * see {@link interactiveRetry} and `server.interactive_timeout`.
+   */
+  patient?: boolean;
+  emit: (event: LettoEvent) => void;
+  services?: Partial<Services>;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The retries of a command run by hand: at most 2, the first after at most 1 s, none more than 2 s
+ * apart; together with `server.interactive_timeout` (15 s) the answer comes within seconds.
+ */
+export function interactiveRetry(config: Config): { retries: number; wait: number; maxWait: number } {
+  const { retries, retry_wait, retry_max_wait } = config.server;
+  return { retries: Math.min(retries, 2), wait: Math.min(retry_wait, 1), maxWait: Math.min(retry_max_wait, 2) };
 }
 
 /**
@@ -23,18 +52,21 @@ export interface Session {
  * @param access `write`: this process must be root or the service user (checked before anything happens).
  * @throws ConfigError (exit 2), LettoError (exit 1) for a wrong user.
  */
-export async function openSession(opts: {
-  configPath?: string;
-  flags?: ConfigFlags;
-  access: Access;
-  /** Only this machine is contacted (health check, watchdog): the download password is not read. */
-  local?: boolean;
-  emit: (event: LettoEvent) => void;
-  services?: Partial<Services>;
-  env?: NodeJS.ProcessEnv;
-}): Promise<Session> {
+export async function openSession(opts: SessionOptions): Promise<Session> {
   const env = opts.env ?? process.env;
-  const { config } = await loadConfig(opts.configPath, env, opts.flags);
+  const { config, source } = await loadConfig(opts.configPath, env, opts.flags);
+  try {
+    return await sessionFor(config, source, opts, env);
+  } catch (error) {
+    // a setting that is wrong for this machine may be a default the admin never chose: say so
+    if (source === null && error instanceof LettoError) {
+      error.message += ` (No config file was read: ${DEFAULT_CONFIG_PATH} does not exist, so every setting is its default; create it or name one with --config.)`;
+    }
+    throw error;
+  }
+}
+
+async function sessionFor(config: Config, source: string | null, opts: SessionOptions, env: NodeJS.ProcessEnv): Promise<Session> {
   // `health` and the watchdog only talk to this machine: no download password needed (a monitoring user may not read it)
   const password = opts.local ? null : await readPassword(config, env);
   if (!opts.local && config.server.user && password === null) {
@@ -59,7 +91,8 @@ export async function openSession(opts: {
       ...(extraCaPem ? { extraCaPem } : {}),
       connectTimeout: config.server.connect_timeout,
       idleTimeout: config.server.idle_timeout,
-      retry: { retries: config.server.retries, wait: config.server.retry_wait, maxWait: config.server.retry_max_wait },
+      retry: opts.patient ? { retries: config.server.retries, wait: config.server.retry_wait, maxWait: config.server.retry_max_wait } : interactiveRetry(config),
+      ...(opts.patient ? {} : { deadline: config.server.interactive_timeout }),
       onRetry: (message) => opts.emit({ type: 'warn', message }),
       allowPlainHttp: config.server.allow_plain_http,
       onWarning: (message) => opts.emit({ type: 'warn', message, standing: true }),
@@ -74,7 +107,7 @@ export async function openSession(opts: {
   const serviceUser = config.docker ? await currentAccount() : await resolveServiceUser(config.tomee.user, warPath(config), config.tomee.webapps);
   if (opts.access === 'write' && !config.docker) assertMayAct(serviceUser);
   const ctx: Context = { config, services, emit: opts.emit, serviceUser, state: new StateStore(config.paths.state, serviceUser) };
-  return { ctx, close: () => http.close() };
+  return { ctx, configSource: source, close: () => http.close() };
 }
 
 /** The account this process runs as. */

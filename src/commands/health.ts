@@ -1,5 +1,5 @@
 import { PluginState } from '../errors.js';
-import { checkHealth } from '../health-check.js';
+import { checkHealth, pluginLine } from '../health-check.js';
 import { withSession } from './shared.js';
 import type { CommandRun } from './types.js';
 
@@ -8,7 +8,9 @@ export function healthCommand(run: CommandRun, opts: { warning: number; critical
   return withSession(run, 'read', undefined, async ({ ctx }, out) => {
     const report = await checkHealth(ctx, { warning: opts.warning, critical: opts.critical ?? null, timeout: opts.timeout });
     out.json({ ...report, exitCode: PluginState[report.state] });
-    out.plugin(`LETTO ${report.state} - ${report.summary}${report.perfdata ? ` | ${report.perfdata}` : ''}`);
+    out.plugin(pluginLine(report.state, report.summary, report.perfdata));
+    // details for the admin go to stderr: the plugin output stays one line
+    if (report.hint) out.hint(report.hint);
     return PluginState[report.state];
   }, { local: true });
 }

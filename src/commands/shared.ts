@@ -68,6 +68,7 @@ export async function withSession(
     flags: channel ? { channel } : {},
     access,
     ...(extra.local ? { local: true } : {}),
+    ...(extra.cron ? { patient: true } : {}),
     emit: out.onEvent,
   });
   try {

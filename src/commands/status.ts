@@ -1,3 +1,4 @@
+import { describeConfigSource } from '../config.js';
 import { ExitCode } from '../errors.js';
 import { runStatus } from '../inspect.js';
 import { describePause } from '../watchdog-state.js';
@@ -6,9 +7,10 @@ import type { CommandRun } from './types.js';
 
 /** `status`: installed revision, TomEE (or each LeTTo container), one health check, the last run; exit 0 healthy, 1 not. */
 export function statusCommand(run: CommandRun): Promise<number> {
-  return withSession(run, 'read', undefined, async ({ ctx }, out) => {
+  return withSession(run, 'read', undefined, async ({ ctx, configSource }, out) => {
     const report = await runStatus(ctx);
     out.json(report);
+    out.line(`config: ${describeConfigSource(configSource)}`);
     out.line(`installed revision: ${report.installed ?? 'unknown'}`);
     out.line(report.runtime);
     for (const s of report.services ?? []) out.line(`  ${s.name}  ${s.image}  revision ${s.revision ?? 'unknown'}  ${s.state}${s.health ? ` (${s.health})` : ''}`);

@@ -11,6 +11,7 @@ import { createNodeTransport, type Transport, type TransportResponse } from './n
 import { isLoopbackHost } from '../config.js';
 import { DownloadError } from '../errors.js';
 import { fileSize } from './files.js';
+import { hasProxy, proxyFor } from './proxy.js';
 
 /** Download credentials; sent only to the configured server's origin, never across a redirect to another host. */
 export interface Credentials {
@@ -125,6 +126,37 @@ export interface HttpOptions {
   allowPlainHttp?: boolean;
   /** Told things the admin should know that are not failures (e.g. plain http in use); once each per client. */
   onWarning?: (message: string) => void;
+  /**
+   * Seconds a command run by hand waits for the download server (`server.interactive_timeout`): a text
+   * file (revision, listing, `.sha256`) must arrive within it, all attempts and retry waits included, and
+   * each attempt of a download must get its answer (the headers) within it. Running out of it is final,
+   * not retried. Once a WAR's bytes flow, the transfer is bounded by `idleTimeout` only. Unset (the
+   * nightly run): connect and idle timeouts and the retry policy alone bound a request.
+   */
+  deadline?: number;
+}
+
+/** A point in time by which an answer must have arrived (see {@link HttpOptions.deadline}). */
+class Deadline {
+  private readonly ends: number;
+  constructor(readonly seconds: number) {
+    this.ends = performance.now() + seconds * 1000;
+  }
+  /** Milliseconds left (0 when past). */
+  remaining(): number {
+    return Math.max(0, this.ends - performance.now());
+  }
+  expired(): boolean {
+    return this.remaining() === 0;
+  }
+  /** A signal that aborts when the deadline passes, with an error of code `LETTO_DEADLINE`. */
+  signal(): AbortSignal {
+    const controller = new AbortController();
+    const error = Object.assign(new Error(`no answer within ${this.seconds} s`), { code: 'LETTO_DEADLINE' });
+    const timer = setTimeout(() => controller.abort(error), this.remaining());
+    timer.unref();
+    return controller.signal;
+  }
 }
 
 const MAX_REDIRECTS = 5;
@@ -174,7 +206,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
   const direct = hasProxy(env) ? null : createNodeTransport({ connectTimeout, idleTimeout: idle, ...(ca ? { ca } : {}) });
   let undiciParts: Promise<UndiciParts> | null = null;
   const undici = () => (undiciParts ??= loadUndici(env, { timeout: connectTimeout, ...(ca ? { ca } : {}) }, idle));
-  const send: Transport = direct ? direct.send : async (url, headers) => (await undici()).send(url, headers);
+  const send: Transport = direct ? direct.send : async (url, headers, signal) => (await undici()).send(url, headers, signal);
   const serverOrigin = new URL(options.serverUrl).origin;
   let warnedPlainHttp = false;
 
@@ -217,7 +249,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
    * GET with our redirect and authentication handling; resolves to a response whose status is in `accept`.
    * Another status becomes a DownloadError (transient for 5xx/408/429).
    */
-  async function get(url: string, extraHeaders: Record<string, string> = {}, accept: readonly number[] = [200]): Promise<TransportResponse> {
+  async function get(url: string, extraHeaders: Record<string, string> = {}, accept: readonly number[] = [200], deadline: Deadline | null = null): Promise<TransportResponse> {
     let current = url;
     let digestTried = false;
     let from: URL | null = null;
@@ -229,16 +261,9 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       if (auth) headers.authorization = auth;
       let response: TransportResponse;
       try {
-        response = await send(current, headers);
+        response = await send(current, headers, deadline?.signal());
       } catch (error) {
-        const code = errorCode(error);
-        const hint =
-          direct === null && (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT')
-            ? `No answer in time through the proxy (HTTPS_PROXY/HTTP_PROXY): the tunnel to ${target.host} gets server.connect_timeout, the server's answer server.idle_timeout. Nothing was changed. Check that the proxy is up and lets ${target.host} through, or set NO_PROXY for it.`
-            : code === 'UND_ERR_CONNECT_TIMEOUT'
-              ? `${target.host} did not complete the connection (TCP and TLS handshake) within server.connect_timeout. Nothing was changed. Check that the server is up and reachable from here (firewall, HTTPS_PROXY), or raise server.connect_timeout on a very slow line.`
-              : 'Check the network, the server URL (server.url) and, for TLS errors, server.ca_file.';
-        throw networkError(`Cannot reach ${redact(current)}: ${describeNetworkError(error)}.`, error, hint);
+        throw connectionError(current, target, error, deadline);
       }
       const location = response.headers.location;
       if (response.statusCode >= 300 && response.statusCode < 400 && typeof location === 'string') {
@@ -281,10 +306,43 @@ export function createHttpClient(options: HttpOptions): HttpClient {
     throw new DownloadError(`Too many redirects from ${redact(url)}.`, { hint: 'Check server.url.' });
   }
 
+  /**
+   * The DownloadError for a request that got no response: what happened, what was left as it was (nothing),
+   * and what to check, naming the proxy (and the variable that set it) when the request went through one.
+   */
+  function connectionError(url: string, target: URL, error: unknown, deadline: Deadline | null): DownloadError {
+    const code = errorCode(error);
+    const proxy = direct === null ? proxyFor(target, env) : null;
+    const via = proxy ? ` through the proxy ${proxy.url} (${proxy.variable})` : '';
+    const checkProxy = proxy
+      ? `Check that the proxy ${proxy.url} (set by ${proxy.variable} in the environment) is up and lets ${target.host} through; or unset ${proxy.variable}, or add ${target.hostname} to NO_PROXY, to connect directly.`
+      : '';
+    if (code === 'LETTO_DEADLINE' && deadline) {
+      return new DownloadError(
+        `No answer from ${target.host}${via} within ${deadline.seconds} s (server.interactive_timeout, the limit for a command run by hand): ${redact(url)}. Nothing was changed.`,
+        {
+          hint: `${checkProxy || `Check that ${target.host} is up and reachable from here (firewall, DNS, HTTPS_PROXY).`} The nightly run (update --cron) waits longer (server.retries, server.connect_timeout); raise server.interactive_timeout on a very slow line.`,
+          cause: error,
+        },
+      );
+    }
+    const hint =
+      proxy && (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT')
+        ? `No answer in time through the proxy: the tunnel to ${target.host} gets server.connect_timeout, the server's answer server.idle_timeout. Nothing was changed. ${checkProxy}`
+        : proxy
+          ? `Nothing was changed. ${checkProxy}`
+          : code === 'UND_ERR_CONNECT_TIMEOUT'
+            ? `${target.host} did not complete the connection (TCP and TLS handshake) within server.connect_timeout. Nothing was changed. Check that the server is up and reachable from here (firewall, HTTPS_PROXY), or raise server.connect_timeout on a very slow line.`
+            : 'Check the network, the server URL (server.url) and, for TLS errors, server.ca_file.';
+    return networkError(`Cannot reach ${redact(url)}${via}: ${describeNetworkError(error)}.`, error, hint);
+  }
+
   /** Runs `attempt` with bounded exponential backoff and jitter while it fails transiently (p-retry). */
-  function withRetries<T>(what: string, attempt: (n: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  function withRetries<T>(what: string, attempt: (n: number) => Promise<T>, signal?: AbortSignal, deadline: Deadline | null = null): Promise<T> {
     return pRetry(attempt, {
       ...(signal ? { signal } : {}),
+      // no retry, and no wait, beyond the deadline of a command run by hand
+      ...(deadline ? { maxRetryTime: deadline.remaining() } : {}),
       retries: policy.retries,
       factor: 2,
       minTimeout: policy.wait * 1000,
@@ -292,18 +350,19 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       randomize: true,
       shouldRetry: async ({ error, attemptNumber, retriesLeft }) => {
         const mark = transient.get(error);
-        if (!mark) return false;
+        if (!mark || deadline?.expired()) return false;
         options.onRetry?.(`${what}: attempt ${attemptNumber} failed (${error.message}); ${retriesLeft} more to go.`);
         // Retry-After (RFC 9110 §10.2.3) is honoured up to maxWait, on top of the backoff
-        if (mark.retryAfter) await sleep(Math.min(mark.retryAfter, policy.maxWait) * 1000);
+        if (mark.retryAfter) await sleep(Math.min(mark.retryAfter * 1000, policy.maxWait * 1000, deadline ? deadline.remaining() : Infinity));
         return true;
       },
     });
   }
 
   async function readText(url: string, optional: boolean): Promise<string | null> {
+    const deadline = options.deadline ? new Deadline(options.deadline) : null;
     return withRetries(`Reading ${redact(url)}`, async () => {
-      const response = await get(url, {}, optional ? [200, 403, 404, 410] : [200]);
+      const response = await get(url, {}, optional ? [200, 403, 404, 410] : [200], deadline);
       if (response.statusCode !== 200) {
         await response.body.dump();
         return null;
@@ -326,7 +385,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
         throw networkError(`Reading ${redact(url)} broke off: ${describeNetworkError(error)}.`, error, 'Check the network and run again.');
       }
       return Buffer.concat(chunks).toString('utf8');
-    });
+    }, undefined, deadline);
   }
 
   async function download(url: string, dest: string, opts: DownloadOptions = {}): Promise<DownloadResult> {
@@ -353,7 +412,9 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       const ifRange = validators ? ifRangeValue(validators) : null;
       if (have > 0 && !ifRange) have = 0; // nothing proves the partial is the same file: start again
       if (validators?.total !== null && validators?.total !== undefined && have > validators.total) have = 0;
-      let response = await get(url, have > 0 ? { range: `bytes=${have}-`, 'if-range': ifRange! } : {}, have > 0 ? [200, 206, 416] : [200]);
+      // a command run by hand: each attempt must get its answer within the deadline (the transfer is not cut off)
+      const deadline = options.deadline ? new Deadline(options.deadline) : null;
+      let response = await get(url, have > 0 ? { range: `bytes=${have}-`, 'if-range': ifRange! } : {}, have > 0 ? [200, 206, 416] : [200], deadline);
       let start: { from: number; total: number | null };
       if (response.statusCode === 416) {
         // If-Range matched (same file) and nothing is left to send: the partial file is complete
@@ -365,7 +426,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
           const sha256 = await hashFile(dest);
           return { bytes: have, sha256, resumedFrom, transferred, attempts, validators: validators! };
         }
-        response = await get(url);
+        response = await get(url, {}, [200], deadline);
         start = await fresh(response);
       } else if (response.statusCode === 206) {
         const range = parseContentRange(response.headers['content-range']);
@@ -373,7 +434,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
         if (!range || range.start !== have || !sameFile(validators!, now)) {
           // a 206 that does not continue our file exactly (or the file changed): never stitch, start again
           await response.body.dump();
-          response = await get(url);
+          response = await get(url, {}, [200], deadline);
           start = await fresh(response);
         } else {
           start = { from: have, total: range.total };
@@ -464,11 +525,6 @@ export function createHttpClient(options: HttpOptions): HttpClient {
   };
 }
 
-/** Whether HTTPS_PROXY or HTTP_PROXY (or a lower-case form) is set. */
-function hasProxy(env: NodeJS.ProcessEnv): boolean {
-  return Boolean(env.HTTPS_PROXY ?? env.https_proxy ?? env.HTTP_PROXY ?? env.http_proxy);
-}
-
 interface UndiciParts {
   request: typeof import('undici').request;
   /** Dispatcher for the download server (through the proxy when one is configured). */
@@ -487,9 +543,20 @@ async function loadUndici(env: NodeJS.ProcessEnv, connect: { timeout: number; ca
     headersTimeout: idle,
     bodyTimeout: idle,
   });
-  const send: Transport = async (url, headers) => {
-    const response = await undici.request(url, { method: 'GET', headers, dispatcher: agent });
-    return { statusCode: response.statusCode, headers: response.headers as TransportResponse['headers'], body: response.body };
+  const send: Transport = async (url, headers, signal) => {
+    // the deadline ends the wait for the headers only: a controller of our own, cut loose once they are here
+    const controller = new AbortController();
+    const forward = () => controller.abort(signal!.reason);
+    signal?.addEventListener('abort', forward, { once: true });
+    if (signal?.aborted) forward();
+    try {
+      const response = await undici.request(url, { method: 'GET', headers, dispatcher: agent, signal: controller.signal });
+      return { statusCode: response.statusCode, headers: response.headers as TransportResponse['headers'], body: response.body };
+    } catch (error) {
+      throw controller.signal.aborted ? controller.signal.reason : error;
+    } finally {
+      signal?.removeEventListener('abort', forward);
+    }
   };
   return { request: undici.request, agent, loopbackAgent, send };
 }

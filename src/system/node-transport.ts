@@ -22,8 +22,12 @@ export interface TransportResponse {
   body: AsyncIterable<Buffer> & { dump(): Promise<void>; destroy(error?: Error): void };
 }
 
-/** Sends one GET; rejects with an error carrying a Node/OS `code` (ECONNREFUSED, ETIMEDOUT…) on failure. */
-export type Transport = (url: string, headers: Record<string, string>) => Promise<TransportResponse>;
+/**
+ * Sends one GET; rejects with an error carrying a Node/OS `code` (ECONNREFUSED, ETIMEDOUT…) on failure.
+ * `signal` ends the request while it waits for the response headers (rejecting with `signal.reason`);
+ * once the response is handed over, the body is not affected by it.
+ */
+export type Transport = (url: string, headers: Record<string, string>, signal?: AbortSignal) => Promise<TransportResponse>;
 
 /** Options of {@link createNodeTransport}. Units: milliseconds. */
 export interface NodeTransportOptions {
@@ -41,8 +45,12 @@ export function createNodeTransport(options: NodeTransportOptions): { send: Tran
   const https = new HttpsAgent({ keepAlive: true, maxSockets: 4, ...(options.ca ? { ca: options.ca } : {}) });
   const http = new HttpAgent({ keepAlive: true, maxSockets: 4 });
 
-  const send: Transport = (url, headers) =>
+  const send: Transport = (url, headers, signal) =>
     new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason as Error);
+        return;
+      }
       const target = new URL(url);
       const secure = target.protocol === 'https:';
       const request = (secure ? httpsRequest : httpRequest)(target, { method: 'GET', headers, agent: secure ? https : http });
@@ -84,8 +92,14 @@ export function createNodeTransport(options: NodeTransportOptions): { send: Tran
         clearTimeout(connectTimer);
         if (!response) release();
       });
-      request.on('error', reject);
+      const onAbort = () => request.destroy(signal!.reason as Error);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      request.on('error', (error) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(error);
+      });
       request.on('response', (r: IncomingMessage) => {
+        signal?.removeEventListener('abort', onAbort);
         response = r;
         r.once('close', release);
         resolve({ statusCode: r.statusCode ?? 0, headers: r.headers, body: bodyOf(r) });

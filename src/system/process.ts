@@ -64,7 +64,7 @@ export function createProcessRunner(): ProcessRunner {
           result.exitCode === undefined || result.timedOut || result.signal
             ? result.timedOut
               ? `${command} did not finish within ${timeoutSeconds} s`
-              : (result.shortMessage ?? `${command} could not be run`)
+              : spawnFailure(command, account.name, result.code, result.shortMessage)
             : undefined;
         return {
           exitCode: result.exitCode ?? -1,
@@ -90,4 +90,14 @@ function childEnv(account: Account): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !SECRET_VARIABLES.has(key)) env[key] = value;
   return { ...env, HOME: account.home, USER: account.name, LOGNAME: account.name };
+}
+
+/**
+ * One line saying why `command` could not be run: `/opt/letto/status.sh does not exist (ENOENT)`,
+ * `… is not executable for ${user} (EACCES)`, else execa's message with its lines joined.
+ */
+function spawnFailure(command: string, user: string, code: string | undefined, message: string | undefined): string {
+  if (code === 'ENOENT') return `${command} does not exist (ENOENT)`;
+  if (code === 'EACCES') return `${command} is not executable for ${user} (EACCES)`;
+  return (message ?? `${command} could not be run`).split(/\s*\n\s*/).join('; ');
 }

@@ -285,7 +285,7 @@ describe('config and usage errors: exit 2 before anything happens', () => {
       prepare: async (layout) => {
         const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, tomee: { health_timeout: 'abc' } });
         const line = (await readFile(config, 'utf8')).split('\n').findIndex((l) => l.startsWith('health_timeout = ')) + 1;
-        return [new RegExp(`${escape(config)}, line ${line}: key tomee\\.health_timeout expected number`), /what to do: Set tomee\.health_timeout to a valid value/];
+        return [new RegExp(`${escape(config)}, line ${line}: key tomee\\.health_timeout must be a number of seconds or a duration like`), /what to do: Set tomee\.health_timeout to a valid value/];
       },
     },
     {

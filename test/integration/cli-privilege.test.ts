@@ -60,4 +60,41 @@ describe.skipIf(!isRoot)('a user who is neither root nor the service user', () =
     expect(await layout.calls()).toEqual([]);
     expect((await layout.warBytes()).equals(layout.initialWar)).toBe(true);
   });
+
+  const asNobody = (...args: string[]) => execa(process.execPath, [bin, ...args], { uid: NOBODY, gid: NOBODY, reject: false, env: { HOME: '/' }, stripFinalNewline: false });
+
+  it('a config file it may not read: exit 2, "permission denied" and how to get access, not "Create it"', async () => {
+    await chmod(config, 0o600);
+    try {
+      const result = await asNobody('--config', config, 'check');
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toBe(
+        `error: Cannot read config file ${config}: permission denied for uid ${NOBODY}.\n` +
+          `what to do: Run letto-update as a user who may read it (root, or the user of the nightly run), or give that user read access (e.g. chgrp and chmod 640 ${config}).\n`,
+      );
+      expect(result.stdout).toBe('');
+      // health: the plugin line alone on stdout, error and what to do on stderr
+      const health = await asNobody('--config', config, 'health');
+      expect(health.exitCode).toBe(3);
+      expect(health.stdout).toBe(`LETTO UNKNOWN - Cannot read config file ${config}: permission denied for uid ${NOBODY}\n`);
+      expect(health.stderr).toMatch(/^error: Cannot read config file .*\nwhat to do: Run letto-update as a user who may read it/);
+    } finally {
+      await chmod(config, 0o644);
+    }
+  });
+
+  it('a password file it may not read: exit 2 naming the file and "permission denied"', async () => {
+    const withUser = await writeConfig(layout, { url: 'https://127.0.0.1:9/download/letto/', caPem: '', user: 'letto' }, { password: 'geheim' });
+    await chmod(withUser, 0o644);
+    try {
+      const result = await asNobody('--config', withUser, 'check');
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(`error: Cannot read server.password_file ${layout.passwordFile}: permission denied for uid ${NOBODY}.`);
+      expect(result.stderr).toContain('or set LETTO_UPDATE_PASSWORD');
+      expect(result.stderr).not.toContain('geheim');
+    } finally {
+      await writeConfig(layout, { url: 'https://127.0.0.1:9/download/letto/', caPem: '', user: '' }, { password: null });
+      await chmod(config, 0o644);
+    }
+  });
 });

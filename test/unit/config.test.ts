@@ -50,6 +50,7 @@ describe('loadConfig: defaults < file < environment < flags', () => {
         retry_max_wait: 60,
         connect_timeout: 30,
         idle_timeout: 60,
+        interactive_timeout: 15,
         allow_plain_http: false,
       },
       tomee: {
@@ -215,6 +216,73 @@ describe('loadConfig errors: exit 2, naming the file, the line or key, and the f
   });
 });
 
+describe('durations: one way everywhere (file, environment, flags)', () => {
+  it.each([
+    ['[tomee]\nhealth_timeout = "5m"\n', 'tomee', 'health_timeout', 300],
+    ['[tomee]\nhealth_timeout = "1h30m"\n', 'tomee', 'health_timeout', 5400],
+    ['[tomee]\nhealth_timeout = "90"\n', 'tomee', 'health_timeout', 90],
+    ['[tomee]\nhealth_timeout = 90\n', 'tomee', 'health_timeout', 90],
+    ['[server]\nconnect_timeout = "500ms"\n', 'server', 'connect_timeout', 0.5],
+    ['[server]\ninteractive_timeout = "20s"\n', 'server', 'interactive_timeout', 20],
+    ['[watchdog]\ngrace = "10 minutes"\n', 'watchdog', 'grace', 600],
+  ] as const)('%j', async (text, sectionName, key, seconds) => {
+    const { config } = await loadConfig(await file(text), {});
+    expect((config[sectionName] as Record<string, unknown>)[key]).toBe(seconds);
+  });
+
+  it('from the environment too: LETTO_UPDATE_TOMEE_HEALTH_TIMEOUT=2m', async () => {
+    expect((await loadConfig(await file(''), { LETTO_UPDATE_TOMEE_HEALTH_TIMEOUT: '2m' })).config.tomee.health_timeout).toBe(120);
+  });
+
+  it('what is no duration is refused with the forms that are', async () => {
+    const error = await configError(await file('[tomee]\nhealth_timeout = "soon"\n'), {});
+    expect(error.message).toBe(`Config file ${join(dir, 'config.toml')}, line 2: key tomee.health_timeout must be a number of seconds or a duration like "90s", "5m" or "1h30m".`);
+    expect((await configError(await file('[tomee]\nhealth_timeout = "1.5s"\n'), {})).message).toMatch(/health_timeout must be a whole number of seconds/);
+  });
+});
+
+describe('unknown LETTO_UPDATE_* variables are errors, like unknown keys', () => {
+  it('a mistyped key variable names itself and the variables of its section', async () => {
+    const error = await configError(await file(''), { LETTO_UPDATE_SERVER_CHANEL: 'daily' });
+    expect(error.message).toMatch(/^Environment variable LETTO_UPDATE_SERVER_CHANEL: not a setting \(this section's are LETTO_UPDATE_SERVER_URL, .*LETTO_UPDATE_SERVER_CHANNEL, /);
+    expect(error.hint).toBe('Fix the spelling of LETTO_UPDATE_SERVER_CHANEL or unset it; docs/configuration.md lists every key.');
+  });
+
+  it('a variable of no section names the sections and the other variables', async () => {
+    const error = await configError(await file(''), { LETTO_UPDATE_PASSWROD: 'x' });
+    expect(error.message).toMatch(/LETTO_UPDATE_PASSWROD: not a setting \(sections: LETTO_UPDATE_SERVER_…, LETTO_UPDATE_TOMEE_…, .*LETTO_UPDATE_PASSWORD/);
+  });
+
+  it('LETTO_UPDATE_CONFIG, _PASSWORD, _SMTP_PASSWORD and the test hook _FAULT are not settings but known', async () => {
+    const path = await file('');
+    await expect(loadConfig(path, { LETTO_UPDATE_CONFIG: path, LETTO_UPDATE_PASSWORD: 'x', LETTO_UPDATE_SMTP_PASSWORD: 'y', LETTO_UPDATE_FAULT: '' })).resolves.toBeTruthy();
+  });
+});
+
+describe('all config problems at once', () => {
+  it('two wrong values, an unknown key and a mistyped variable: one run, one message, one line each', async () => {
+    const path = await file('[server]\nchannel = "nightly"\n\n[tomee]\nhealth_timeout = 0\nhelth_url = "x"\n');
+    const error = await configError(path, { LETTO_UPDATE_TOMEE_STAUS: '/x' });
+    expect(error.message).toBe(
+      [
+        `Config file ${path}: 4 problems (all of them; nothing was changed):`,
+        "  environment variable LETTO_UPDATE_TOMEE_STAUS: not a setting (this section's are LETTO_UPDATE_TOMEE_WEBAPPS, LETTO_UPDATE_TOMEE_WAR_NAME, LETTO_UPDATE_TOMEE_USER, LETTO_UPDATE_TOMEE_START, LETTO_UPDATE_TOMEE_STOP, LETTO_UPDATE_TOMEE_STATUS, LETTO_UPDATE_TOMEE_HEALTH_URL, LETTO_UPDATE_TOMEE_HEALTH_TIMEOUT, LETTO_UPDATE_TOMEE_RESTART)",
+        '  line 2: key server.channel must be "stable" or "daily"',
+        '  line 5: key tomee.health_timeout must be greater than 0',
+        '  line 6: unknown key tomee.helth_url',
+      ].join('\n'),
+    );
+    expect(error.hint).toBe('Fix each of them (docs/configuration.md lists every key and its values), then run again.');
+  });
+
+  it('a wrong server.url scheme is reported together with the other problems', async () => {
+    const path = await file('[server]\nurl = "http://10.0.0.5/x/"\n');
+    const error = await configError(path, { LETTO_UPDATE_WATCHDOG_INTERVALL: '5' });
+    expect(error.message).toMatch(/2 problems/);
+    expect(error.message).toMatch(/line 2: key server\.url = "http:\/\/10\.0\.0\.5\/x\/" is not https/);
+  });
+});
+
 describe('isLoopbackHost', () => {
   it.each([
     ['localhost', true],
@@ -246,8 +314,26 @@ describe('readPassword', () => {
     expect(await readPassword(withFile(path), { LETTO_UPDATE_PASSWORD: 'from-env' })).toBe('from-env');
   });
 
-  it('a missing file means no password', async () => {
+  it('a missing file means no password when server.user is empty (no login)', async () => {
     expect(await readPassword(withFile(join(dir, 'none')), {})).toBeNull();
+  });
+
+  const withUser = (password_file: string) => configSchema.parse({ server: { user: 'letto', password_file } });
+
+  it('with server.user set, a missing file is named, and the way around it', async () => {
+    const missing = join(dir, 'none');
+    const error = await readPassword(withUser(missing), {}).then(() => null, (e: unknown) => e as ConfigError);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error!.message).toBe(`server.password_file ${missing} does not exist.`);
+    expect(error!.hint).toBe(`Write the secret as the first line of ${missing} (chmod 600), or set LETTO_UPDATE_PASSWORD, or point server.password_file at the right file.`);
+  });
+
+  it.each([['', 'empty'], ['\n', 'a bare newline'], ['\nsecond line\n', 'an empty first line']])('an empty password file (%j: %s) is refused before the network', async (text) => {
+    const path = await file(text, 'pw');
+    await chmod(path, 0o600);
+    const error = await readPassword(withUser(path), {}).then(() => null, (e: unknown) => e as ConfigError);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error!.message).toBe(`server.password_file ${path} is empty: its first line must be the secret. Nothing was contacted.`);
   });
 
   it.each([0o644, 0o640, 0o604, 0o660])('refuses a file with mode %o and says chmod 600', async (mode) => {
