@@ -60,7 +60,10 @@ const watchdogSchema = z
  */
 const dockerSchema = z
   .object({
-    compose_dirs: z.array(path, { invalid_type_error: 'must be a list of folders like ["/opt/letto/docker/compose/letto"]' }).min(1, 'must name at least one compose folder'),
+    compose_dirs: z.preprocess(
+      (value) => (typeof value === 'string' ? value.split(/[\s,;]+/).filter(Boolean) : value),
+      z.array(path, { invalid_type_error: 'must be a list of folders like ["/opt/letto/docker/compose/letto"]' }).min(1, 'must name at least one compose folder'),
+    ),
     image_prefix: z.string().min(1, 'must not be empty (e.g. "lettohub/")').default('lettohub/'),
     registry: z
       .string()
@@ -305,7 +308,8 @@ function section(raw: Record<string, unknown>, name: string): Record<string, unk
 function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): { applied: Map<string, string>; problems: Problem[] } {
   const applied = new Map<string, string>();
   const known = new Map<string, string[]>();
-  const defaults = configSchema.parse({});
+  // [docker] is optional (its presence makes a Docker install); its variables are known all the same
+  const defaults = { ...configSchema.parse({}), docker: dockerSchema.parse({ compose_dirs: ['/'] }) };
   for (const [sectionName, keys] of Object.entries(defaults)) {
     const names: string[] = [];
     known.set(`LETTO_UPDATE_${sectionName.toUpperCase()}_`, names);
