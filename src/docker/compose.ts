@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import type { Context } from '../context.js';
 import { LettoError } from '../errors.js';
@@ -94,16 +94,17 @@ async function serviceImages(ctx: Context, dir: string): Promise<Map<string, str
 }
 
 /**
- * The containers of the compose project in `dir` (running or not, not one-off `run` containers). The
- * first look asks compose (`ps -a -q`, which knows the project name from `.env` the way compose does);
- * later looks in the same run ask docker for the project's label.
+ * The containers of the compose project in `dir` (running or not, not one-off `run` containers). Asked
+ * of docker by the labels compose (v1 and v2) puts on its containers — the project once known, else the
+ * project's working directory — and of compose itself (`ps -a -q`, which reads `.env` as compose does)
+ * when those find nothing. docker answers in ~30 ms, docker-compose v1 (Python) in ~1 s.
  */
 export async function containersOf(ctx: Context, dir: string): Promise<ContainerInfo[]> {
   const project = knownOf(ctx).projects.get(dir);
-  const ps = project
-    ? await dockerOf(ctx).docker(['ps', '-a', '-q', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`, '--filter', 'label=com.docker.compose.oneoff=False'], QUERY_TIMEOUT)
-    : await dockerOf(ctx).compose(dir, ['ps', '-a', '-q'], QUERY_TIMEOUT);
-  if (ps.failure || ps.exitCode !== 0) throw new LettoError(`Compose cannot list the containers in ${dir}: ${lastLine(ps)}.`, { hint: 'Check that Docker runs (`docker info`).' });
+  const label = project ? `com.docker.compose.project=${project}` : `com.docker.compose.project.working_dir=${await realpath(dir).catch(() => dir)}`;
+  let ps = await dockerOf(ctx).docker(['ps', '-a', '-q', '--no-trunc', '--filter', `label=${label}`, '--filter', 'label=com.docker.compose.oneoff=False'], QUERY_TIMEOUT);
+  if (!project && !ps.failure && ps.exitCode === 0 && ps.stdout === '') ps = await dockerOf(ctx).compose(dir, ['ps', '-a', '-q'], QUERY_TIMEOUT);
+  if (ps.failure || ps.exitCode !== 0) throw new LettoError(`Cannot list the containers of ${dir}: ${lastLine(ps)}.`, { hint: 'Check that Docker runs (`docker info`).' });
   const ids = ps.stdout.split(/\s+/).filter(Boolean);
   if (ids.length === 0) return [];
   const inspected = await dockerOf(ctx).docker(['container', 'inspect', ...ids], QUERY_TIMEOUT);
