@@ -14,7 +14,6 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runCli, type CliResult } from '../support/cli.js';
 import {
   containers,
-  describeWithDocker,
   installRevision,
   publishRevision,
   readJsonLines,
@@ -25,6 +24,7 @@ import {
   type ComposeInstall,
   type TestRegistry,
 } from '../support/docker.js';
+import { describeWithDocker } from '../support/describe-docker.js';
 import { startDownloadServer, type DownloadServer } from '../support/download-server.js';
 
 /** Per case: a few CLI runs, each bringing containers up (docker-compose v1 costs ~1 s a call on a loaded machine). */

@@ -14,7 +14,6 @@ import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { describe, it } from 'vitest';
 
 const BUSYBOX = '/bin/busybox';
 const CERTS_D = '/etc/docker/certs.d';
@@ -38,23 +37,6 @@ export function dockerUnavailable(): string | null {
 /** Runs a command synchronously (at collection time) and says whether it exited 0. */
 function execaSyncOk(command: string, args: string[]): boolean {
   return spawnSync(command, args, { stdio: 'ignore', timeout: 20_000 }).status === 0;
-}
-
-/** `describe` that needs Docker: skipped loudly when it is missing, failing instead under LETTO_E2E_REQUIRED=1. */
-export function describeWithDocker(name: string, body: () => void): void {
-  const missing = dockerUnavailable();
-  if (missing) {
-    if (process.env.LETTO_E2E_REQUIRED === '1') {
-      describe(name, () => {
-        it('needs a real Docker engine, registry and compose (LETTO_E2E_REQUIRED=1)', () => {
-          throw new Error(`LETTO_E2E_REQUIRED=1 but the Docker suite cannot run: ${missing}.`);
-        });
-      });
-      return;
-    }
-    console.warn(`\n*** DOCKER END-TO-END SUITE SKIPPED (${name}): ${missing}. ***\n`);
-  }
-  describe.skipIf(missing !== null)(name, body);
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -228,27 +210,32 @@ export async function installRevision(install: ComposeInstall, prefix: string, r
   for (const dir of install.dirs) await sh('docker-compose', ['up', '-d'], { cwd: dir });
 }
 
-/** Each LeTTo container of the install: service, image id it runs, health. */
-export async function containers(install: ComposeInstall): Promise<Array<{ service: string; imageId: string; health: string | null; state: string }>> {
-  const out: Array<{ service: string; imageId: string; health: string | null; state: string }> = [];
-  for (const dir of install.dirs) {
-    const ids = (await sh('docker-compose', ['ps', '-a', '-q'], { cwd: dir })).split(/\s+/).filter(Boolean);
-    if (ids.length === 0) continue;
-    const list = JSON.parse(await sh('docker', ['container', 'inspect', ...ids])) as Array<{ Image: string; State: { Status: string; Health?: { Status: string } }; Config: { Labels: Record<string, string> } }>;
-    for (const c of list) out.push({ service: c.Config.Labels['com.docker.compose.service']!, imageId: c.Image, health: c.State.Health?.Status ?? null, state: c.State.Status });
+/** The ids of the install's containers (running or not), by the project label compose puts on them (docker is fast, docker-compose v1 is not). */
+async function containerIds(install: ComposeInstall, runningOnly = false): Promise<string[]> {
+  const ids: string[] = [];
+  for (const project of install.projects) {
+    const out = await sh('docker', ['ps', '-q', ...(runningOnly ? [] : ['-a']), '--filter', `label=com.docker.compose.project=${project}`]);
+    ids.push(...out.split(/\s+/).filter(Boolean));
   }
-  return out.sort((a, b) => a.service.localeCompare(b.service));
+  return ids;
 }
 
-/** The revision each LeTTo container runs, read from inside the container (`/www/revision.txt`). */
+/** Each LeTTo container of the install: service, image id it runs, health. */
+export async function containers(install: ComposeInstall): Promise<Array<{ service: string; imageId: string; health: string | null; state: string }>> {
+  const ids = await containerIds(install);
+  if (ids.length === 0) return [];
+  const list = JSON.parse(await sh('docker', ['container', 'inspect', ...ids])) as Array<{ Image: string; State: { Status: string; Health?: { Status: string } }; Config: { Labels: Record<string, string> } }>;
+  return list
+    .map((c) => ({ service: c.Config.Labels['com.docker.compose.service']!, imageId: c.Image, health: c.State.Health?.Status ?? null, state: c.State.Status }))
+    .sort((a, b) => a.service.localeCompare(b.service));
+}
+
+/** The revision each running LeTTo container runs, read from inside the container (`/www/revision.txt`). */
 export async function runningRevisions(install: ComposeInstall): Promise<Record<string, number>> {
   const result: Record<string, number> = {};
-  for (const dir of install.dirs) {
-    const ids = (await sh('docker-compose', ['ps', '-q'], { cwd: dir })).split(/\s+/).filter(Boolean);
-    for (const id of ids) {
-      const service = await sh('docker', ['inspect', '--format', '{{index .Config.Labels "com.docker.compose.service"}}', id]);
-      result[service] = Number(await sh('docker', ['exec', id, '/bin/busybox', 'cat', '/www/revision.txt']));
-    }
+  for (const id of await containerIds(install, true)) {
+    const service = await sh('docker', ['inspect', '--format', '{{index .Config.Labels "com.docker.compose.service"}}', id]);
+    result[service] = Number(await sh('docker', ['exec', id, '/bin/busybox', 'cat', '/www/revision.txt']));
   }
   return result;
 }
