@@ -114,6 +114,10 @@ export const configSchema = z
         health_url: z.string().url('must be a URL like https://localhost/letto/test.jsf').default('https://localhost/letto/test.jsf'),
         health_timeout: seconds.default(300),
         restart: z.string().default(''),
+        status_timeout: seconds.default(30),
+        stop_timeout: seconds.default(180),
+        start_timeout: seconds.default(180),
+        restart_timeout: seconds.default(360),
       })
       .strict()
       .default({}),

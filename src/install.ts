@@ -76,6 +76,7 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
   }
   const undo = new UndoList();
   let touched = false;
+  let swapped = false;
   ctx.emit({ type: 'critical', active: true });
   const fromLabel = `revision ${backup?.revision ?? from ?? 'unknown'}`;
   const fromSentence = `R${fromLabel.slice(1)}`; // the same, starting a sentence
@@ -84,7 +85,10 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
     await journal?.record('stop', { wasRunning });
     if (wasRunning) {
       undo.push(`start TomEE with ${fromLabel} and check its health`, async () => {
-        if (!(await tomeeStatus(ctx)).running) await startTomee(ctx);
+        if (!(await tomeeStatus(ctx)).running) {
+          touched = true; // e.g. a stop script that failed or timed out had stopped TomEE all the same
+          await startTomee(ctx);
+        }
         const health = await waitHealthy(ctx);
         if (!health.healthy) throw new Error(`${fromLabel} did not answer its health check either (${health.last})`);
       });
@@ -96,6 +100,7 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
     }
     if (backup) undo.push(`put ${fromLabel} back into webapps`, () => swapWar(ctx, backup));
     await journal?.record('swap', { temps: [swapTempPath(ctx)] });
+    swapped = true;
     await swapWar(ctx, target);
     if (!wasRunning) {
       await journal?.record('installed', { healthy: false });
@@ -126,7 +131,7 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
       return {
         result: 'rolled-back',
         error,
-        message: `${fromSentence} was put back and answers its health check again.`,
+        message: swapped ? `${fromSentence} was put back and answers its health check again.` : `The WAR in webapps was not changed; TomEE runs ${fromLabel} again and it answers its health check.`,
       };
     }
     journal?.abandon(); // kept on disk: the next run (or \`letto-update recover\`) tries again

@@ -51,8 +51,14 @@ export class Output {
   /** Said after "SIGTERM received; " when a signal ends the command (see cli.ts guardSignals). */
   stopNote = 'stopped before the server was touched.';
 
+  /** Said after "SIGTERM received while TomEE is being restarted; " when a signal is held back. */
+  criticalNote = 'finishing this update or its rollback first.';
+
   /** True while the core is in a step that must not be interrupted (TomEE stopped or restarting). */
   critical = false;
+
+  /** Aborted when a signal arrived during a critical step: the command ends once that step is done. */
+  readonly stopRequest = new AbortController();
 
   /** The event sink handed to the core. */
   readonly onEvent = (event: LettoEvent): void => {

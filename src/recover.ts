@@ -18,10 +18,11 @@ import { injectFault } from './system/fault.js';
  * What recovering from an unfinished journal did: `completed` (the killed run had already installed
  * the new revision; only its clean-up was left), `undone` (the previous revision is in webapps again,
  * and TomEE runs and answers if it ran before), or `untouched` (the killed run had not changed webapps
- * or TomEE yet). `running` is the revision in webapps afterwards.
+ * or TomEE yet), or `adopted` (LeTTo was found running healthy on a complete WAR of a known revision,
+ * e.g. repaired by hand after exit 4, and was left as it is). `running` is the revision in webapps afterwards.
  */
 export interface Recovery {
-  kind: 'completed' | 'undone' | 'untouched';
+  kind: 'completed' | 'undone' | 'untouched' | 'adopted';
   journal: JournalEntry;
   running: Revision | null;
   message: string;
@@ -77,7 +78,7 @@ export async function recoverJournal(ctx: Context, journal: JournalEntry): Promi
   } else if (BEFORE_STOP.has(journal.step)) {
     recovery = { kind: 'untouched', journal, running: journal.from, message: `It had not changed webapps or TomEE yet; its temporary files were removed.` };
   } else {
-    recovery = await undo(ctx, journal);
+    recovery = (await adoptHealthy(ctx, journal)) ?? (await undo(ctx, journal));
   }
   await removeJournal(ctx.state.dir);
   ctx.emit({ type: 'notice', message: `Recovered from an interrupted ${journal.command}: ${recovery.message}` });
@@ -93,6 +94,42 @@ async function complete(ctx: Context, journal: JournalEntry): Promise<Recovery> 
     journal,
     running: journal.to,
     message: `It had already installed revision ${journal.to ?? 'unknown'}${journal.healthy ? ', which answered its health check' : ''}; only its clean-up was left, and is done.`,
+  };
+}
+
+/** Steps after which TomEE may be starting the new revision: recovery waits for its health check, as the killed run would have. */
+const STARTING: ReadonlySet<JournalEntry['step']> = new Set(['start', 'health']);
+
+/**
+ * LeTTo runs healthy on a complete WAR of a known revision: adopt it (record it as installed and
+ * known-good) and change nothing. Null when TomEE does not run (status script), the WAR is not complete
+ * or carries no revision, health_url does not answer HTTP 200, or the status script calls TomEE
+ * stopped after all (an answer from another server does not count).
+ */
+async function adoptHealthy(ctx: Context, journal: JournalEntry): Promise<Recovery | null> {
+  const war = await verifyWar(warPath(ctx.config)).catch(() => null);
+  if (!war || war.revision === null) return null;
+  const before = await tomeeStatus(ctx).catch(() => null);
+  if (!before?.running) return null;
+  let healthy: boolean;
+  if (STARTING.has(journal.step)) {
+    healthy = (await waitHealthy(ctx)).healthy;
+  } else {
+    const probe = await ctx.services.http.probe(ctx.config.tomee.health_url, 10);
+    healthy = probe.ok && probe.status === 200;
+  }
+  if (!healthy) return null;
+  const after = await tomeeStatus(ctx).catch(() => null);
+  if (!after?.running) return null;
+  const revision = war.revision;
+  await ctx.state.write({ installed: revision, lastKnownGood: revision });
+  if (revision === journal.to && journal.target) await discardStaged(ctx, { path: journal.target, revision });
+  const which = revision === journal.to ? 'the revision it was installing' : revision === journal.from ? 'the revision it started from' : 'put there by someone else';
+  return {
+    kind: 'adopted',
+    journal,
+    running: revision,
+    message: `LeTTo runs revision ${revision} (${which}) and answers its health check (TomEE process ${after.pid}); it was left running as it is and recorded as installed.`,
   };
 }
 
@@ -129,6 +166,10 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
     const health = await waitHealthy(ctx);
     if (!health.healthy) {
       throw new LettoError(`Revision ${running ?? 'unknown'} did not answer its health check (${health.last}).`, {});
+    }
+    const after = await tomeeStatus(ctx);
+    if (!after.running) {
+      throw new LettoError(`${ctx.config.tomee.health_url} answers HTTP 200, but the status script says TomEE is stopped: the answer does not come from the TomEE letto-update manages (another server on that port, or a status script that looks at the wrong PID file).`, {});
     }
     return { kind: 'undone', journal, running, message: `It was undone: ${what}; TomEE runs and answers its health check.` };
   } catch (caught) {

@@ -8,6 +8,7 @@ import type { Revision } from './revision.js';
 import type { RunRecord } from './state.js';
 import { adapterFor, adapterOfJournal } from './kinds/index.js';
 import type { Fetched } from './kinds/kind.js';
+import { settleScripts } from './script-groups.js';
 
 /**
  * What an update or rollback did. `result` maps to the exit code: `updated`/`current`/`dry-run` 0,
@@ -90,13 +91,16 @@ export async function recordedRun(
 }
 
 /**
- * Recovers an unfinished journal ({@link recoverJournal}) and records it in `runs.jsonl` as a
+ * Waits for (and if need be ends) TomEE scripts a killed run left running ({@link settleScripts}), then
+ * recovers an unfinished journal ({@link recoverJournal}) and records it in `runs.jsonl` as a
  * `recover` run (`recovered`, or `rollback-failed` when it failed). Call under the run lock.
  * @returns what was done, or null when there was nothing to recover.
  * @throws LettoError (exit 4) when the previous revision could not be brought back.
  */
 export async function recoverAndRecord(ctx: Context): Promise<Recovery | null> {
   const started = ctx.services.clock.now();
+  // first of all: a script a killed run left running must not be raced (src/script-groups.ts)
+  await settleScripts(ctx);
   const journal = await unfinishedJournal(ctx, true);
   if (!journal) return null;
   try {

@@ -139,7 +139,8 @@ function checks(n: number): string {
 
 /**
  * The watchdog loop (`watchdog` without `--once`): {@link watchdogOnce} every `watchdog.interval`
- * seconds until `signal` aborts. `onReport` receives every check's report.
+ * seconds until `signal` aborts (checked after each check: a stop asked for during a restart ends the
+ * loop once that restart is done). `onReport` receives every check's report.
  */
 export async function watchdogLoop(ctx: Context, onReport: (report: WatchdogReport) => void, signal?: AbortSignal): Promise<void> {
   while (!signal?.aborted) {
@@ -148,6 +149,7 @@ export async function watchdogLoop(ctx: Context, onReport: (report: WatchdogRepo
     } catch (error) {
       ctx.emit({ type: 'warn', message: `watchdog check failed: ${asLettoError(error).message}` });
     }
+    if (signal?.aborted) break; // told to stop during a restart: that restart is done, no further check
     await ctx.services.clock.sleep(ctx.config.watchdog.interval);
   }
 }

@@ -38,7 +38,8 @@ function guardSignals(out: Output): void {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
       if (out.critical) {
-        out.notice(`${signal} received while TomEE is being restarted; finishing this update or its rollback first.`);
+        out.notice(`${signal} received while TomEE is being restarted; ${out.criticalNote}`);
+        out.stopRequest.abort(signal);
         return;
       }
       out.notice(`${signal} received; ${out.stopNote}`);

@@ -67,10 +67,19 @@ async function watchdog(ctx: Context, out: Output, action: WatchdogAction, opts:
   }
   const { interval, failures, grace } = ctx.config.watchdog;
   out.stopNote = 'the watchdog stopped.';
+  out.criticalNote = 'finishing the restart in progress; then the watchdog stops.';
   out.line(`${stamp()} watchdog: checking ${adapterFor(ctx).health(ctx).url || 'the LeTTo containers'} every ${interval} s; restart after ${failures} failed checks in a row, not again within ${grace} s.`);
-  await watchdogLoop(ctx, (report) => {
-    out.json(report);
-    show(report);
-  });
+  await watchdogLoop(
+    ctx,
+    (report) => {
+      out.json(report);
+      show(report);
+    },
+    out.stopRequest.signal,
+  );
+  if (out.stopRequest.signal.aborted) {
+    out.notice(`${String(out.stopRequest.signal.reason)} received earlier; the restart is done, the watchdog stopped.`);
+    return 130; // as for a signal between checks (the unit lists 130 in SuccessExitStatus)
+  }
   return ExitCode.ok;
 }

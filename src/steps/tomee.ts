@@ -1,10 +1,23 @@
 import { catalinaOut, type Context } from '../context.js';
 import { ScriptError } from '../errors.js';
+import { clearScript, recordScript, type ScriptName } from '../script-groups.js';
+import type { ScriptResult } from '../system/process.js';
 
-/** Seconds a start/stop/status script may run before it is killed. */
-const SCRIPT_TIMEOUT = 180;
 /** Seconds TomEE gets to be gone after the stop script returned. */
 const STOP_WAIT = 120;
+
+/**
+ * Runs one TomEE script as the service user, in a process group of its own, recorded in the script
+ * journal before it starts (src/script-groups.ts) and ended after `tomee.<name>_timeout` seconds.
+ */
+async function runTomeeScript(ctx: Context, name: ScriptName, command: string): Promise<ScriptResult> {
+  const timeout = ctx.config.tomee[`${name}_timeout`];
+  try {
+    return await ctx.services.processes.runScript(command, ctx.serviceUser, timeout, { beforeStart: (group) => recordScript(ctx, name, group) });
+  } finally {
+    await clearScript(ctx);
+  }
+}
 
 /** What the status script said: running (with its PID) or not. */
 export interface TomeeStatus {
@@ -19,7 +32,7 @@ export interface TomeeStatus {
  * @throws ScriptError when the script could not be run, was killed or timed out: then nobody knows.
  */
 export async function tomeeStatus(ctx: Context): Promise<TomeeStatus> {
-  const result = await ctx.services.processes.runScript(ctx.config.tomee.status, ctx.serviceUser, 30);
+  const result = await runTomeeScript(ctx, 'status', ctx.config.tomee.status);
   if (result.failure) {
     throw new ScriptError(`Cannot tell whether TomEE runs: the status script failed (${result.failure}).`, {
       hint: `Check tomee.status (${ctx.config.tomee.status}): it must exist, be executable by ${ctx.serviceUser.name}, and print the PID when TomEE runs.`,
@@ -45,12 +58,20 @@ export function parseStatusPid(stdout: string): number | null {
 
 /**
  * Step "stop": runs `tomee.stop` as the service user, then waits (up to 120 s) until the status
- * script says TomEE is gone.
- * @throws ScriptError when the script fails or TomEE keeps running.
+ * script says TomEE is gone. A stop script that runs past `tomee.stop_timeout` is ended (its whole
+ * process group) and the step fails at once, whatever TomEE's state: nothing is swapped under a
+ * TomEE whose stop nobody saw through, and the caller's undo re-checks TomEE and starts it if needed.
+ * @throws ScriptError when the script times out, or TomEE keeps running.
  */
 export async function stopTomee(ctx: Context): Promise<void> {
   ctx.emit({ type: 'step', step: 'stop', message: `Stopping TomEE (${ctx.config.tomee.stop} as ${ctx.serviceUser.name})` });
-  const result = await ctx.services.processes.runScript(ctx.config.tomee.stop, ctx.serviceUser, SCRIPT_TIMEOUT);
+  const result = await runTomeeScript(ctx, 'stop', ctx.config.tomee.stop);
+  if (result.timedOut) {
+    const status = await tomeeStatus(ctx);
+    throw new ScriptError(`${result.failure ?? 'The stop script timed out'}. TomEE ${status.running ? `still runs (process ${status.pid})` : 'is stopped now'}; the WAR in webapps was not changed.`, {
+      hint: `Look at ${ctx.config.tomee.stop} (why does it hang?) and ${catalinaOut(ctx.config)}; raise tomee.stop_timeout if TomEE needs longer to stop.`,
+    });
+  }
   if (result.failure || result.exitCode !== 0) {
     ctx.emit({ type: 'warn', message: `${ctx.config.tomee.stop}: ${result.failure ?? `exit code ${result.exitCode}`} ${lastLine(result.stderr || result.stdout)}`.trim() });
   }
@@ -68,12 +89,14 @@ export async function stopTomee(ctx: Context): Promise<void> {
 }
 
 /**
- * Step "start": runs `tomee.start` as the service user (it returns once TomEE is launching).
- * @throws ScriptError when the script exits non-zero.
+ * Step "start": runs `tomee.start` as the service user (it returns once TomEE is launching). A start
+ * script that runs past `tomee.start_timeout` is ended with its process group (a TomEE it launched in
+ * that group goes with it) and the step fails.
+ * @throws ScriptError when the script exits non-zero or times out.
  */
 export async function startTomee(ctx: Context): Promise<void> {
   ctx.emit({ type: 'step', step: 'start', message: `Starting TomEE (${ctx.config.tomee.start} as ${ctx.serviceUser.name})` });
-  const result = await ctx.services.processes.runScript(ctx.config.tomee.start, ctx.serviceUser, SCRIPT_TIMEOUT);
+  const result = await runTomeeScript(ctx, 'start', ctx.config.tomee.start);
   if (result.failure || result.exitCode !== 0) {
     throw new ScriptError(`${ctx.config.tomee.start} failed: ${result.failure ?? `exit code ${result.exitCode}`} ${lastLine(result.stderr || result.stdout)}`.trim(), {
       hint: `Look at the start script and ${catalinaOut(ctx.config)}.`,
@@ -94,7 +117,7 @@ export async function restartTomee(ctx: Context): Promise<void> {
     return;
   }
   ctx.emit({ type: 'step', step: 'start', message: `Restarting TomEE (${script} as ${ctx.serviceUser.name})` });
-  const result = await ctx.services.processes.runScript(script, ctx.serviceUser, SCRIPT_TIMEOUT + STOP_WAIT);
+  const result = await runTomeeScript(ctx, 'restart', script);
   if (result.failure || result.exitCode !== 0) {
     throw new ScriptError(`${script} failed: ${result.failure ?? `exit code ${result.exitCode}`} ${lastLine(result.stderr || result.stdout)}`.trim(), {
       hint: `Look at the restart script and ${catalinaOut(ctx.config)}.`,

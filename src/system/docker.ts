@@ -1,4 +1,4 @@
-import type { Options } from 'execa';
+import { spawn } from 'node:child_process';
 
 /**
  * What one `docker …` or compose command returned. `failure` is set when it did not run to an exit code
@@ -16,7 +16,7 @@ export type ComposeProgram = { command: string; args: string[]; label: string };
 
 /**
  * The thin module through which letto-update talks to Docker: the `docker` CLI and compose, as child
- * processes (execa, no shell). The CLI is what the admin uses by hand, so registry logins
+ * processes (no shell). The CLI is what the admin uses by hand, so registry logins
  * (`docker login`, credential helpers, `DOCKER_CONFIG`), `/etc/docker/certs.d`, contexts and API
  * version negotiation behave exactly as for the admin. Never throws for a non-zero exit.
  */
@@ -39,35 +39,47 @@ function childEnv(): Record<string, string> {
 }
 
 /**
- * Creates the execa-backed {@link DockerRunner}.
+ * Creates the {@link DockerRunner} (node:child_process `spawn`, no shell; output collected; on timeout
+ * SIGTERM, then SIGKILL 10 s later).
  * @param docker the docker CLI (`docker.command` of the config); @param compose `docker.compose` of the
  * config: "" finds one (`docker compose` if the plugin answers, else `docker-compose`), or a command
  * line like `docker-compose` or `docker compose`.
  */
 export function createDockerRunner(docker: string, compose: string): DockerRunner {
   let program: Promise<ComposeProgram> | null = null;
-  const run = async (command: string, args: string[], timeoutSeconds: number, cwd: string, onStderr?: (line: string) => void): Promise<DockerResult> => {
-    const { execa } = await import('execa');
-    const options: Options = { reject: false, timeout: timeoutSeconds * 1000, stdin: 'ignore', extendEnv: false, env: childEnv(), cwd, all: false };
-    const child = execa(command, args, options);
-    if (onStderr) {
+  const run = (command: string, args: string[], timeoutSeconds: number, cwd: string, onStderr?: (line: string) => void): Promise<DockerResult> =>
+    new Promise((resolve) => {
+      const label = `\`${command} ${args.join(' ')}\``;
+      const child = spawn(command, args, { cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
       let buffered = '';
-      child.stderr?.on('data', (chunk: Buffer) => {
+      let timedOut = false;
+      child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+      child.stderr.on('data', (chunk: Buffer) => {
+        err.push(chunk);
+        if (!onStderr) return;
         buffered += chunk.toString('utf8');
         const lines = buffered.split(/\r?\n|\r/);
         buffered = lines.pop() ?? '';
         for (const line of lines) if (line.trim()) onStderr(line.trim());
       });
-    }
-    const result = await child;
-    const failure =
-      result.exitCode === undefined || result.timedOut || result.signal
-        ? result.timedOut
-          ? `\`${command} ${args.join(' ')}\` did not finish within ${timeoutSeconds} s`
-          : (result.shortMessage ?? `${command} could not be run`)
-        : undefined;
-    return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout ?? '').trim(), stderr: String(result.stderr ?? '').trim(), ...(failure ? { failure } : {}) };
-  };
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+      }, timeoutSeconds * 1000);
+      const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString('utf8').trim();
+      child.on('error', (error) => {
+        clearTimeout(timer);
+        resolve({ exitCode: -1, stdout: '', stderr: '', failure: `${label} could not be run (${error.message})` });
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        const failure = timedOut ? `${label} did not finish within ${timeoutSeconds} s` : signal ? `${label} was ended by ${signal}` : undefined;
+        resolve({ exitCode: code ?? -1, stdout: text(out), stderr: text(err), ...(failure ? { failure } : {}) });
+      });
+    });
   const findCompose = async (): Promise<ComposeProgram> => {
     if (compose) {
       const [command, ...args] = compose.split(/\s+/).filter(Boolean);

@@ -35,12 +35,24 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** True when `pid` has exited and waits to be reaped (state Z or X in /proc/<pid>/stat): it runs no more. */
+export function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return false;
+  }
+}
+
 /**
  * True when the process that recorded (`pid`, `identity`) still runs: the PID is alive and, when an
- * identity was recorded and /proc can tell, it is the same process (not a reused PID, not an earlier boot).
+ * identity was recorded and /proc can tell, it is the same process (not a reused PID, not an earlier boot),
+ * and it has not exited (a zombie that PID 1 has not reaped yet counts as gone).
  */
 export function isSameProcessAlive(pid: number, identity: string | null | undefined): boolean {
-  if (!isAlive(pid)) return false;
+  if (!isAlive(pid) || isZombie(pid)) return false;
   if (!identity) return true;
   const now = processIdentity(pid);
   return now === null || now === identity;

@@ -43,8 +43,10 @@ describeWithTomcat('update killed (SIGKILL) at each step; the next update recove
     expect(next.stderr).toMatch(/Recovered from an interrupted update/);
     await letto.expectSettledOn(to, KNOWN);
     const runs = await letto.runs();
-    expect(runs.at(-2)).toMatchObject({ command: 'recover', result: 'recovered', from, to: point === 'installed' ? to : from });
-    if (point === 'installed') expect(runs.at(-1)).toMatchObject({ command: 'update', result: 'current' });
+    // killed at "health", TomEE was starting the new revision: recovery waits for it to answer and adopts it
+    const kept = point === 'installed' || point === 'health';
+    expect(runs.at(-2)).toMatchObject({ command: 'recover', result: 'recovered', from, to: kept ? to : from });
+    if (kept) expect(runs.at(-1)).toMatchObject({ command: 'update', result: 'current' });
     else expect(runs.at(-1)).toMatchObject({ command: 'update', result: 'updated', from, to });
   }, 300_000);
 

@@ -611,6 +611,8 @@ export interface PopulateOptions {
   archiveLayout?: 'flat' | 'folders';
   /** Revisions whose WARs are built with `healthy: false` (context fails to start on Tomcat). */
   brokenRevisions?: number[];
+  /** Extra incompressible bytes in every WAR (buildWar's padBytes), e.g. so that a copy takes a moment. */
+  padBytes?: number;
 }
 
 /**
@@ -624,7 +626,7 @@ export interface PopulateOptions {
 export async function populateDownloadRoot(root: string, opts: PopulateOptions): Promise<void> {
   const broken = new Set(opts.brokenRevisions ?? []);
   const war = (path: string, rev: number): Promise<void> =>
-    buildWar(path, { revision: rev, healthy: !broken.has(rev) });
+    buildWar(path, { revision: rev, healthy: !broken.has(rev), ...(opts.padBytes ? { padBytes: opts.padBytes } : {}) });
   await mkdir(join(root, 'archiv'), { recursive: true });
   const jobs: Promise<void>[] = [
     war(join(root, 'letto-stable.war'), opts.stable),

@@ -63,6 +63,10 @@ describe('loadConfig: defaults < file < environment < flags', () => {
         health_url: 'https://localhost/letto/test.jsf',
         health_timeout: 300,
         restart: '',
+        status_timeout: 30,
+        stop_timeout: 180,
+        start_timeout: 180,
+        restart_timeout: 360,
       },
       paths: { staging: '/opt/letto/war', backups: '/opt/letto/backup/war', keep: 5, state: '/var/lib/letto-update', backup_lock: '/sicherung/sqlsicherungaktiv', free_space_margin: 100 },
       notify: { email_to: [], email_from: '', smtp_url: '', smtp_user: '', smtp_password_file: '', sendmail: '/usr/sbin/sendmail', webhook_url: '', when: 'change' },
@@ -266,7 +270,7 @@ describe('all config problems at once', () => {
     expect(error.message).toBe(
       [
         `Config file ${path}: 4 problems (all of them; nothing was changed):`,
-        "  environment variable LETTO_UPDATE_TOMEE_STAUS: not a setting (this section's are LETTO_UPDATE_TOMEE_WEBAPPS, LETTO_UPDATE_TOMEE_WAR_NAME, LETTO_UPDATE_TOMEE_USER, LETTO_UPDATE_TOMEE_START, LETTO_UPDATE_TOMEE_STOP, LETTO_UPDATE_TOMEE_STATUS, LETTO_UPDATE_TOMEE_HEALTH_URL, LETTO_UPDATE_TOMEE_HEALTH_TIMEOUT, LETTO_UPDATE_TOMEE_RESTART)",
+        "  environment variable LETTO_UPDATE_TOMEE_STAUS: not a setting (this section's are LETTO_UPDATE_TOMEE_WEBAPPS, LETTO_UPDATE_TOMEE_WAR_NAME, LETTO_UPDATE_TOMEE_USER, LETTO_UPDATE_TOMEE_START, LETTO_UPDATE_TOMEE_STOP, LETTO_UPDATE_TOMEE_STATUS, LETTO_UPDATE_TOMEE_HEALTH_URL, LETTO_UPDATE_TOMEE_HEALTH_TIMEOUT, LETTO_UPDATE_TOMEE_RESTART, LETTO_UPDATE_TOMEE_STATUS_TIMEOUT, LETTO_UPDATE_TOMEE_STOP_TIMEOUT, LETTO_UPDATE_TOMEE_START_TIMEOUT, LETTO_UPDATE_TOMEE_RESTART_TIMEOUT)",
         '  line 2: key server.channel must be "stable" or "daily"',
         '  line 5: key tomee.health_timeout must be greater than 0',
         '  line 6: unknown key tomee.helth_url',
