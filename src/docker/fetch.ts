@@ -51,7 +51,11 @@ export async function fetchImages(ctx: Context, revision: Revision, why: FetchFo
     const source = pullRef(docker, ref, revision);
     ctx.emit({ type: 'step', step: 'download', message: `Pulling ${source} (${i + 1} of ${refs.length})` });
     const failed = await pull(ctx, source);
-    const id = failed ? null : await imageId(ctx, source);
+    const id = await imageId(ctx, source);
+    if (failed && id) {
+      // the registry could not be asked, but this very revision was pulled before: a tag names one revision's image
+      ctx.emit({ type: 'warn', message: `Could not pull ${source} (${failed}); using the copy pulled before.` });
+    }
     if (id) images.push({ ref, id });
     else failures.push(`${source}: ${failed ?? 'not there after the pull'}`);
   }

@@ -164,7 +164,9 @@ CMD ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
 `,
     );
     const remote = `${registry.host}/${prefix}${image}:rev${revision}`;
-    await sh('docker', ['build', '-q', '-t', remote, ctxDir]);
+    // --no-cache: the legacy builder's cache hands out intermediate images as parents, and another run
+    // removing its images (this suite's cleanup, the demo, a second checkout) can delete such a parent mid-build
+    await sh('docker', ['build', '-q', '--no-cache', '-t', remote, ctxDir]);
     await sh('docker', ['push', '-q', remote], { env: { DOCKER_CONFIG: registry.dockerConfig } });
     await sh('docker', ['rmi', remote]);
     await rm(ctxDir, { recursive: true, force: true });
