@@ -91,7 +91,7 @@ export async function runDockerDemo(cli: string, say: (s?: string) => void, bold
   }
 }
 
-/** Runs a command with its output passed through; resolves with its exit code (null: killed after 180 s). */
+/** Runs a command with its output passed through; resolves with its exit code (null: killed after 600 s). */
 function runShown(command: string, args: string[], env: Record<string, string>): Promise<number | null> {
   return new Promise((resolve) => {
     const childEnv: NodeJS.ProcessEnv = { ...env };
@@ -99,7 +99,7 @@ function runShown(command: string, args: string[], env: Record<string, string>):
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
     child.stdout.on('data', (d: Buffer) => process.stdout.write(d));
     child.stderr.on('data', (d: Buffer) => process.stderr.write(d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve(code);

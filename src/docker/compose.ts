@@ -6,8 +6,11 @@ import { lastLine } from '../system/docker.js';
 import { dockerOf } from './engine.js';
 import { isLettoRef } from './refs.js';
 
-/** Seconds a compose `config`/`ps` may take; `up -d` gets {@link UP_TIMEOUT}. */
-const QUERY_TIMEOUT = 60;
+/**
+ * Seconds a compose `config`/`ps` may take (about 1 s on an idle server; docker-compose v1 took over
+ * 60 s on a test machine with load 20); `up -d` gets {@link UP_TIMEOUT}.
+ */
+const QUERY_TIMEOUT = 300;
 const UP_TIMEOUT = 600;
 
 /** One service of a compose folder whose image is LeTTo's, with its container (if one exists). */
