@@ -23,6 +23,12 @@ import { join } from 'node:path';
 import { CLI_BIN, makeServerLayout, writeConfig } from '../test/support/cli.js';
 import { buildSizedWar } from '../fixtures/sized-war.js';
 
+// `--delta`: the delta download benchmark (bench/delta.ts, its own options and report) instead of this one
+if (process.argv.includes('--delta')) {
+  await import('./delta.js');
+  process.exit(0);
+}
+
 const REVISION = 6886;
 const USER = 'letto';
 const PASSWORD = 'bench-secret';

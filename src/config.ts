@@ -97,6 +97,7 @@ export const configSchema = z
         idle_timeout: duration.default(60),
         interactive_timeout: duration.default(15),
         allow_plain_http: z.boolean({ invalid_type_error: 'must be true or false' }).default(false),
+        delta: z.boolean({ invalid_type_error: 'must be true or false' }).default(true),
       })
       .strict()
       .default({}),

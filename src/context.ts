@@ -1,5 +1,6 @@
 import { dirname, join } from 'node:path';
 import type { Config } from './config.js';
+import type { TransferSummary } from './delta/summary.js';
 import type { Revision } from './revision.js';
 import type { StateStore } from './state.js';
 import type { DownloadProgress, HttpClient } from './system/http.js';
@@ -72,6 +73,8 @@ export interface WarFile {
   path: string;
   revision: Revision | null;
   sha256?: string;
+  /** What downloading it fetched (absent for a WAR that was not downloaded by this run). */
+  transfer?: TransferSummary;
 }
 
 /** The real clock. */

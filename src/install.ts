@@ -181,10 +181,13 @@ export async function assertNoSymlinks(paths: string[]): Promise<void> {
   for (const path of paths) await refuseSymlink(path);
 }
 
-/** The names a download of `revision` writes in staging: `letto-<rev>.war`, its `.part` and the `.part.json` sidecar. */
+/**
+ * The names a download of `revision` writes in staging: `letto-<rev>.war`, its `.part` and the `.part.json`
+ * sidecar, and the delta download's `.delta`, `.delta.json` and `.delta.log` (src/delta/delta-state.ts).
+ */
 export function stagingNames(ctx: Context, revision: Revision): string[] {
   const final = join(ctx.config.paths.staging, revisionWarName(revision));
-  return [final, `${final}.part`, `${final}.part.json`];
+  return [final, `${final}.part`, `${final}.part.json`, `${final}.delta`, `${final}.delta.json`, `${final}.delta.log`];
 }
 
 /**

@@ -5,6 +5,7 @@ import { Journal } from './journal.js';
 import { acquireRunLock } from './lock.js';
 import { describeJournal, unfinishedJournal, type Recovery } from './recover.js';
 import type { Revision } from './revision.js';
+import type { TransferSummary } from './delta/summary.js';
 import type { RunRecord } from './state.js';
 import { adapterFor, adapterOfJournal } from './kinds/index.js';
 import type { Fetched } from './kinds/kind.js';
@@ -25,6 +26,8 @@ export interface RunReport {
   hint?: string;
   /** SHA-256 (hex) of the WAR installed or attempted. */
   sha256?: string;
+  /** What downloading the WAR fetched ("fetched 12.3 MiB of 248 MiB; 95 % reused from revision 6885"). */
+  download?: TransferSummary;
   durationSeconds: number;
 }
 
@@ -154,7 +157,7 @@ export async function runRecover(ctx: Context): Promise<RunReport> {
  * @throws the LettoError of a `failed` outcome (nothing changed).
  */
 export async function concludeInstall(ctx: Context, outcome: InstallOutcome, war: Fetched, from: Revision | null, report: Reporter): Promise<RunReport> {
-  const extra = war.sha256 ? { sha256: war.sha256 } : {};
+  const extra = { ...(war.sha256 ? { sha256: war.sha256 } : {}), ...(war.transfer ? { download: war.transfer } : {}) };
   switch (outcome.result) {
     case 'failed':
       throw outcome.error;
@@ -182,6 +185,7 @@ export async function record(ctx: Context, report: RunReport): Promise<void> {
     durationSeconds: report.durationSeconds,
     message: report.message,
     ...(report.sha256 ? { sha256: report.sha256 } : {}),
+    ...(report.download ? { download: report.download } : {}),
   };
   await ctx.state.recordRun(entry);
 }

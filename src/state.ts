@@ -1,3 +1,4 @@
+import type { TransferSummary } from './delta/summary.js';
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Revision } from './revision.js';
@@ -34,6 +35,8 @@ export interface RunRecord {
   message: string;
   /** SHA-256 (hex) of the WAR that was installed or attempted. */
   sha256?: string;
+  /** What downloading that WAR fetched (see TransferSummary in src/delta/summary.ts). */
+  download?: TransferSummary;
 }
 
 /** `state.json`: what the tool knows beyond the WAR itself. */

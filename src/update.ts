@@ -1,3 +1,4 @@
+import type { TransferSummary } from './delta/summary.js';
 import type { Context } from './context.js';
 import { assertNoBackupRunning } from './install.js';
 import { acquireRunLock } from './lock.js';
@@ -100,7 +101,7 @@ async function rememberOutcome(ctx: Context, done: RunReport): Promise<void> {
  * server is not touched.
  * @returns the staged WAR. @throws LettoError (exit 1, 2 or 75).
  */
-export async function runDownload(ctx: Context, options: { revision?: Revision }): Promise<{ revision: Revision; path: string; sha256: string | null }> {
+export async function runDownload(ctx: Context, options: { revision?: Revision }): Promise<{ revision: Revision; path: string; sha256: string | null; download: TransferSummary | null }> {
   const adapter = adapterFor(ctx);
   await ctx.state.ensure();
   const lock = await acquireRunLock(ctx.state.dir, 'download', ctx.serviceUser);
@@ -111,7 +112,7 @@ export async function runDownload(ctx: Context, options: { revision?: Revision }
     const revision = options.revision ?? available;
     await adapter.beforeFetch(ctx, null, revision);
     const fetched = await adapter.fetch(ctx, revision, { purpose: 'update', source: sourceFor(revision, available, channel) });
-    return { revision, path: fetched.where, sha256: fetched.sha256 ?? null };
+    return { revision, path: fetched.where, sha256: fetched.sha256 ?? null, download: fetched.transfer ?? null };
   } finally {
     await lock.release();
   }

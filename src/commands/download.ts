@@ -9,7 +9,7 @@ export function downloadCommand(run: CommandRun, opts: { channel?: Channel; revi
   return withSession(run, 'write', opts.channel, async ({ ctx }, out) => {
     const result = await runDownload(ctx, opts.revision !== undefined ? { revision: opts.revision } : {});
     out.json(result);
-    out.line(`Revision ${result.revision} is downloaded and verified: ${result.path}`);
+    out.line(`Revision ${result.revision} is downloaded and verified: ${result.path}${result.download ? ` (${result.download.text})` : ''}`);
     return ExitCode.ok;
   });
 }

@@ -14,6 +14,7 @@
  * The adapters are collected in `adapters` (src/kinds/index.ts) `satisfies Record<Kind, Adapter>`.
  */
 import type { Context } from '../context.js';
+import type { TransferSummary } from '../delta/summary.js';
 import type { InstallOutcome } from '../install.js';
 import type { Journal, JournalEntry } from '../journal.js';
 import type { Recovery } from '../recover.js';
@@ -31,6 +32,8 @@ export interface Fetched {
   sha256?: string;
   /** Where it is, for messages: the staged WAR's path, or the pulled image references. */
   where: string;
+  /** What the download transferred (TomEE: full or delta download), for the report. */
+  transfer?: TransferSummary;
 }
 
 /** Why a revision is fetched: for `update`/`download` from the channel or archive, or for `rollback` (kept copies first). */

@@ -8,6 +8,9 @@ import { ensureDir, fileSize, giveTo, isFile, moveFile, writeFileAtomically } fr
 import { hashFile, type DownloadResult, type Validators } from '../system/http.js';
 import type { Account } from '../system/users.js';
 import { verifyWar } from '../war.js';
+import { deltaDownload } from '../delta/delta-download.js';
+import { discardDelta } from '../delta/delta-state.js';
+import { summarize } from '../delta/summary.js';
 import { WarFollower } from '../war-follow.js';
 
 /** Where a revision is downloaded from: the channel's WAR, or the server's `archiv/` folder. */
@@ -42,6 +45,13 @@ export async function downloadRevision(ctx: Context, revision: Revision, source:
   const part = `${final}.part`;
   const sidecarPath = `${part}.json`;
   const resume = await readSidecar(sidecarPath, url, revision);
+  // a full download under way is continued as it is; otherwise the delta download goes first
+  if (!resume && ctx.config.server.delta) {
+    const assembled = await downloadDelta(ctx, url, revision, final);
+    if (assembled) return assembled;
+  } else if (!ctx.config.server.delta) {
+    await discardDelta(final);
+  }
   const partBytes = resume ? await fileSize(part) : 0;
   if (!resume) await discardPart(part);
   if (partBytes > 0) {
@@ -97,7 +107,44 @@ export async function downloadRevision(ctx: Context, revision: Revision, source:
   await giveTo(part, ctx.serviceUser);
   await moveFile(part, final);
   await rm(sidecarPath, { force: true });
-  return { path: final, revision, sha256: result.sha256 };
+  const transfer = summarize('full', result.bytes, result.bytes, result.transferred, null);
+  ctx.emit({ type: 'step', step: 'download', message: `Revision ${revision}: ${transfer.text}` });
+  return { path: final, revision, sha256: result.sha256, transfer };
+}
+
+/**
+ * The delta download ({@link deltaDownload}) with the verification every download gets; null when it
+ * could not be used (the reason was told in one line), then the whole file is downloaded.
+ * @throws DownloadError (network: its pieces stay for the next run), local file errors.
+ */
+async function downloadDelta(ctx: Context, url: string, revision: Revision, final: string): Promise<WarFile | null> {
+  let outcome;
+  try {
+    outcome = await deltaDownload(ctx, url, revision, final, (bytes) => ctx.emit({ type: 'progress', progress: { received: bytes, total: null, bytesPerSecond: 0, etaSeconds: null } }));
+  } finally {
+    ctx.emit({ type: 'progress-done' });
+  }
+  if (!outcome.ok) {
+    if (!outcome.quiet) ctx.emit({ type: 'step', step: 'download', message: `Delta download not used: ${outcome.reason}; downloading the whole file.` });
+    return null;
+  }
+  const { result } = outcome;
+  ctx.emit({ type: 'step', step: 'verify', message: `Verifying the assembled WAR, ${result.bytes} bytes, SHA-256 ${result.sha256} (zip structure, CRC-32 of every entry, WEB-INF/web.xml, revision)` });
+  try {
+    await checkPublishedSha256(ctx, url, result.sha256);
+    const info = await verifyWar(result.path, revision, result.scan);
+    if (info.revision === null) ctx.emit({ type: 'warn', message: `The WAR carries no WEB-INF/classes/revision.txt; trusting the revision file (${revision}).` });
+  } catch (error) {
+    await discardDelta(final);
+    if (!(error instanceof VerifyError)) throw error;
+    ctx.emit({ type: 'warn', message: `Delta download not used: the assembled WAR fails verification (${error.message}); downloading the whole file.` });
+    return null;
+  }
+  await giveTo(result.path, ctx.serviceUser);
+  await moveFile(result.path, final);
+  await discardDelta(final);
+  ctx.emit({ type: 'step', step: 'download', message: `Revision ${revision}: ${result.summary.text}` });
+  return { path: final, revision, sha256: result.sha256, transfer: result.summary };
 }
 
 /**

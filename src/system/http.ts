@@ -75,6 +75,21 @@ export interface DownloadOptions {
   signal?: AbortSignal;
 }
 
+/** A byte range: `start` to `end` inclusive, or the last `suffix` bytes of the file. Units: bytes. */
+export type ByteRange = { start: number; end: number } | { suffix: number };
+
+/** Options of {@link HttpClient.readRange}. */
+export interface RangeOptions {
+  /** Validators of the file the range must come from: sent as `If-Range` (RFC 9110 §13.1.5), and every 206 must carry the same ones and the same length. */
+  expect?: Validators | null;
+  /** Told each chunk with its position in the file; awaited (write it before the next one comes). */
+  onData: (chunk: Buffer, position: number) => Promise<void> | void;
+  signal?: AbortSignal;
+}
+
+/** What a Range request gave: the place of the bytes in the file and the file's validators, or why not. */
+export type RangeAnswer = { ok: true; start: number; end: number; total: number; validators: Validators } | { ok: false; reason: string };
+
 /** A health probe's answer: the HTTP status and the time to the answer (ms), or the network error. */
 export type ProbeResult = { ok: true; status: number; ms: number } | { ok: false; error: string; ms: number };
 
@@ -90,6 +105,14 @@ export interface HttpClient {
    * @throws DownloadError (network, HTTP status, retries exhausted); local write errors (ENOSPC…) as they are.
    */
   download(url: string, dest: string, options?: DownloadOptions): Promise<DownloadResult>;
+  /**
+   * GET one byte range of a file (RFC 9110 §14.2) and hand its bytes to `onData` in order; after a
+   * transient failure the request is repeated for the bytes not yet handed over only (no byte twice).
+   * Never reads a 200 answer's body (the connection is dropped instead).
+   * @returns where the 206 lies in the file, or why it is not usable (a tagged result, not an error).
+   * @throws DownloadError (network, HTTP status, retries exhausted); whatever `onData` throws.
+   */
+  readRange(url: string, range: ByteRange, options: RangeOptions): Promise<RangeAnswer>;
   /** One GET of a health URL; never throws. Certificates of loopback hosts are not verified. */
   probe(url: string, timeoutSeconds: number): Promise<ProbeResult>;
   close(): Promise<void>;
@@ -388,6 +411,69 @@ export function createHttpClient(options: HttpOptions): HttpClient {
     }, undefined, deadline);
   }
 
+  async function readRange(url: string, range: ByteRange, opts: RangeOptions): Promise<RangeAnswer> {
+    let expect = opts.expect ?? null;
+    let next: number | null = 'start' in range ? range.start : null;
+    let end: number | null = 'start' in range ? range.end : null;
+    let first: { start: number; total: number } | null = null;
+    const what = `Reading bytes ${'start' in range ? `${range.start}-${range.end}` : `-${range.suffix}`} of ${redact(url)}`;
+    return withRetries(
+      what,
+      async (): Promise<RangeAnswer> => {
+        opts.signal?.throwIfAborted();
+        const ifRange = expect ? ifRangeValue(expect) : null;
+        if (expect && !ifRange) return { ok: false, reason: 'the server names no strong ETag and no Last-Modified date, so a range cannot be tied to one version of the file' };
+        const spec = next === null ? `bytes=-${(range as { suffix: number }).suffix}` : `bytes=${next}-${end}`;
+        // a command run by hand: each attempt must get its answer within the deadline, as for download
+        const deadline = options.deadline ? new Deadline(options.deadline) : null;
+        const response = await get(url, { range: spec, ...(ifRange ? { 'if-range': ifRange } : {}) }, [200, 206, 416], deadline);
+        if (response.statusCode !== 206) {
+          await response.body.dump();
+          const now = validatorsOf(response, null);
+          if (response.statusCode === 200 && expect && !sameFile(expect, now)) return { ok: false, reason: 'the WAR changed on the server meanwhile (If-Range no longer matched: HTTP 200)' };
+          return { ok: false, reason: `the server answered a Range request with HTTP ${response.statusCode}${response.statusCode === 200 ? ' and the whole file' : ''}` };
+        }
+        const place = parseContentRangeFull(response.headers['content-range']);
+        const now = validatorsOf(response, place?.total ?? null);
+        if (!place || place.total === null || (next !== null && place.start !== next) || (end !== null && place.end !== end)) {
+          await response.body.dump();
+          return { ok: false, reason: `the server's 206 answer covers other bytes than asked for (Content-Range: ${header(response.headers['content-range']) ?? 'none'})` };
+        }
+        if (expect && !sameFile(expect, now)) {
+          await response.body.dump();
+          return { ok: false, reason: 'the WAR changed on the server meanwhile (other ETag, date or length)' };
+        }
+        expect ??= now;
+        first ??= { start: place.start, total: place.total };
+        next = place.start;
+        end = place.end;
+        const stop = () => response.body.destroy(opts.signal!.reason as Error);
+        opts.signal?.addEventListener('abort', stop, { once: true });
+        let local = null as { error: unknown } | null;
+        try {
+          for await (const chunk of response.body) {
+            try {
+              await opts.onData(chunk, next);
+            } catch (error) {
+              local = { error };
+              throw error;
+            }
+            next += chunk.length;
+          }
+        } catch (error) {
+          if (opts.signal?.aborted) throw opts.signal.reason;
+          if (local) throw local.error; // a local write error (ENOSPC…) is not a network problem
+          throw networkError(`${what} broke off: ${describeNetworkError(error)}.`, error, 'Nothing was installed. Run the command again: it continues where it stopped.');
+        } finally {
+          opts.signal?.removeEventListener('abort', stop);
+        }
+        if (next !== end + 1) throw markTransient(new DownloadError(`${what} ended early, at byte ${next} of ${end + 1}.`, { hint: 'Run the command again: it continues where it stopped.' }));
+        return { ok: true, start: first.start, end, total: first.total, validators: expect };
+      },
+      opts.signal,
+    );
+  }
+
   async function download(url: string, dest: string, opts: DownloadOptions = {}): Promise<DownloadResult> {
     let validators: Validators | null = opts.resume ?? null;
     let transferred = 0;
@@ -496,6 +582,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
     getText: async (url) => (await readText(url, false))!,
     getOptionalText: (url) => readText(url, true),
     download,
+    readRange,
 
     async probe(url, timeoutSeconds) {
       const started = performance.now();
@@ -713,6 +800,13 @@ function parseContentRange(value: string | string[] | undefined): { start: numbe
   const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(value) ?? '');
   if (!match) return null;
   return { start: Number(match[1]), total: match[3] === '*' ? null : Number(match[3]) };
+}
+
+/** `bytes 100-199/1000` → {start: 100, end: 199, total: 1000}; null if unusable. */
+function parseContentRangeFull(value: string | string[] | undefined): { start: number; end: number; total: number | null } | null {
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(value) ?? '');
+  if (!match) return null;
+  return { start: Number(match[1]), end: Number(match[2]), total: match[3] === '*' ? null : Number(match[3]) };
 }
 
 /** `bytes * /1000` of a 416 answer → 1000. */

@@ -13,6 +13,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
+import { createSecureContext } from 'node:tls';
 
 /** A response whose body is being received. Units: bytes. */
 export interface TransportResponse {
@@ -42,7 +43,11 @@ const DUMP_LIMIT = 128 * 1024;
 
 /** Creates a {@link Transport} over `node:https` (and `node:http` for plain http URLs: loopback, or any host with `server.allow_plain_http`), with its own keep-alive agents. */
 export function createNodeTransport(options: NodeTransportOptions): { send: Transport; close(): void } {
-  const https = new HttpsAgent({ keepAlive: true, maxSockets: 4, ...(options.ca ? { ca: options.ca } : {}) });
+  // one TLS context for every connection: given `ca` instead, each new connection parses the whole CA list
+  // again (~0.1 s each) and each request serialises it into the agent's key (measured: 0.6 s of CPU for
+  // the delta download's four connections and 40 requests, docs/performance.md)
+  const secureContext = options.ca ? createSecureContext({ ca: options.ca }) : undefined;
+  const https = new HttpsAgent({ keepAlive: true, maxSockets: 4, ...(secureContext ? { secureContext } : {}) });
   const http = new HttpAgent({ keepAlive: true, maxSockets: 4 });
 
   const send: Transport = (url, headers, signal) =>

@@ -58,7 +58,7 @@ describe('letto-update download of a WAR damaged early', () => {
   it('stops the download when the zip check finds the bad entry, discards the partial file, exit 1', async () => {
     const layout = await makeServerLayout({ revision: 6880 });
     try {
-      const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: 'letto' }, { password: 'geheim', server: { retry_wait: 0.05 } });
+      const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: 'letto' }, { password: 'geheim', server: { retry_wait: 0.05, delta: false } });
       const started = performance.now();
       const run = await runCli(['--config', config, 'download']);
       const seconds = (performance.now() - started) / 1000;

@@ -1,7 +1,8 @@
 /**
  * `letto-update download` through the built CLI against the TLS + Basic-auth loopback server:
  * a run killed mid-download is continued by the next run, a staged WAR is not fetched again, a
- * checksum the server publishes is compared. Bytes on disk and bytes sent are asserted.
+ * checksum the server publishes is compared. Bytes on disk and bytes sent are asserted. These are about
+ * the full download: the delta download (`server.delta`) is off here; see delta-download.test.ts.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -52,7 +53,7 @@ beforeEach(async () => {
   server.faults.length = 0;
   await rm(join(root, 'letto-stable.war.sha256'), { force: true });
   layout = await makeServerLayout({ revision: 6880 });
-  config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, server: { retry_wait: 0.05, idle_timeout: 30 } });
+  config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, server: { retry_wait: 0.05, idle_timeout: 30, delta: false } });
 });
 
 afterEach(async () => {
@@ -79,7 +80,7 @@ describe('letto-update download', () => {
     // as root, the partial file and its sidecar must belong to the service user (here: nobody), so a
     // later run as that user can continue them
     const asRoot = process.getuid?.() === 0;
-    if (asRoot) config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, server: { retry_wait: 0.05, idle_timeout: 30 }, tomee: { user: 'nobody' } });
+    if (asRoot) config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, server: { retry_wait: 0.05, idle_timeout: 30, delta: false }, tomee: { user: 'nobody' } });
     const first = spawnCli(['--config', config, 'download']);
     // the first run has written what the server sent before it went silent, and the sidecar
     await waitFor(async () => (await stat(part).then((s) => s.size, () => 0)) === stalled, 'the partial file');
@@ -95,7 +96,7 @@ describe('letto-update download', () => {
     expect(second.stderr).toBe('');
     expect(second.exitCode).toBe(0);
     const result = JSON.parse(second.stdout) as { revision: number; path: string; sha256: string };
-    expect(result).toEqual({ revision: REVISION, path: staged(), sha256: sha(war) });
+    expect(result).toEqual({ revision: REVISION, path: staged(), sha256: sha(war), download: expect.objectContaining({ mode: 'full', total: war.length, fetched: war.length }) });
     expect((await readFile(staged())).equals(war)).toBe(true);
     const [killed, resumed] = warGets();
     expect(killed!.bodyBytes).toBe(stalled);
@@ -128,7 +129,7 @@ describe('letto-update download', () => {
 
     const second = await runCli(['--config', config, '--json', 'download']);
     expect(second.exitCode).toBe(0);
-    expect(JSON.parse(second.stdout)).toEqual({ revision: REVISION, path: staged(), sha256: sha(war) });
+    expect(JSON.parse(second.stdout)).toEqual({ revision: REVISION, path: staged(), sha256: sha(war), download: expect.objectContaining({ mode: 'full', total: war.length }) });
     expect((await readFile(staged())).equals(war)).toBe(true);
     const gets = warGets();
     expect(gets).toHaveLength(2);
@@ -146,7 +147,8 @@ describe('letto-update download', () => {
     expect(warGets()).toHaveLength(1);
     const again = await runCli(['--config', config, '--json', 'download']);
     expect(again.exitCode).toBe(0);
-    expect(JSON.parse(again.stdout)).toEqual({ revision: REVISION, path: staged(), sha256: sha(war) });
+    // not downloaded by this run: nothing fetched to tell of
+    expect(JSON.parse(again.stdout)).toEqual({ revision: REVISION, path: staged(), sha256: sha(war), download: null });
     expect(warGets()).toHaveLength(1);
     const human = await runCli(['--config', config, 'download']);
     expect(human.stdout).toMatch(/already downloaded and verified .*not downloading it again/);
@@ -178,7 +180,7 @@ describe('letto-update download', () => {
   });
 
   it('on a terminal shows bytes, rate and time left; with --json nothing of it', async () => {
-    const slow = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, server: { retry_wait: 0.05, idle_timeout: 1.5 } });
+    const slow = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, server: { retry_wait: 0.05, idle_timeout: 1.5, delta: false } });
     // the server goes silent for a while after 1 MiB, so the progress line is on screen for a while
     const inPty = (args: string) =>
       execa('script', ['-qec', `stty cols 120 rows 40; ${process.execPath} ${CLI_BIN} --config ${slow} ${args}`, '/dev/null'], { reject: false });
@@ -196,7 +198,7 @@ describe('letto-update download', () => {
   });
 
   it('a wrong password is not retried and leaves nothing in staging', async () => {
-    const wrong = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: 'falsch', server: { retry_wait: 0.05 } });
+    const wrong = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: 'falsch', server: { retry_wait: 0.05, delta: false } });
     const run = await runCli(['--config', wrong, 'download']);
     expect(run.exitCode).toBe(1);
     expect(run.stderr).toMatch(/refused the login \(HTTP 401\)/);

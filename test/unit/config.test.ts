@@ -52,6 +52,7 @@ describe('loadConfig: defaults < file < environment < flags', () => {
         idle_timeout: 60,
         interactive_timeout: 15,
         allow_plain_http: false,
+        delta: true,
       },
       tomee: {
         webapps: '/opt/tomee/webapps',

@@ -92,6 +92,7 @@ describe('update --random-delay', () => {
       },
       getOptionalText: () => Promise.reject(new Error('not used')),
       download: () => Promise.reject(new Error('not used')),
+      readRange: () => Promise.reject(new Error('not used')),
       probe: () => Promise.resolve({ ok: false, error: 'not used', ms: 0 }),
       close: () => Promise.resolve(),
     };

@@ -1,0 +1,261 @@
+/**
+ * The delta download (`server.delta`) through the built CLI against the TLS + Basic-auth loopback
+ * server: the new WAR is assembled from the entries of the installed WAR or a backup and Range requests
+ * for the rest. Each case asserts the bytes on disk (the staged WAR is byte for byte the server's file)
+ * and the bytes the server sent.
+ */
+import { createHash, randomInt } from 'node:crypto';
+import { existsSync, utimesSync } from 'node:fs';
+import { copyFile, mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { TAIL } from '../../src/delta/remote-directory.js';
+import { directoryOfFile } from '../../src/delta/zip-directory.js';
+import { buildDeltaWar, type DeltaWarOptions } from '../../fixtures/delta-wars.js';
+import { makeServerLayout, runCli, spawnCli, writeConfig, type ServerLayout } from '../support/cli.js';
+import { startDownloadServer, type DownloadServer } from '../support/download-server.js';
+
+const USER = 'letto';
+const PASSWORD = 'geheim';
+const OLD = 6885;
+const NEW = 6886;
+
+let root: string;
+let server: DownloadServer;
+let layout: ServerLayout;
+let config: string;
+/** Decides per request whether the test server answers it itself (see the cases below). */
+let hook: (req: IncomingMessage, res: ServerResponse) => boolean = () => false;
+
+const serverWar = () => join(root, 'letto-stable.war');
+const staged = () => join(layout.staging, `letto-${NEW}.war`);
+const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+const warRequests = () => server.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/letto-stable.war'));
+const sent = () => warRequests().reduce((sum, r) => sum + r.bodyBytes, 0);
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'letto-delta-'));
+  await writeFile(join(root, 'stable-revision.txt'), `${NEW}\r\n`);
+  server = await startDownloadServer({ root, tls: true, user: USER, password: PASSWORD, onRequest: (req, res) => hook(req, res) });
+});
+
+afterAll(async () => {
+  await server?.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+beforeEach(async () => {
+  hook = () => false;
+  server.requests.length = 0;
+  server.faults.length = 0;
+  layout = await makeServerLayout({ revision: OLD });
+  config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user: USER }, { password: PASSWORD, server: { retry_wait: 0.05, idle_timeout: 30 } });
+});
+
+afterEach(async () => {
+  await layout.cleanup();
+});
+
+/** The installed WAR is revision OLD built with `old`, the server's revision NEW with `now`. */
+async function builds(old: Partial<DeltaWarOptions>, now: Partial<DeltaWarOptions>): Promise<Buffer> {
+  await buildDeltaWar(layout.war, { revision: OLD, ...old });
+  await buildDeltaWar(serverWar(), { revision: NEW, ...now });
+  return readFile(serverWar());
+}
+
+async function download(): Promise<{ json: { download: { mode: string; fetched: number; total: number; text: string } | null; sha256: string }; stderr: string }> {
+  const result = await runCli(['--config', config, '--json', 'download']);
+  expect(result.exitCode, result.stderr).toBe(0);
+  return { json: JSON.parse(result.stdout), stderr: result.stderr };
+}
+
+/** A plain (not --json) run: its step lines tell why the delta download was not used. */
+async function downloadText(): Promise<string> {
+  const result = await runCli(['--config', config, 'download']);
+  expect(result.exitCode, result.stderr).toBe(0);
+  return result.stdout + result.stderr;
+}
+
+/** The staged WAR is the server's file, and no delta download file is left. */
+async function expectStagedIs(war: Buffer): Promise<void> {
+  expect((await readFile(staged())).equals(war)).toBe(true);
+  expect(await readdir(layout.staging)).toEqual([`letto-${NEW}.war`]);
+}
+
+/** A small deterministic PRNG (mulberry32) for the kill moment; the seed is printed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('delta download', () => {
+  it('reuses the unchanged jars of the installed WAR: a byte-for-byte copy of the server file for a fraction of its bytes', async () => {
+    const war = await builds({}, { changedClasses: true, changedJars: ['lib-3.jar'] });
+    const { json } = await download();
+    const onDisk = await readFile(staged());
+    expect(onDisk.equals(war)).toBe(true);
+    expect(json.sha256).toBe(sha(war));
+    expect(json.download).toMatchObject({ mode: 'delta', total: war.length });
+    expect(json.download!.text).toMatch(new RegExp(`^fetched [\\d.]+ MiB of [\\d.]+ MiB; \\d+ % reused from revision ${OLD}$`));
+    // the last 512 KiB (directory), the changed jar (256 KiB), the classes and the local headers
+    expect(sent()).toBeLessThan(TAIL + 256 * 1024 + 128 * 1024);
+    expect(sent()).toBe(json.download!.fetched);
+    for (const r of warRequests()) {
+      expect(r.status).toBe(206);
+      expect(r.headers.range).toMatch(/^bytes=(\d+-\d+|-\d+)$/);
+    }
+    // every request after the first one is tied to the same file
+    for (const r of warRequests().slice(1)) expect(r.headers['if-range']).toBeTruthy();
+    expect(await readdir(layout.staging)).toEqual([`letto-${NEW}.war`]);
+  });
+
+  it('everything changed: too little to reuse, the whole file is downloaded (one line says why)', async () => {
+    const war = await builds({}, { changedAll: true });
+    const out = await downloadText();
+    expect(out).toMatch(/Delta download not used: only 0 % of it could be reused/);
+    await expectStagedIs(war);
+    const gets = warRequests();
+    // the directory (one range), then the whole file once
+    expect(gets.map((r) => r.status)).toEqual([206, 200]);
+    expect(sent()).toBe(Math.min(TAIL, war.length) + war.length);
+  });
+
+  it('a server that ignores Range: the 200 is not read, the whole file is downloaded once', async () => {
+    // large enough (24 MiB) that the first answer cannot all go into the sockets' buffers before it is dropped
+    const war = await builds({ jars: 24, jarBytes: 1 << 20 }, { jars: 24, jarBytes: 1 << 20, changedJars: ['lib-3.jar'] });
+    server.faults.push({ kind: 'ignore-range' });
+    const out = await downloadText();
+    expect(out).toMatch(/Delta download not used: the server answered a Range request with HTTP 200 and the whole file/);
+    await expectStagedIs(war);
+    const gets = warRequests();
+    expect(gets.map((r) => r.status)).toEqual([200, 200]);
+    // the first answer was dropped after what the sockets had buffered, not read to its end
+    expect(gets[0]!.bodyBytes).toBeLessThan(war.length);
+    expect(gets[1]!.bodyBytes).toBe(war.length);
+  });
+
+  it('a server that answers 200 after too many ranges: falls back, nothing of the delta download is left', async () => {
+    const war = await builds({ jars: 24 }, { jars: 24, changedJars: ['lib-1.jar', 'lib-5.jar', 'lib-9.jar', 'lib-13.jar', 'lib-17.jar'] });
+    let ranges = 0;
+    hook = (req) => {
+      if (req.headers.range && ++ranges === 3) server.faults.push({ kind: 'ignore-range' });
+      return false;
+    };
+    const out = await downloadText();
+    expect(out).toMatch(/Delta download not used: the server answered a Range request with HTTP 200/);
+    await expectStagedIs(war);
+    const gets = warRequests();
+    expect(gets.filter((r) => r.status === 200)).toHaveLength(2);
+    expect(gets.at(-1)).toMatchObject({ status: 200, bodyBytes: war.length });
+    expect(gets.at(-1)!.headers.range).toBeUndefined();
+  });
+
+  it('the WAR changes on the server between its directory and its data: If-Range catches it, the new file is downloaded whole', async () => {
+    const war = await builds({}, { changedJars: ['lib-3.jar'] });
+    let ranges = 0;
+    let etag = '';
+    hook = (req) => {
+      // the server's file gets a new date (so a new ETag) after its directory was read, as when it is replaced
+      if (req.headers.range && ++ranges === 2) {
+        etag = String(req.headers['if-range']);
+        utimesSync(serverWar(), new Date(), new Date(Date.now() + 5000));
+      }
+      return false;
+    };
+    const out = await downloadText();
+    expect(out).toMatch(/Delta download not used: the WAR changed on the server meanwhile/);
+    await expectStagedIs(war);
+    const gets = warRequests();
+    // the first range request's ETag guarded the second; the server answered it with 200, which was not read
+    expect(etag).toMatch(/^"[0-9a-f]+-[0-9a-f]+"$/);
+    expect(gets[1]).toMatchObject({ status: 200 });
+    expect(gets[1]!.bodyBytes).toBeLessThan(war.length);
+    expect(gets.at(-1)).toMatchObject({ status: 200, bodyBytes: war.length });
+    expect(gets.at(-1)!.headers.range).toBeUndefined();
+  });
+
+  it('a backup with a damaged entry: that entry is fetched, not copied', async () => {
+    const war = await builds({}, { changedClasses: true });
+    // the installed WAR is some other build; the backup of revision OLD holds the jars, one of them damaged
+    const backup = join(layout.backups, `letto-${OLD}.war`);
+    await copyFile(layout.war, backup);
+    await buildDeltaWar(layout.war, { revision: 6000, changedAll: true });
+    const entry = (await directoryOfFile(backup)).entries.find((e) => e.name === 'WEB-INF/lib/lib-5.jar')!;
+    const bytes = await readFile(backup);
+    const start = entry.offset + 30 + bytes.readUInt16LE(entry.offset + 26) + bytes.readUInt16LE(entry.offset + 28);
+    bytes[start + 1000] = bytes[start + 1000]! ^ 0xff;
+    await writeFile(backup, bytes);
+    const { json } = await download();
+    await expectStagedIs(war);
+    expect(json.download).toMatchObject({ mode: 'delta' });
+    expect(json.download!.text).toMatch(new RegExp(`reused from revision ${OLD}$`));
+    // the damaged jar's data (256 KiB) came from the server: some request covers it in the server's file
+    const remote = (await directoryOfFile(serverWar())).entries.find((e) => e.name === 'WEB-INF/lib/lib-5.jar')!;
+    const at = remote.offset + 30 + war.readUInt16LE(remote.offset + 26) + war.readUInt16LE(remote.offset + 28);
+    const served = warRequests().map((r) => /^bytes=(\d+)-(\d+)$/.exec(String(r.headers.range)));
+    expect(served.some((m) => m && Number(m[1]) <= at && Number(m[2]) >= at + remote.compressedSize - 1)).toBe(true);
+    expect(sent()).toBe(json.download!.fetched);
+    expect(sent()).toBeLessThan(TAIL + 256 * 1024 + 128 * 1024);
+  });
+
+  it('a zip64 WAR: its directory is read through the zip64 records and its jars are reused', async () => {
+    const war = await builds({ zip64: true }, { zip64: true, changedJars: ['lib-3.jar'] });
+    expect(war.includes(Buffer.from([0x50, 0x4b, 0x06, 0x06]))).toBe(true);
+    const { json } = await download();
+    await expectStagedIs(war);
+    expect(json.download).toMatchObject({ mode: 'delta' });
+    expect(sent()).toBe(json.download!.fetched);
+    expect(sent()).toBeLessThan(TAIL + 256 * 1024 + 128 * 1024);
+  });
+
+  it('a kill at a random moment of a delta download: nothing looks like a WAR, the next run fetches no byte twice', async () => {
+    const seed = Number(process.env.LETTO_TEST_SEED ?? randomInt(2 ** 31));
+    console.log(`delta kill test: seed ${seed} (LETTO_TEST_SEED=${seed} repeats it)`);
+    const random = prng(seed);
+    const war = await builds({ jars: 16 }, { jars: 16, changedClasses: true, changedJars: ['lib-2.jar', 'lib-7.jar', 'lib-12.jar'] });
+    // a slow server (256 KiB/s) so that the kill falls into the download
+    const slow = await startDownloadServer({ root, tls: true, user: USER, password: PASSWORD, rate: 256 * 1024 });
+    try {
+      config = await writeConfig(layout, { url: slow.url, caPem: slow.caPem, user: USER }, { password: PASSWORD, server: { retry_wait: 0.05, idle_timeout: 30 } });
+      const child = spawnCli(['--config', config, 'download']);
+      const log = join(layout.staging, `letto-${NEW}.war.delta.log`);
+      // the kill moment: anywhere from before the first range to the end of the fetching
+      await new Promise((resolve) => setTimeout(resolve, 300 + random() * 4000));
+      child.kill('SIGKILL');
+      await child;
+      const names = await readdir(layout.staging);
+      // a WAR in staging only if it is the complete, verified file (the kill came after the rename)
+      if (names.includes(`letto-${NEW}.war`)) expect((await readFile(staged())).equals(war)).toBe(true);
+      const recorded = existsSync(log) ? (await readFile(log, 'utf8')).split('\n').flatMap((line) => {
+        const m = /^f (\d+) (\d+)$/.exec(line);
+        return m ? [{ start: Number(m[1]), end: Number(m[2]) }] : [];
+      }) : [];
+      const firstRun = slow.requests.length;
+      const result = await runCli(['--config', config, '--json', 'download']);
+      expect(result.exitCode, result.stderr).toBe(0);
+      await expectStagedIs(war);
+      // no range of the second run asks again for a byte the first run had written and recorded
+      for (const r of slow.requests.slice(firstRun)) {
+        const m = /^bytes=(\d+)-(\d+)$/.exec(String(r.headers.range ?? ''));
+        if (!m) continue;
+        for (const done of recorded) expect(Number(m[2]) < done.start || Number(m[1]) >= done.end, `${r.headers.range} overlaps ${done.start}-${done.end}`).toBe(true);
+      }
+      const json = JSON.parse(result.stdout) as { download: { fetched: number } | null };
+      if (json.download) {
+        const both = slow.requests.filter((r) => r.path.endsWith('.war')).reduce((sum, r) => sum + r.bodyBytes, 0);
+        // everything sent over both runs was used, apart from what was in flight at the kill (socket buffers)
+        expect(both).toBeLessThanOrEqual(json.download.fetched + 4 * 1024 * 1024);
+      }
+    } finally {
+      await slow.close();
+    }
+  }, 60_000);
+});
