@@ -28,7 +28,7 @@ import { describeWithDocker } from '../support/describe-docker.js';
 import { startDownloadServer, type DownloadServer } from '../support/download-server.js';
 
 /** Per case: a few CLI runs, each bringing containers up (docker-compose v1 costs ~1 s a call on a loaded machine). */
-const TIMEOUT = 240_000;
+const TIMEOUT = 600_000;
 
 describeWithDocker('Docker install: update, health check, rollback on every service, recovery', () => {
   const id = `lu-docker-${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
@@ -42,7 +42,7 @@ describeWithDocker('Docker install: update, health check, rollback on every serv
   let backupLock: string;
 
   const cli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
-    runCli(['--config', config, ...args], { env: { DOCKER_CONFIG: registry!.dockerConfig, ...env }, timeoutMs: 240_000 });
+    runCli(['--config', config, ...args], { env: { DOCKER_CONFIG: registry!.dockerConfig, ...env }, timeoutMs: 540_000 });
   const setStable = (revision: number) => writeFile(join(root, 'download', 'stable-revision.txt'), `${revision}\r\n`);
   const imageIds = async () => Object.fromEntries((await containers(install!)).map((c) => [c.service, c.imageId]));
 
