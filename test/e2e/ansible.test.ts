@@ -234,7 +234,7 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
     expect(second.exitCode, second.stdout + second.stderr).toBe(0);
     const counts = recap(second.stdout);
     for (const name of NAMES) expect(counts[name], second.stdout).toMatchObject({ changed: 0, failed: 0 });
-  }, 240_000);
+  }, 360_000);
 
   it('check.yml prints one table: each host’s installed and available revision, and the host it could not reach', async () => {
     const check = await ansible('ansible-playbook', ['-i', inventory, 'check.yml']);
@@ -305,8 +305,8 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
     }
   }, 120_000);
 
-  it('rollout.yml updates every host, canary first, and prints one summary', async () => {
-    const run = await playbook('rollout.yml');
+  it('rollout.yml updates every host, canary first, the later ones to the canary’s revision, and prints one summary', async () => {
+    const run = await playbook('rollout.yml', '-v');
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
     const lines = debugLines(run.stdout, 'Print the summary');
     const rows = tableRows(lines, NAMES);
@@ -315,6 +315,12 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
       expect(rows[h]?.[3]).toMatch(/^\d+\.\d s$/);
     }
     expect(lines.at(-1)).toBe('Rollout finished: all 3 hosts.');
+    // no revision was named: the canary takes the channel's, the later batches are pinned to it
+    const cmd = (h: Host) => new RegExp(`^changed: \\[${h}\\] => .*"cmd": \\[([^\\]]*)\\]`, 'm').exec(run.stdout)?.[1];
+    expect(cmd('letto-a')).toContain('"update", "--yes"');
+    expect(cmd('letto-a')).not.toContain('--revision');
+    expect(cmd('letto-b')).toContain(`"--revision", "${STABLE}"`);
+    expect(cmd('letto-c')).toContain(`"--revision", "${STABLE}"`);
     // three plays' worth of batches: the canary alone, then the others
     expect(run.stdout.match(/^PLAY \[Roll LeTTo out, canary first\]/gm)).toHaveLength(3);
     for (const h of NAMES) {
