@@ -4,6 +4,9 @@
  * (`--version` and `--help` load no command module, `health` not the update machinery).
  * The one place that turns errors into exit codes.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { parseDuration, parseDurationSeconds } from './duration.js';
 import { ExitCode, PluginState, asLettoError, type LettoError } from './errors.js';
@@ -34,6 +37,16 @@ function parseCountArg(value: string): number {
   return Number(value);
 }
 
+/**
+ * Where the docs are on this machine: `docs/` beside the program (a git clone, `npm install -g`: under
+ * `$(npm root -g)/letto-update`), else /usr/share/doc/letto-update (the Debian package). Looked up only
+ * when --help is shown.
+ */
+function docsFolder(): string {
+  const candidates = [fileURLToPath(new URL('../docs/', import.meta.url)), '/usr/share/doc/letto-update/'];
+  return (candidates.find((dir) => existsSync(join(dir, 'usage.md')) || existsSync(join(dir, 'usage.md.gz'))) ?? candidates[0]!).replace(/\/$/, '');
+}
+
 /** `--channel`: merged into the config as a flag (flags win), so the commands follow `server.channel`. */
 const channelOption = () => new Option('--channel <channel>', 'channel to follow (default: server.channel of the config)').choices(['stable', 'daily']);
 
@@ -53,11 +66,13 @@ function buildProgram(run: (work: (cmd: CommandRun) => Promise<number>) => void)
     .exitOverride();
   program.addHelpText(
     'after',
-    `
-Exit codes: 0 done/current, 1 failed (server untouched), 2 usage or config error, 3 new revision failed
-and the old one runs again, 4 rollback failed too (needs a person), 75 busy (another run or a backup),
-100 (check) update available. \`health\` follows the monitoring-plugin convention instead:
-0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for config and usage errors).`,
+    () => `
+Exit codes: 0 done/current, 1 failed (server untouched; also when the question is answered no),
+2 usage or config error, 3 new revision failed and the old one runs again, 4 rollback failed too (needs
+a person), 75 busy (another run or a backup), 100 (check) update available. \`health\` follows the
+monitoring-plugin convention instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for config and usage errors).
+
+Documentation: ${docsFolder()} (usage.md, configuration.md, operations.md, reliability.md)`,
   );
 
   program

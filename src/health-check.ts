@@ -1,3 +1,4 @@
+import { localTime } from './time.js';
 import type { Context } from './context.js';
 import { LettoError, type PluginState } from './errors.js';
 import { runLockHolder } from './lock.js';
@@ -110,7 +111,7 @@ async function expectedOutage(ctx: Context, report: HealthReport): Promise<Healt
   if (report.state !== 'CRITICAL') return report;
   const holder = await runLockHolder(ctx.state.dir);
   if (holder && stopsTomee(holder.command)) {
-    return { ...report, state: 'WARNING', summary: `${report.summary}; ${holder.command === 'rollback' ? 'a rollback' : 'an update'} is running (since ${holder.started})`, because: 'update' };
+    return { ...report, state: 'WARNING', summary: `${report.summary}; ${holder.command === 'rollback' ? 'a rollback' : 'an update'} is running (since ${localTime(holder.started)})`, because: 'update' };
   }
   const pause = await readPause(ctx);
   if (pause) {

@@ -1,3 +1,4 @@
+import { localTime } from './time.js';
 import type { Context } from './context.js';
 import type { RunRecord } from './state.js';
 
@@ -11,12 +12,14 @@ export async function runHistory(ctx: Context, last?: number): Promise<RunRecord
   return last === undefined ? runs : runs.slice(-last);
 }
 
-/** One aligned line per run for humans: `2026-11-21 03:15:02  update    6880 → 6886  updated  48.2 s`. */
+/** One aligned line per run for humans: `2026-11-21 03:15:02 CET  update    6880 → 6886  updated  48.2 s` (local time, as `status` shows it). */
 export function formatHistory(runs: RunRecord[]): string[] {
   if (runs.length === 0) return [];
-  const header = `${'time (UTC)'.padEnd(19)}  ${'command'.padEnd(8)}  ${'from → to'.padEnd(13)}  ${'result'.padEnd(15)}  duration`;
-  return [header, ...runs.map((run) => {
-    const time = run.time.replace('T', ' ').replace(/\.\d+Z$|Z$/, '');
+  const times = runs.map((run) => localTime(run.time));
+  const width = Math.max(4, ...times.map((t) => t.length));
+  const header = `${'time'.padEnd(width)}  ${'command'.padEnd(8)}  ${'from → to'.padEnd(13)}  ${'result'.padEnd(15)}  duration`;
+  return [header, ...runs.map((run, i) => {
+    const time = times[i]!.padEnd(width);
     const revisions = run.command === 'watchdog' ? `${run.to ?? '?'}` : `${run.from ?? '?'} → ${run.to ?? '?'}`;
     return `${time}  ${run.command.padEnd(8)}  ${revisions.padEnd(13)}  ${run.result.padEnd(15)}  ${run.durationSeconds.toFixed(1).padStart(6)} s`;
   })];

@@ -1,3 +1,4 @@
+import { localTime } from './time.js';
 import { open } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { readSecretFile, type Config } from './config.js';
@@ -93,7 +94,7 @@ async function deliver(ctx: Context, notice: Notice): Promise<string[]> {
         from: settings.email_from || `letto-update@${host}`,
         to: settings.email_to,
         subject: subjectOf(notice, host),
-        text: bodyOf(notice, host, time, tail, catalinaOut(ctx.config)),
+        text: bodyOf(notice, host, localTime(time), tail, catalinaOut(ctx.config)),
       });
     } catch (error) {
       const via = route ? ` via ${describeMailRoute(route)}` : '';

@@ -1,3 +1,4 @@
+import { localTime } from './time.js';
 import type { Ora } from 'ora';
 import type { LettoEvent } from './context.js';
 import type { DownloadProgress } from './system/http.js';
@@ -136,9 +137,9 @@ export class Output {
   }
 }
 
-/** `2026-11-21T03:15:02Z`: the time of a log line (UTC, whole seconds). */
+/** `2026-11-21 03:15:02 CET`: the time of a log line (local time with the zone, whole seconds; see src/time.ts). */
 export function stamp(date = new Date()): string {
-  return date.toISOString().replace(/\.\d+Z$/, 'Z');
+  return localTime(date);
 }
 
 function mib(bytes: number): string {

@@ -1,3 +1,4 @@
+import { localTime } from './time.js';
 import { readFile, rm } from 'node:fs/promises';
 import { MARKER_PREFIX, createBackupLock, inspectBackupLock, releaseBackupLock } from './backup-lock.js';
 import { catalinaOut, warPath, type Context } from './context.js';
@@ -45,7 +46,7 @@ export async function unfinishedJournal(ctx: Context, underRunLock: boolean): Pr
 
 /** One sentence describing an unfinished journal, for `status` and messages. */
 export function describeJournal(journal: JournalEntry): string {
-  return `${journal.command === 'update' ? 'An' : 'A'} ${journal.command} from revision ${journal.from ?? 'unknown'} to ${journal.to ?? 'unknown'} (process ${journal.pid}, started ${journal.started}) was interrupted at step "${journal.step}".`;
+  return `${journal.command === 'update' ? 'An' : 'A'} ${journal.command} from revision ${journal.from ?? 'unknown'} to ${journal.to ?? 'unknown'} (process ${journal.pid}, started ${localTime(journal.started)}) was interrupted at step "${journal.step}".`;
 }
 
 /**

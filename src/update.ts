@@ -1,3 +1,4 @@
+import { localTime } from './time.js';
 import type { TransferSummary } from './delta/summary.js';
 import type { Context } from './context.js';
 import { assertNoBackupRunning } from './install.js';
@@ -6,10 +7,9 @@ import { notifyAfter } from './notify.js';
 import type { Revision } from './revision.js';
 import type { Journal } from './journal.js';
 import { adapterFor } from './kinds/index.js';
-import { concludeInstall, recordedRun, recoverAndRecord, reporter, type Known, type Reporter, type RunReport } from './run.js';
+import { concludeInstall, recordedRun, recoverAndRecord, type Known, type Reporter, type RunReport } from './run.js';
 import { readAvailable } from './steps/check.js';
-import { sourceFor } from './steps/download.js';
-import { describeJournal, unfinishedJournal } from './recover.js';
+import { sourceFor, type WarSource } from './steps/download.js';
 
 export type { RunReport } from './run.js';
 
@@ -19,8 +19,6 @@ export interface UpdateOptions {
   revision?: Revision;
   /** Install even when the revision is already installed or older. */
   force: boolean;
-  /** Plan only: read revisions, change nothing. */
-  dryRun: boolean;
   /** Asked once the plan is known (the CLI asks on a terminal); false cancels. */
   confirm?: (question: string) => Promise<boolean>;
   /**
@@ -33,54 +31,74 @@ export interface UpdateOptions {
 }
 
 /**
+ * What `update` decides once it knows both revisions: install `target` from `source`, or leave
+ * `from` as it is (`current`: nothing newer; `skipped`: the nightly run leaves a revision that failed before).
+ * `plan` is the sentence for people ("update LeTTo from revision 6880 to 6886 (stable channel); TomEE will be restarted.").
+ */
+export type UpdateDecision =
+  | { kind: 'install'; from: Revision | null; target: Revision; source: WarSource; plan: string; failedBefore: string | null }
+  | { kind: 'current' | 'skipped'; from: Revision | null; target: Revision; message: string };
+
+/**
+ * Reads the installed and the channel's revision and decides (no side effects). `from` is what is
+ * installed, or, with an interrupted run waiting, what its recovery will leave.
+ * @throws DownloadError when the revision file cannot be read.
+ */
+export async function decideUpdate(ctx: Context, options: Pick<UpdateOptions, 'revision' | 'force' | 'cron'>, from: Revision | null): Promise<UpdateDecision> {
+  const { channel } = ctx.config.server;
+  const available = await readAvailable(ctx, channel);
+  const target = options.revision ?? available;
+  if (!options.force && from !== null && target === from) {
+    return { kind: 'current', from, target, message: `Revision ${from} is installed; it is the current ${options.revision ? 'one asked for' : channel + ' revision'}.` };
+  }
+  if (!options.force && options.revision === undefined && from !== null && from > target) {
+    return { kind: 'current', from, target, message: `Installed revision ${from} is newer than the ${channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).` };
+  }
+  const failed = (await ctx.state.read()).failedRevision;
+  if (options.cron && !options.force && failed && failed.revision === target) {
+    return {
+      kind: 'skipped',
+      from,
+      target,
+      message: `Revision ${target} failed its health check on ${localTime(failed.time)} and is not tried again by the nightly run; revision ${from ?? 'unknown'} stays (a newer revision, or \`update --force\`, tries again).`,
+    };
+  }
+  const source = sourceFor(target, available, channel);
+  const plan = `update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${channel} channel` : 'from the archive'}); ${adapterFor(ctx).restartNote}.`;
+  return { kind: 'install', from, target, source, plan, failedBefore: failed && failed.revision === target ? localTime(failed.time) : null };
+}
+
+/**
  * `update`, the runbook: lock → backup lock check → read revisions → decide → download + verify →
  * backup → watchdog-safe stop/swap/start → health check → automatic rollback on failure → record.
+ * (`update --dry-run` is {@link planUpdate} in src/plan.ts: the same decision and every check, no change.)
  * @throws LettoError for failures before the server was touched (exit 1), config (2) or busy (75).
  */
 export async function runUpdate(ctx: Context, options: UpdateOptions): Promise<RunReport> {
   const known: Known = { from: null, to: options.revision ?? null };
-  // a dry run changes nothing, so it takes no lock and is not recorded
-  if (options.dryRun) return updateSteps(ctx, options, known, reporter(ctx, 'update', known), null);
   if (options.randomDelaySeconds) await ctx.services.clock.sleep(Math.random() * options.randomDelaySeconds);
   return notifyAfter(ctx, 'update', known, () =>
     recordedRun(ctx, 'update', known, (report, journal) => updateSteps(ctx, options, known, report, journal)),
   );
 }
 
-async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, report: Reporter, journal: Journal | null): Promise<RunReport> {
+async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, report: Reporter, journal: Journal): Promise<RunReport> {
   const { channel } = ctx.config.server;
-  const adapter = adapterFor(ctx);
   await assertNoBackupRunning(ctx);
   ctx.emit({ type: 'step', step: 'check', message: `Reading the installed revision and the ${channel} revision` });
-  // a dry run does not recover an interrupted run (it changes nothing): it plans from what recovery would leave
-  const interrupted = options.dryRun ? await unfinishedJournal(ctx, false) : null;
-  const first = interrupted ? `Dry run: would first recover the interrupted run (${describeJournal(interrupted)}), then ` : '';
-  const from = (known.from = interrupted ? (interrupted.step === 'installed' ? interrupted.to : interrupted.from) : (await adapter.installed(ctx)).revision);
-  const available = await readAvailable(ctx, channel);
-  const target = (known.to = options.revision ?? available);
-
-  if (!options.force && from !== null && target === from) {
-    return report(interrupted ? 'dry-run' : 'current', `${first}Revision ${from} is installed; it is the current ${options.revision ? 'one asked for' : channel + ' revision'}.`);
-  }
-  if (!options.force && options.revision === undefined && from !== null && from > target) {
-    return report(interrupted ? 'dry-run' : 'current', `${first}Installed revision ${from} is newer than the ${channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).`);
-  }
-  const failed = (await ctx.state.read()).failedRevision;
-  if (options.cron && !options.force && failed && failed.revision === target) {
-    return report('skipped', `Revision ${target} failed its health check on ${failed.time} and is not tried again by the nightly run; revision ${from ?? 'unknown'} stays (a newer revision, or \`update --force\`, tries again).`);
-  }
-  if (failed && failed.revision === target) ctx.emit({ type: 'warn', message: `Revision ${target} failed its health check before (${failed.time}); trying it again.` });
-  const source = sourceFor(target, available, channel);
-  const plan = `update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${channel} channel` : 'from the archive'}); ${adapter.restartNote}.`;
-  if (options.dryRun) return report('dry-run', `${first || 'Dry run: would '}${plan}`);
+  const adapter = adapterFor(ctx);
+  const decision = await decideUpdate(ctx, options, (known.from = (await adapter.installed(ctx)).revision));
+  known.to = decision.target;
+  if (decision.kind !== 'install') return report(decision.kind, decision.message);
+  const { from, target, source, plan } = decision;
+  if (decision.failedBefore) ctx.emit({ type: 'warn', message: `Revision ${target} failed its health check before (${decision.failedBefore}); trying it again.` });
   if (options.confirm && !(await options.confirm(`${plan.charAt(0).toUpperCase()}${plan.slice(1)} Continue?`))) {
     return report('cancelled', 'Cancelled; nothing was changed.');
   }
   ctx.emit({ type: 'step', step: 'check', message: adapter.beforeFetchNote });
-  // a dry run has returned above: a real run always has its journal
-  await adapter.beforeFetch(ctx, from, target, journal!);
+  await adapter.beforeFetch(ctx, from, target, journal);
   const fetched = await adapter.fetch(ctx, target, { purpose: 'update', source });
-  const done = await concludeInstall(ctx, await adapter.install(ctx, from, fetched, journal!), fetched, from, report);
+  const done = await concludeInstall(ctx, await adapter.install(ctx, from, fetched, journal), fetched, from, report);
   await rememberOutcome(ctx, done);
   return done;
 }

@@ -1,3 +1,4 @@
+import { localTime } from './time.js';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from './context.js';
@@ -27,9 +28,9 @@ export interface WatchdogPause {
   reason: string;
 }
 
-/** `since 2026-11-21T03:00:00Z until … (reason)`: a pause for status lines and the watchdog's log. */
+/** `since 2026-11-21 04:00:00 CET until … (reason)` (local times): a pause for status lines and the watchdog's log. */
 export function describePause(pause: WatchdogPause): string {
-  return `since ${pause.since}${pause.until ? ` until ${pause.until}` : ''}${pause.reason ? ` (${pause.reason})` : ''}`;
+  return `since ${localTime(pause.since)}${pause.until ? ` until ${localTime(pause.until)}` : ''}${pause.reason ? ` (${pause.reason})` : ''}`;
 }
 
 const countersFile = (ctx: Context) => join(ctx.state.dir, 'watchdog.json');

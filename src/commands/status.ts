@@ -1,3 +1,4 @@
+import { localTime } from '../time.js';
 import { describeConfigSource } from '../config.js';
 import { ExitCode } from '../errors.js';
 import { runStatus } from '../inspect.js';
@@ -17,9 +18,9 @@ export function statusCommand(run: CommandRun): Promise<number> {
     if (report.mixed) out.line('WARNING: the LeTTo services run different revisions; `letto-update update --force` (or `rollback --to N`) brings them all to one.');
     out.line(`health: ${report.health}`);
     const last = report.lastRun;
-    out.line(`last run: ${last ? `${last.time} ${last.command} ${last.from ?? '?'} → ${last.to ?? '?'}: ${last.result}` : 'none recorded'}`);
+    out.line(`last run: ${last ? `${localTime(last.time)} ${last.command} ${last.from ?? '?'} → ${last.to ?? '?'}: ${last.result}` : 'none recorded'}`);
     if (report.unfinished) out.line(`interrupted run: ${report.unfinished} The next update, rollback or \`letto-update recover\` finishes or undoes it.`);
-    if (report.failedRevision) out.line(`failed revision: ${report.failedRevision.revision} (${report.failedRevision.time}); the nightly run skips it until a newer one appears`);
+    if (report.failedRevision) out.line(`failed revision: ${report.failedRevision.revision} (${localTime(report.failedRevision.time)}); the nightly run skips it until a newer one appears`);
     if (report.watchdogPause) out.line(`watchdog: paused ${describePause(report.watchdogPause)}`);
     return report.running && report.healthy ? ExitCode.ok : ExitCode.failed;
   });

@@ -1,4 +1,5 @@
 import { adapterFor } from '../kinds/index.js';
+import { localTime } from '../time.js';
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { stamp, type Output } from '../output.js';
@@ -30,7 +31,7 @@ async function watchdog(ctx: Context, out: Output, action: WatchdogAction, opts:
   if (action === 'pause') {
     const pause = await writePause(ctx, opts.reason ?? '', opts.for ?? null);
     out.json(pause);
-    out.line(`Watchdog paused${pause.until ? ` until ${pause.until}` : ''}: it restarts nothing and \`health\` reports a down LeTTo as WARNING. End it with \`letto-update watchdog resume\`.`);
+    out.line(`Watchdog paused${pause.until ? ` until ${localTime(pause.until)}` : ''}: it restarts nothing and \`health\` reports a down LeTTo as WARNING. End it with \`letto-update watchdog resume\`.`);
     return ExitCode.ok;
   }
   if (action === 'resume') {
@@ -45,8 +46,8 @@ async function watchdog(ctx: Context, out: Output, action: WatchdogAction, opts:
     out.json({ ...counters, pause, config: ctx.config.watchdog });
     out.line(`pause: ${pause ? describePause(pause) : 'none'}`);
     out.line(`failures in a row: ${counters.failures} of ${ctx.config.watchdog.failures}`);
-    out.line(`last check: ${counters.lastCheck ?? 'never'}${counters.lastAction ? ` (${counters.lastAction})` : ''}`);
-    out.line(`last restart: ${counters.lastRestart ?? 'never'}`);
+    out.line(`last check: ${counters.lastCheck ? localTime(counters.lastCheck) : 'never'}${counters.lastAction ? ` (${counters.lastAction})` : ''}`);
+    out.line(`last restart: ${counters.lastRestart ? localTime(counters.lastRestart) : 'never'}`);
     return ExitCode.ok;
   }
   // steps (stop, start, health) are collected with time stamps and printed with the check's line

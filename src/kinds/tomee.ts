@@ -8,6 +8,7 @@ import { readInstalled } from '../steps/check.js';
 import { discardStaged, downloadRevision, readArchive } from '../steps/download.js';
 import { waitHealthy } from '../steps/health.js';
 import { restartTomee, tomeeStatus } from '../steps/tomee.js';
+import { localTime } from '../time.js';
 import { verifyWar } from '../war.js';
 import type { Adapter, Fetched } from './kind.js';
 
@@ -43,7 +44,7 @@ export const tomeeAdapter: Adapter = {
   health: (ctx) => ({ url: ctx.config.tomee.health_url, timeout: ctx.config.tomee.health_timeout }),
   waitHealthy: (ctx) => waitHealthy(ctx),
   async listLocal(ctx) {
-    return (await listBackups(ctx)).map((b) => ({ revision: b.revision, description: `${(b.bytes / 1024 / 1024).toFixed(1)} MiB  ${b.time}` }));
+    return (await listBackups(ctx)).map((b) => ({ revision: b.revision, description: `${(b.bytes / 1024 / 1024).toFixed(1)} MiB  ${localTime(b.time)}` }));
   },
   listRemote: (ctx) => readArchive(ctx),
 };

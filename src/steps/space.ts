@@ -23,13 +23,15 @@ export interface SpaceNeed {
  * beside it) plus `paths.free_space_margin` MiB. So on three separate file systems each needs
  * 2 × WAR + margin; when all three share one, it needs 4 × WAR + margin.
  *
+ * @param warBytes the new WAR's real size when known (`update --dry-run` asks the server with a HEAD);
+ *   otherwise the estimate above.
  * @returns what was checked, per file system (free and needed bytes).
  * @throws LettoError (exit 1, nothing changed) naming the folder, the free and the needed MiB.
  */
-export async function checkFreeSpace(ctx: Context, target: Revision): Promise<SpaceNeed[]> {
+export async function checkFreeSpace(ctx: Context, target: Revision, warBytes?: number): Promise<SpaceNeed[]> {
   const { staging, backups } = ctx.config.paths;
   const { webapps } = ctx.config.tomee;
-  const warBytes = Math.max(await fileSize(warPath(ctx.config)), await fileSize(join(staging, revisionWarName(target))));
+  warBytes ??= Math.max(await fileSize(warPath(ctx.config)), await fileSize(join(staging, revisionWarName(target))));
   const margin = ctx.config.paths.free_space_margin * MIB;
   const byDevice = new Map<number, { folders: string[]; existing: string }>();
   for (const folder of [staging, backups, webapps]) {

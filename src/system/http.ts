@@ -100,6 +100,11 @@ export interface HttpClient {
   /** Like {@link getText}, but null when the server answers 404, 410 or 403 (a file that is not published). */
   getOptionalText(url: string): Promise<string | null>;
   /**
+   * A HEAD of `url` with the credentials: the file's length in bytes (Content-Length), null when the
+   * server does not say. Retries like {@link getText}. @throws DownloadError (404, 401, network).
+   */
+  size(url: string): Promise<number | null>;
+  /**
    * GET a file and stream it to `dest`, hashing on the way; resumes `dest` (see {@link DownloadOptions.resume})
    * and, after a transient failure, its own partial file with HTTP Range requests.
    * @throws DownloadError (network, HTTP status, retries exhausted); local write errors (ENOSPC…) as they are.
@@ -229,7 +234,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
   const direct = hasProxy(env) ? null : createNodeTransport({ connectTimeout, idleTimeout: idle, ...(ca ? { ca } : {}) });
   let undiciParts: Promise<UndiciParts> | null = null;
   const undici = () => (undiciParts ??= loadUndici(env, { timeout: connectTimeout, ...(ca ? { ca } : {}) }, idle));
-  const send: Transport = direct ? direct.send : async (url, headers, signal) => (await undici()).send(url, headers, signal);
+  const send: Transport = direct ? direct.send : async (url, headers, signal, method) => (await undici()).send(url, headers, signal, method);
   const serverOrigin = new URL(options.serverUrl).origin;
   let warnedPlainHttp = false;
 
@@ -272,7 +277,13 @@ export function createHttpClient(options: HttpOptions): HttpClient {
    * GET with our redirect and authentication handling; resolves to a response whose status is in `accept`.
    * Another status becomes a DownloadError (transient for 5xx/408/429).
    */
-  async function get(url: string, extraHeaders: Record<string, string> = {}, accept: readonly number[] = [200], deadline: Deadline | null = null): Promise<TransportResponse> {
+  async function get(
+    url: string,
+    extraHeaders: Record<string, string> = {},
+    accept: readonly number[] = [200],
+    deadline: Deadline | null = null,
+    method: 'GET' | 'HEAD' = 'GET',
+  ): Promise<TransportResponse> {
     let current = url;
     let digestTried = false;
     let from: URL | null = null;
@@ -280,11 +291,11 @@ export function createHttpClient(options: HttpOptions): HttpClient {
       const target = new URL(current);
       checkPlainHttp(target, from);
       const headers: Record<string, string> = { 'user-agent': 'letto-update', ...extraHeaders };
-      const auth = authorization('GET', target);
+      const auth = authorization(method, target);
       if (auth) headers.authorization = auth;
       let response: TransportResponse;
       try {
-        response = await send(current, headers, deadline?.signal());
+        response = await send(current, headers, deadline?.signal(), method);
       } catch (error) {
         throw connectionError(current, target, error, deadline);
       }
@@ -584,6 +595,16 @@ export function createHttpClient(options: HttpOptions): HttpClient {
     download,
     readRange,
 
+    async size(url) {
+      const deadline = options.deadline ? new Deadline(options.deadline) : null;
+      return withRetries(`Asking ${redact(url)} for its size`, async () => {
+        const response = await get(url, {}, [200], deadline, 'HEAD');
+        await response.body.dump();
+        const length = header(response.headers['content-length']);
+        return length && /^\d+$/.test(length) ? Number(length) : null;
+      }, undefined, deadline);
+    },
+
     async probe(url, timeoutSeconds) {
       const started = performance.now();
       const loopback = isLoopbackHost(new URL(url).hostname);
@@ -630,14 +651,14 @@ async function loadUndici(env: NodeJS.ProcessEnv, connect: { timeout: number; ca
     headersTimeout: idle,
     bodyTimeout: idle,
   });
-  const send: Transport = async (url, headers, signal) => {
+  const send: Transport = async (url, headers, signal, method = 'GET') => {
     // the deadline ends the wait for the headers only: a controller of our own, cut loose once they are here
     const controller = new AbortController();
     const forward = () => controller.abort(signal!.reason);
     signal?.addEventListener('abort', forward, { once: true });
     if (signal?.aborted) forward();
     try {
-      const response = await undici.request(url, { method: 'GET', headers, dispatcher: agent, signal: controller.signal });
+      const response = await undici.request(url, { method, headers, dispatcher: agent, signal: controller.signal });
       return { statusCode: response.statusCode, headers: response.headers as TransportResponse['headers'], body: response.body };
     } catch (error) {
       throw controller.signal.aborted ? controller.signal.reason : error;

@@ -25,10 +25,10 @@ export interface TransportResponse {
 
 /**
  * Sends one GET; rejects with an error carrying a Node/OS `code` (ECONNREFUSED, ETIMEDOUT…) on failure.
- * `signal` ends the request while it waits for the response headers (rejecting with `signal.reason`);
+ * `method` is GET unless HEAD is asked for (a HEAD answer has no body). `signal` ends the request while it waits for the response headers (rejecting with `signal.reason`);
  * once the response is handed over, the body is not affected by it.
  */
-export type Transport = (url: string, headers: Record<string, string>, signal?: AbortSignal) => Promise<TransportResponse>;
+export type Transport = (url: string, headers: Record<string, string>, signal?: AbortSignal, method?: 'GET' | 'HEAD') => Promise<TransportResponse>;
 
 /** Options of {@link createNodeTransport}. Units: milliseconds. */
 export interface NodeTransportOptions {
@@ -50,7 +50,7 @@ export function createNodeTransport(options: NodeTransportOptions): { send: Tran
   const https = new HttpsAgent({ keepAlive: true, maxSockets: 4, ...(secureContext ? { secureContext } : {}) });
   const http = new HttpAgent({ keepAlive: true, maxSockets: 4 });
 
-  const send: Transport = (url, headers, signal) =>
+  const send: Transport = (url, headers, signal, method = 'GET') =>
     new Promise((resolve, reject) => {
       if (signal?.aborted) {
         reject(signal.reason as Error);
@@ -58,7 +58,7 @@ export function createNodeTransport(options: NodeTransportOptions): { send: Tran
       }
       const target = new URL(url);
       const secure = target.protocol === 'https:';
-      const request = (secure ? httpsRequest : httpRequest)(target, { method: 'GET', headers, agent: secure ? https : http });
+      const request = (secure ? httpsRequest : httpRequest)(target, { method, headers, agent: secure ? https : http });
       let response: IncomingMessage | null = null;
       let connected = false;
       let socket: Socket | null = null;

@@ -69,8 +69,22 @@ describeWithSystemd('the shipped systemd units under a real systemd (PID 1, Debi
     await populateDownloadRoot(l.downloadRoot, { stable: revision, daily: revision, archive: [6880, revision] });
   }
 
+  /** Why systemd could not be booted here (outside CI the tests then skip, loudly). */
+  let unbootable: string | null = null;
+  const needSystemd = (ctx: { skip: () => void }): void => {
+    if (unbootable) ctx.skip();
+  };
+
   beforeAll(async () => {
-    const image = await systemdImage('bookworm');
+    let image: string;
+    try {
+      image = await systemdImage('bookworm');
+    } catch (error) {
+      if (process.env.LETTO_E2E_REQUIRED === '1') throw error;
+      unbootable = (error as Error).message;
+      console.warn(`\n*** SYSTEMD SUITE SKIPPED: the Debian rootfs could not be built or imported: ${unbootable} ***\n`);
+      return;
+    }
     const root = await mkdtemp('/var/tmp/lu-systemd-');
     l = demoLayout(root);
     await mkdir(l.downloadRoot, { recursive: true });
@@ -81,7 +95,14 @@ describeWithSystemd('the shipped systemd units under a real systemd (PID 1, Debi
     await createDemoServer(l, { installed: 6880, tomeePort: port, download: { url: download.url, user: 'letto', password, caPem: download.caPem }, healthTimeout: 60 });
     await appendFile(l.config, '\n[watchdog]\ninterval = 1\nfailures = 1\ngrace = 5\n');
     const node = process.execPath;
-    c = await startSystemdContainer(image, { binds: [root, REPO_ROOT, `${realpathSync(node)}:${node}`], readOnly: [REPO_ROOT, `${realpathSync(node)}:${node}`] });
+    try {
+      c = await startSystemdContainer(image, { binds: [root, REPO_ROOT, `${realpathSync(node)}:${node}`], readOnly: [REPO_ROOT, `${realpathSync(node)}:${node}`] });
+    } catch (error) {
+      if (process.env.LETTO_E2E_REQUIRED === '1') throw error;
+      unbootable = (error as Error).message;
+      console.warn(`\n*** SYSTEMD SUITE SKIPPED: systemd does not boot in a container here: ${unbootable} ***\n`);
+      return;
+    }
     // installed as docs/operations.md says
     await c.sh(
       [
@@ -106,7 +127,8 @@ describeWithSystemd('the shipped systemd units under a real systemd (PID 1, Debi
     if (l) await rm(l.root, { recursive: true, force: true });
   });
 
-  it('the timer is loaded; its service updates and restarts TomEE, which answers after the unit ended, at nice 0 and default IO', async () => {
+  it('the timer is loaded; its service updates and restarts TomEE, which answers after the unit ended, at nice 0 and default IO', async (ctx) => {
+    needSystemd(ctx);
     expect(await c.sh('systemctl list-timers --all --no-pager letto-update.timer')).toMatch(/letto-update\.timer\s+letto-update\.service/);
     const before = await tomeePid();
     expect(before).not.toBeNull();
@@ -127,7 +149,8 @@ describeWithSystemd('the shipped systemd units under a real systemd (PID 1, Debi
     expect(await c.sh(`ionice -p ${pid}`), 'IO class of TomEE (unit: best-effort 7)').toMatch(/^(none: prio 0|best-effort: prio 4)/);
   }, 400_000);
 
-  it('control: with systemd\'s default KillMode=control-group, TomEE dies with the unit (so the check above can fail)', async () => {
+  it('control: with systemd\'s default KillMode=control-group, TomEE dies with the unit (so the check above can fail)', async (ctx) => {
+    needSystemd(ctx);
     await offer(6890);
     await c.sh('mkdir -p /etc/systemd/system/letto-update.service.d && printf "[Service]\\nKillMode=control-group\\n" > /etc/systemd/system/letto-update.service.d/control.conf && systemctl daemon-reload');
     try {
@@ -143,7 +166,8 @@ describeWithSystemd('the shipped systemd units under a real systemd (PID 1, Debi
     }
   }, 400_000);
 
-  it('systemctl stop of the watchdog leaves the TomEE it restarted running', async () => {
+  it('systemctl stop of the watchdog leaves the TomEE it restarted running', async (ctx) => {
+    needSystemd(ctx);
     await c.sh(l.scripts.stop);
     expect(await health(url)).toBeNull();
     await c.sh('systemctl start letto-update-watchdog.service');
@@ -159,7 +183,8 @@ describeWithSystemd('the shipped systemd units under a real systemd (PID 1, Debi
     expect(await tomeePid()).toBe(pid);
   }, 300_000);
 
-  it('systemctl stop during a restart: the watchdog finishes that restart, exits, and TomEE keeps running', async () => {
+  it('systemctl stop during a restart: the watchdog finishes that restart, exits, and TomEE keeps running', async (ctx) => {
+    needSystemd(ctx);
     await c.sh(l.scripts.stop);
     await writeFile(join(l.state, 'runs.jsonl'), '');
     await writeFile(join(l.state, 'watchdog.json'), '{}'); // no grace left from the restart before

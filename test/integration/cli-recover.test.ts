@@ -154,7 +154,7 @@ describe('recover after a SIGKILL in the middle of an update', () => {
     // planned from what recovery will leave (6880), not from the half-done state (6886 in webapps)
     expect(dry.stdout).toMatch(/would first recover the interrupted run \(An update from revision 6880 to 6886 .*\), then update LeTTo from revision 6880 to 6886/);
     expect(await listNames(layout.state)).toContain('journal.json');
-    expect(await layout.calls()).toEqual([]);
+    expect((await layout.calls()).filter((c) => c !== 'status')).toEqual([]); // the plan asks the status script, nothing else
 
     const r = await runCli(['--config', config, 'download']);
     expect(r.stderr).toMatch(/Recovered from an interrupted update: It was undone: revision 6880 was put back/);

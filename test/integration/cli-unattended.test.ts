@@ -110,7 +110,7 @@ describe('update --cron', () => {
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(r.stderr).toBe('');
     const lines = r.stdout.trim().split('\n');
-    expect(lines.every((l) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ /.test(l))).toBe(true);
+    expect(lines.every((l) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (?:[A-Z]{2,5}|[+-]\d\d:\d\d) /.test(l))).toBe(true);
     expect(lines.at(-1)).toMatch(/updated: Revision 6886 runs and answers its health check .*\(6880 → 6886, [\d.]+ s\)$/);
     expect(smtp.mails.length - before).toBe(1);
     const mail = smtp.mails.at(-1)!;
@@ -360,9 +360,9 @@ describe('watchdog', () => {
     const lines = String(r.stdout).trim().split('\n');
     expect(lines[0]).toMatch(/watchdog: checking .* every 1 s; restart after 2 failed checks in a row, not again within 300 s\./);
     expect(lines[1]).toMatch(/failure 1 of 2/);
-    expect(lines.slice(2, -1).join('\n')).toMatch(/Z Starting TomEE .*\n.*Z Waiting up to 1 s for/);
+    expect(lines.slice(2, -1).join('\n')).toMatch(/\d\d:\d\d:\d\d \S+ Starting TomEE .*\n.*\d\d:\d\d:\d\d \S+ Waiting up to 1 s for/);
     expect(lines.at(-1)).toMatch(/watchdog: LeTTo did not answer 2 checks in a row .*TomEE was restarted and answers again/);
-    expect(lines.every((l) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ /.test(l))).toBe(true);
+    expect(lines.every((l) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (?:[A-Z]{2,5}|[+-]\d\d:\d\d) /.test(l))).toBe(true);
     expect(String(r.stderr).trim()).toBe('letto-update: SIGTERM received; the watchdog stopped.');
     expect((await layout.calls()).filter((c) => c === 'start')).toHaveLength(1);
   });

@@ -123,6 +123,7 @@ async function makeHarness(opts: { installed?: number; target?: number; running?
     getText: () => Promise.reject(new Error('no network in unit tests')),
     getOptionalText: () => Promise.reject(new Error('no network in unit tests')),
     download: () => Promise.reject(new Error('no network in unit tests')),
+    size: () => Promise.reject(new Error('no network in unit tests')),
     readRange: () => Promise.reject(new Error('no network in unit tests')),
     async probe(url): Promise<ProbeResult> {
       expect(url).toBe(config.tomee.health_url);

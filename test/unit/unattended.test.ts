@@ -92,6 +92,7 @@ describe('update --random-delay', () => {
       },
       getOptionalText: () => Promise.reject(new Error('not used')),
       download: () => Promise.reject(new Error('not used')),
+      size: () => Promise.reject(new Error('offline in this test')),
       readRange: () => Promise.reject(new Error('not used')),
       probe: () => Promise.resolve({ ok: false, error: 'not used', ms: 0 }),
       close: () => Promise.resolve(),
@@ -113,7 +114,7 @@ describe('update --random-delay', () => {
       state: new StateStore(state, account),
       emit: () => undefined,
     };
-    await expect(runUpdate(ctx, { force: false, dryRun: false, cron: true, randomDelaySeconds: 1800 })).rejects.toThrow('offline in this test');
+    await expect(runUpdate(ctx, { force: false, cron: true, randomDelaySeconds: 1800 })).rejects.toThrow('offline in this test');
     expect(log).toEqual(['sleep ≤ 1800 lock free', 'get stable-revision.txt']);
   });
 });
