@@ -9,8 +9,13 @@
  * - then `letto-update` runs: check → update → check → update to the broken daily build (rolled back
  *   automatically) → status → rollback by hand to 6880 → list --remote.
  *
- * usage: node --import tsx demo/run-demo.ts [--keep]   (needs `npm run build` first; `npm run demo` does both)
- *   --keep  leave the temp folder in place (TomEE and the download server are stopped anyway)
+ * - then, where Docker is available (root, the engine, compose, docker-registry, busybox-static), the
+ *   same commands on a throw-away LeTTo Docker install (demo/docker-demo.ts); where it is not, the demo
+ *   says so plainly and still passes.
+ *
+ * usage: node --import tsx demo/run-demo.ts [--keep] [--skip-docker]   (needs `npm run build` first; `npm run demo` does both)
+ *   --keep         leave the temp folder in place (TomEE and the download server are stopped anyway)
+ *   --skip-docker  only the TomEE demo
  *
  * Exit status 0 when every step ended with the expected exit code and LeTTo answered with the expected
  * revision afterwards; 1 otherwise; 130 when interrupted.
@@ -25,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../test/support/download-server.js';
 import { createDemoServer, demoLayout, type DemoLayout } from './layout.js';
+import { runDockerDemo } from './docker-demo.js';
 
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 const CLI = join(REPO, 'bin', 'letto-update.js');
@@ -149,9 +155,11 @@ async function waitForRevision(port: number, seconds: number): Promise<number | 
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { keep: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
+  const { values } = parseArgs({
+    options: { keep: { type: 'boolean', default: false }, 'skip-docker': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+  });
   if (values.help) {
-    say('usage: npm run demo [-- --keep]     (or: node --import tsx demo/run-demo.ts [--keep] after npm run build)');
+    say('usage: npm run demo [-- --keep] [-- --skip-docker]     (or: node --import tsx demo/run-demo.ts [--keep] [--skip-docker] after npm run build)');
     return 0;
   }
   if (!existsSync(join(REPO, 'dist', 'cli.js'))) {
@@ -274,9 +282,23 @@ async function main(): Promise<number> {
       );
     }
     const failed = results.filter((r) => !r.ok);
-    say(`Demo ${failed.length === 0 ? green('passed') : red(`FAILED (${failed.length} of ${results.length} steps)`)} in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+    say(`TomEE demo ${failed.length === 0 ? green('passed') : red(`FAILED (${failed.length} of ${results.length} steps)`)} in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
     if (failed.length > 0) say(`catalina.out and the state folder are in ${root}${values.keep ? '' : ' (run with --keep to look at them)'}.`);
-    return failed.length === 0 ? 0 : 1;
+    let dockerOk = true;
+    say();
+    if (values['skip-docker']) {
+      say(bold('Docker install: skipped (--skip-docker).'));
+    } else {
+      say(bold('Docker install (the same commands on a LeTTo Docker install)'));
+      const docker = await runDockerDemo(CLI, say, bold, dim);
+      if ('skipped' in docker) {
+        say(`Docker install: NOT SHOWN on this machine: ${docker.skipped}. The TomEE demo above is complete without it; docs/docker.md describes the Docker install.`);
+      } else {
+        dockerOk = docker.ok;
+        say(`Docker demo ${docker.ok ? green('passed') : red(`FAILED (${docker.steps.filter((r) => !r.ok).length} of ${docker.steps.length} steps)`)}.`);
+      }
+    }
+    return failed.length === 0 && dockerOk ? 0 : 1;
   } catch (error) {
     process.stderr.write(`demo: ${(error as Error).stack ?? String(error)}\n`);
     const log = await readFile(l.catalinaOut, 'utf8').catch(() => '');

@@ -56,7 +56,7 @@ const channelOption = () => new Option('--channel <channel>', 'channel to follow
  */
 function buildProgram(run: (work: (cmd: CommandRun) => Promise<number>) => void): Command {
   const program = new Command('letto-update')
-    .description('Keeps a LeTTo server (letto.war on TomEE) current: check, download, verify, swap, health check, rollback.')
+    .description('Keeps a LeTTo server current — letto.war on TomEE, or LeTTo\'s Docker images with a [docker] config section: check, download, verify, swap, health check, rollback.')
     .version(version)
     .option('--config <file>', 'config file (default: $LETTO_UPDATE_CONFIG, else /etc/letto-update/config.toml)')
     .option('--json', 'print one JSON object on stdout and nothing else there')
@@ -83,14 +83,14 @@ Documentation: ${docsFolder()} (usage.md, configuration.md, operations.md, relia
 
   program
     .command('download')
-    .description('download and verify a revision into the staging folder (an interrupted download is continued); the server is not touched')
+    .description('download and verify a revision into the staging folder (an interrupted download is continued), or pull its images (Docker); the server is not touched')
     .addOption(channelOption())
     .option('--revision <n>', 'a specific revision (from the archive if it is not the current one)', parseRevisionArg)
     .action((opts: { channel?: Channel; revision?: number }) => run(async (cmd) => (await import('./commands/download.js')).downloadCommand(cmd, opts)));
 
   program
     .command('update')
-    .description('the whole job: check, download, verify, backup, restart with the new WAR, health check, rollback on failure')
+    .description('the whole job: check, download, verify, backup, restart with the new WAR (Docker: every LeTTo service on the new images at once), health check, rollback on failure')
     .addOption(channelOption())
     .option('--revision <n>', 'install this revision instead of the channel’s current one', parseRevisionArg)
     .option('--force', 'install even if this revision is already installed or newer')
@@ -102,7 +102,7 @@ Documentation: ${docsFolder()} (usage.md, configuration.md, operations.md, relia
 
   program
     .command('rollback')
-    .description('go back to the revision installed before the current one, or to --to N (local backup, else the server archive)')
+    .description('go back to the revision installed before the current one, or to --to N (local backup, else the server archive; Docker: kept images, else the registry)')
     .option('--to <n>', 'revision to roll back to', parseRevisionArg)
     .option('--yes', 'do not ask for confirmation')
     .action((opts: { to?: number; yes?: boolean }) => run(async (cmd) => (await import('./commands/rollback.js')).rollbackCommand(cmd, opts)));
@@ -114,13 +114,13 @@ Documentation: ${docsFolder()} (usage.md, configuration.md, operations.md, relia
 
   program
     .command('list')
-    .description('list local backups, and with --remote the revisions in the server archive (newest first)')
+    .description('list local backups (Docker: revisions whose images are here), and with --remote the revisions in the server archive (Docker: the registry) (newest first)')
     .option('--remote', 'also list the server’s archiv/')
     .action((opts: { remote?: boolean }) => run(async (cmd) => (await import('./commands/list.js')).listCommand(cmd, opts)));
 
   program
     .command('status')
-    .description('installed revision, whether TomEE runs, one health check, the last run, an interrupted run waiting for recovery (exit 0 healthy, 1 not)')
+    .description('installed revision, whether TomEE runs (Docker: each LeTTo service and its revision), one health check, the last run, an interrupted run waiting for recovery (exit 0 healthy, 1 not)')
     .action(() => run(async (cmd) => (await import('./commands/status.js')).statusCommand(cmd)));
 
   program

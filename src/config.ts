@@ -55,6 +55,29 @@ const watchdogSchema = z
   .strict();
 
 /**
+ * `[docker]`: a Docker install (LeTTo's images, brought up by compose). Its presence makes the install
+ * a Docker one (see src/kinds/); without it, a TomEE install.
+ */
+const dockerSchema = z
+  .object({
+    compose_dirs: z.preprocess(
+      (value) => (typeof value === 'string' ? value.split(/[\s,;]+/).filter(Boolean) : value),
+      z.array(path, { invalid_type_error: 'must be a list of folders like ["/opt/letto/docker/compose/letto"]' }).min(1, 'must name at least one compose folder'),
+    ),
+    image_prefix: z.string().min(1, 'must not be empty (e.g. "lettohub/")').default('lettohub/'),
+    registry: z
+      .string()
+      .regex(/^$|^[A-Za-z0-9.-]+(:\d+)?$/, 'must be empty (Docker Hub) or a registry host like "localhost:5000", without https:// or a path')
+      .default(''),
+    revision_tag: z.string().regex(/^[A-Za-z0-9_.-]*\{revision\}[A-Za-z0-9_.-]*$/, 'must be a tag containing {revision}, like "rev{revision}"').default('rev{revision}'),
+    health_url: z.string().url('must be a URL like https://localhost/letto/test.jsf').or(z.literal('')).default('https://localhost/letto/test.jsf'),
+    health_timeout: seconds.default(300),
+    compose: z.string().default(''),
+    command: path.default('docker'),
+  })
+  .strict();
+
+/**
  * The one schema of the config file: types, defaults (a standard LeTTo install) and messages.
  * Every section and key is documented in docs/configuration.md.
  */
@@ -112,11 +135,14 @@ export const configSchema = z
       .default({}),
     notify: notifySchema.default({}),
     watchdog: watchdogSchema.default({}),
+    docker: dockerSchema.optional(),
   })
   .strict();
 
 /** The validated config: every key present, defaults filled in. */
 export type Config = z.infer<typeof configSchema>;
+/** The validated `[docker]` section. */
+export type DockerConfig = z.infer<typeof dockerSchema>;
 /** Values given on the command line; they win over file and environment. */
 export interface ConfigFlags {
   channel?: 'stable' | 'daily';
@@ -287,7 +313,8 @@ function section(raw: Record<string, unknown>, name: string): Record<string, unk
 function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): { applied: Map<string, string>; problems: Problem[] } {
   const applied = new Map<string, string>();
   const known = new Map<string, string[]>();
-  const defaults = configSchema.parse({});
+  // [docker] is optional (its presence makes a Docker install); its variables are known all the same
+  const defaults = { ...configSchema.parse({}), docker: dockerSchema.parse({ compose_dirs: ['/'] }) };
   for (const [sectionName, keys] of Object.entries(defaults)) {
     const names: string[] = [];
     known.set(`LETTO_UPDATE_${sectionName.toUpperCase()}_`, names);

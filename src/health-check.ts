@@ -3,8 +3,7 @@ import type { Context } from './context.js';
 import { LettoError, type PluginState } from './errors.js';
 import { runLockHolder } from './lock.js';
 import type { Revision } from './revision.js';
-import { readInstalled } from './steps/check.js';
-import { tomeeStatus } from './steps/tomee.js';
+import { adapterFor } from './kinds/index.js';
 import { readPause } from './watchdog-state.js';
 
 
@@ -60,12 +59,13 @@ export function pluginLine(state: PluginState, summary: string, perfdata = ''): 
  * Changes nothing; never throws for what it checks.
  */
 export async function checkHealth(ctx: Context, t: HealthThresholds): Promise<HealthReport> {
-  const url = ctx.config.tomee.health_url;
-  const revision = await readInstalled(ctx).then((i) => i.revision, () => null);
+  const adapter = adapterFor(ctx);
+  const url = adapter.health(ctx).url;
+  const revision = await adapter.installed(ctx).then((i) => i.revision, () => null);
   const base = { revision, running: null, pid: null, httpStatus: null, ms: null, perfdata: '' };
   let status;
   try {
-    status = await tomeeStatus(ctx);
+    status = await adapter.runtime(ctx);
   } catch (error) {
     if (!(error instanceof LettoError)) throw error;
     return { ...base, state: 'UNKNOWN', summary: error.message.replace(/\.$/, ''), hint: error.hint };
@@ -73,6 +73,10 @@ export async function checkHealth(ctx: Context, t: HealthThresholds): Promise<He
   const label = `revision ${revision ?? 'unknown'}`;
   const report = (state: PluginState, summary: string, extra: Partial<HealthReport> = {}): Promise<HealthReport> =>
     expectedOutage(ctx, { ...base, running: status.running, pid: status.pid, state, summary, ...extra });
+  if (adapter.kind === 'docker') {
+    if (!status.running) return report('CRITICAL', `${status.description}, ${label}`);
+    if (!url) return report('OK', `${label}, ${status.description} (no docker.health_url to probe)`);
+  }
   const probe = await ctx.services.http.probe(url, t.timeout);
   if (!status.running) {
     if (!probe.ok || probe.status !== 200) return report('CRITICAL', `TomEE is not running (${ctx.config.tomee.status}), ${label}`);

@@ -1,19 +1,19 @@
 import type { Context } from './context.js';
-import type { ArchiveEntry } from './archive.js';
 import type { Channel, Revision } from './revision.js';
 import type { FailedRevision, RunRecord } from './state.js';
 import { readPause, type WatchdogPause } from './watchdog-state.js';
 import { listBackups, type Backup } from './steps/backup.js';
-import { readAvailable, readInstalled, type Installed } from './steps/check.js';
-import { readArchive } from './steps/download.js';
-import { tomeeStatus } from './steps/tomee.js';
+import { readAvailable } from './steps/check.js';
 import { describeJournal, unfinishedJournal } from './recover.js';
+import { adapterFor, kindOf, type Kind } from './kinds/index.js';
+import type { LocalRevision, RemoteRevision, ServiceRevision } from './kinds/kind.js';
 
 /** `check --json` shape: revisions as numbers (installed null when unknown). */
 export interface CheckReport {
   channel: Channel;
   installed: Revision | null;
-  installedSource: Installed['source'];
+  /** `war`, `state` (TomEE), `images` (Docker); null when unknown. */
+  installedSource: string | null;
   available: Revision;
   updateAvailable: boolean;
 }
@@ -26,7 +26,7 @@ export interface CheckReport {
  */
 export async function runCheck(ctx: Context): Promise<CheckReport> {
   const { channel } = ctx.config.server;
-  const installed = await readInstalled(ctx);
+  const installed = await adapterFor(ctx).installed(ctx);
   const available = await readAvailable(ctx, channel);
   return {
     channel,
@@ -39,7 +39,13 @@ export async function runCheck(ctx: Context): Promise<CheckReport> {
 
 /** `status` shape. `healthy` is null when TomEE is not running (no probe is made). */
 export interface StatusReport {
+  kind: Kind;
   installed: Revision | null;
+  /** Docker: each LeTTo service's revision and state; `mixed` when their revisions differ. */
+  services?: ServiceRevision[];
+  mixed?: boolean;
+  /** One line: `TomEE: running (PID 1234)`, or the containers' state. */
+  runtime: string;
   running: boolean;
   pid: number | null;
   healthy: boolean | null;
@@ -53,14 +59,16 @@ export interface StatusReport {
   unfinished: string | null;
 }
 
-/** `status`: installed revision, whether TomEE runs (status script), one health probe, the last run. */
+/** `status`: installed revision, whether TomEE (or the containers) runs, one health probe, the last run. */
 export async function runStatus(ctx: Context): Promise<StatusReport> {
-  const installed = await readInstalled(ctx);
-  const status = await tomeeStatus(ctx);
+  const adapter = adapterFor(ctx);
+  const installed = await adapter.installed(ctx);
+  const status = await adapter.runtime(ctx);
   let healthy: boolean | null = null;
-  let health = 'not checked (TomEE is not running)';
-  if (status.running) {
-    const probe = await ctx.services.http.probe(ctx.config.tomee.health_url, 10);
+  let health = `not checked (${adapter.kind === 'tomee' ? 'TomEE is' : 'LeTTo\'s containers are'} not running)`;
+  const url = adapter.health(ctx).url;
+  if (status.running && url) {
+    const probe = await ctx.services.http.probe(url, 10);
     healthy = probe.ok && probe.status === 200;
     health = probe.ok ? `HTTP ${probe.status} in ${probe.ms} ms` : `no answer: ${probe.error}`;
   }
@@ -68,8 +76,15 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
   const journal = await unfinishedJournal(ctx, false);
   const failedRevision = (await ctx.state.read()).failedRevision ?? null;
   const watchdogPause = await readPause(ctx);
+  if (status.running && !url) {
+    healthy = true;
+    health = 'no health_url configured; the containers run';
+  }
   return {
+    kind: kindOf(ctx.config),
     installed: installed.revision,
+    ...(installed.services ? { services: installed.services, mixed: Boolean(installed.mixed) } : {}),
+    runtime: status.description,
     running: status.running,
     pid: status.pid,
     healthy,
@@ -81,17 +96,26 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
   };
 }
 
-/** `list` shape: local backups, and with `--remote` the archive's revisions (newest first). */
+/**
+ * `list` shape: what is kept locally (`local`: backup WARs, or a Docker install's revisions whose images
+ * are here; `backups` keeps the WAR details for TomEE), and with `--remote` the archive's or the
+ * registry's revisions (newest first).
+ */
 export interface ListReport {
+  kind: Kind;
   installed: Revision | null;
   backups: Backup[];
-  remote?: ArchiveEntry[];
+  local: LocalRevision[];
+  remote?: RemoteRevision[];
 }
 
 /** `list [--remote]`. @throws DownloadError for the remote listing. */
 export async function runList(ctx: Context, remote: boolean): Promise<ListReport> {
-  const installed = await readInstalled(ctx);
-  const backups = await listBackups(ctx);
-  if (!remote) return { installed: installed.revision, backups };
-  return { installed: installed.revision, backups, remote: await readArchive(ctx) };
+  const adapter = adapterFor(ctx);
+  const installed = await adapter.installed(ctx);
+  const backups = adapter.kind === 'tomee' ? await listBackups(ctx) : [];
+  const local = await adapter.listLocal(ctx);
+  const base = { kind: adapter.kind, installed: installed.revision, backups, local };
+  if (!remote) return base;
+  return { ...base, remote: await adapter.listRemote(ctx) };
 }

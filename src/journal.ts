@@ -46,6 +46,20 @@ export interface JournalEntry {
   temps: string[];
   /** Whether the installed revision answered its health check (set with `installed`). */
   healthy: boolean;
+  /** The kind of install that wrote it (src/kinds/); missing in journals of older versions: `tomee`. */
+  kind?: 'tomee' | 'docker';
+  /**
+   * Docker: the image id each LeTTo image reference named by the compose files (e.g.
+   * `lettohub/lettoserver:stable`) pointed at before the run — the way back — and at the target.
+   */
+  previousImages?: ImagePointer[];
+  targetImages?: ImagePointer[];
+}
+
+/** An image reference as the compose files name it, and the image id (`sha256:…`) it points at. */
+export interface ImagePointer {
+  ref: string;
+  id: string;
 }
 
 /** Path of the journal in the state folder. */
@@ -114,6 +128,7 @@ export class Journal {
       backupLock: null,
       temps: [],
       healthy: false,
+      kind: this.ctx.config.docker ? 'docker' : 'tomee',
     };
     const temps = [...new Set([...base.temps, ...(fields.temps ?? [])])];
     const entry: JournalEntry = { ...base, ...fields, temps, step, written: now };

@@ -81,7 +81,8 @@ async function deliver(ctx: Context, notice: Notice): Promise<string[]> {
   const failures: string[] = [];
   const host = hostname();
   const failure = FAILURES.has(notice.result);
-  const tail = failure ? await catalinaTail(catalinaOut(ctx.config)) : null;
+  // a Docker install has no catalina.out on the host: its logs are `docker logs` of the containers (the hint says so)
+  const tail = failure && !ctx.config.docker ? await catalinaTail(catalinaOut(ctx.config)) : null;
   const time = ctx.services.clock.now().toISOString();
   if (settings.email_to.length > 0) {
     let route: MailRoute | null = null;

@@ -206,7 +206,7 @@ async function usableBackup(ctx: Context, journal: JournalEntry): Promise<string
  * alive again after a reboot), or any of ours whose process is gone (e.g. a recovery that was killed
  * too). A backup's own lock file is never touched.
  */
-async function releaseStaleMarker(ctx: Context, journal: JournalEntry): Promise<void> {
+export async function releaseStaleMarker(ctx: Context, journal: JournalEntry): Promise<void> {
   const path = journal.backupLock ?? ctx.config.paths.backup_lock;
   const text = await readFile(path, 'utf8').catch(() => '');
   if (text.startsWith(`${MARKER_PREFIX} pid=${journal.pid} `) || (await inspectBackupLock(path)).kind === 'ours-stale') {

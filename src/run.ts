@@ -1,14 +1,14 @@
-import type { Context, WarFile } from './context.js';
+import type { Context } from './context.js';
 import { BusyError, LettoError } from './errors.js';
 import type { InstallOutcome } from './install.js';
 import { Journal } from './journal.js';
 import { acquireRunLock } from './lock.js';
-import { describeJournal, recoverJournal, unfinishedJournal, type Recovery } from './recover.js';
+import { describeJournal, unfinishedJournal, type Recovery } from './recover.js';
 import type { Revision } from './revision.js';
 import type { TransferSummary } from './delta/summary.js';
 import type { RunRecord } from './state.js';
-import { pruneBackups } from './steps/backup.js';
-import { discardStaged } from './steps/download.js';
+import { adapterFor, adapterOfJournal } from './kinds/index.js';
+import type { Fetched } from './kinds/kind.js';
 import { settleScripts } from './script-groups.js';
 
 /**
@@ -107,7 +107,7 @@ export async function recoverAndRecord(ctx: Context): Promise<Recovery | null> {
   const journal = await unfinishedJournal(ctx, true);
   if (!journal) return null;
   try {
-    const recovery = await recoverJournal(ctx, journal);
+    const recovery = await adapterOfJournal(journal).recover(ctx, journal);
     await record(ctx, recoveredReport(recovery, elapsedSeconds(ctx, started)));
     return recovery;
   } catch (error) {
@@ -151,20 +151,20 @@ export async function runRecover(ctx: Context): Promise<RunReport> {
 }
 
 /**
- * After `installWar`: for an installed revision, delete the staged WAR, remember the revision (and as
- * last known-good when it answered its health check) and apply backup retention; then the report.
+ * After an adapter's `install`: for an installed revision, remember it (and as last known-good when it
+ * answered its health check), then the adapter's clean-up and retention (staged WAR, old backups or
+ * images); then the report.
  * @throws the LettoError of a `failed` outcome (nothing changed).
  */
-export async function concludeInstall(ctx: Context, outcome: InstallOutcome, war: WarFile, from: Revision | null, report: Reporter): Promise<RunReport> {
+export async function concludeInstall(ctx: Context, outcome: InstallOutcome, war: Fetched, from: Revision | null, report: Reporter): Promise<RunReport> {
   const extra = { ...(war.sha256 ? { sha256: war.sha256 } : {}), ...(war.transfer ? { download: war.transfer } : {}) };
   switch (outcome.result) {
     case 'failed':
       throw outcome.error;
     case 'installed': {
-      await discardStaged(ctx, war);
       const state = await ctx.state.read();
       await ctx.state.write({ installed: war.revision, lastKnownGood: outcome.started ? war.revision : state.lastKnownGood });
-      await pruneBackups(ctx, [from, state.lastKnownGood, war.revision]);
+      await adapterFor(ctx).conclude(ctx, war, [from, state.lastKnownGood, war.revision]);
       return report('updated', outcome.message, extra);
     }
     case 'rolled-back':

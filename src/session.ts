@@ -103,10 +103,17 @@ async function sessionFor(config: Config, source: string | null, opts: SessionOp
     processes: opts.services?.processes ?? createProcessRunner(),
     clock: opts.services?.clock ?? systemClock,
   };
-  const serviceUser = await resolveServiceUser(config.tomee.user, warPath(config), config.tomee.webapps);
-  if (opts.access === 'write') assertMayAct(serviceUser);
+  // a Docker install has no TomEE files: this process's user acts (root, or a member of the docker group)
+  const serviceUser = config.docker ? await currentAccount() : await resolveServiceUser(config.tomee.user, warPath(config), config.tomee.webapps);
+  if (opts.access === 'write' && !config.docker) assertMayAct(serviceUser);
   const ctx: Context = { config, services, emit: opts.emit, serviceUser, state: new StateStore(config.paths.state, serviceUser) };
   return { ctx, configSource: source, close: () => http.close() };
+}
+
+/** The account this process runs as. */
+async function currentAccount(): Promise<Account> {
+  const uid = process.getuid?.() ?? 0;
+  return (await findAccount(uid)) ?? { name: String(uid), uid, gid: process.getgid?.() ?? 0, home: '/' };
 }
 
 /**

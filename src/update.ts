@@ -1,15 +1,15 @@
 import { localTime } from './time.js';
 import type { TransferSummary } from './delta/summary.js';
 import type { Context } from './context.js';
-import { assertNoBackupRunning, beforeDownload, installWar } from './install.js';
+import { assertNoBackupRunning } from './install.js';
 import { acquireRunLock } from './lock.js';
 import { notifyAfter } from './notify.js';
 import type { Revision } from './revision.js';
-import { explainDiskFull } from './errors.js';
 import type { Journal } from './journal.js';
+import { adapterFor } from './kinds/index.js';
 import { concludeInstall, recordedRun, recoverAndRecord, type Known, type Reporter, type RunReport } from './run.js';
-import { readAvailable, readInstalled } from './steps/check.js';
-import { downloadRevision, sourceFor, type WarSource } from './steps/download.js';
+import { readAvailable } from './steps/check.js';
+import { sourceFor, type WarSource } from './steps/download.js';
 
 export type { RunReport } from './run.js';
 
@@ -64,7 +64,7 @@ export async function decideUpdate(ctx: Context, options: Pick<UpdateOptions, 'r
     };
   }
   const source = sourceFor(target, available, channel);
-  const plan = `update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${channel} channel` : 'from the archive'}); TomEE will be restarted.`;
+  const plan = `update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${channel} channel` : 'from the archive'}); ${adapterFor(ctx).restartNote}.`;
   return { kind: 'install', from, target, source, plan, failedBefore: failed && failed.revision === target ? localTime(failed.time) : null };
 }
 
@@ -86,7 +86,8 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
   const { channel } = ctx.config.server;
   await assertNoBackupRunning(ctx);
   ctx.emit({ type: 'step', step: 'check', message: `Reading the installed revision and the ${channel} revision` });
-  const decision = await decideUpdate(ctx, options, (known.from = (await readInstalled(ctx)).revision));
+  const adapter = adapterFor(ctx);
+  const decision = await decideUpdate(ctx, options, (known.from = (await adapter.installed(ctx)).revision));
   known.to = decision.target;
   if (decision.kind !== 'install') return report(decision.kind, decision.message);
   const { from, target, source, plan } = decision;
@@ -94,12 +95,10 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
   if (options.confirm && !(await options.confirm(`${plan.charAt(0).toUpperCase()}${plan.slice(1)} Continue?`))) {
     return report('cancelled', 'Cancelled; nothing was changed.');
   }
-  ctx.emit({ type: 'step', step: 'check', message: 'Checking free disk space in staging, backups and webapps' });
-  await beforeDownload(ctx, from, target, journal);
-  const staged = await explainDiskFull(`while downloading into ${ctx.config.paths.staging}`, 'Nothing was changed.', () =>
-    downloadRevision(ctx, target, source),
-  );
-  const done = await concludeInstall(ctx, await installWar(ctx, from, staged, journal), staged, from, report);
+  ctx.emit({ type: 'step', step: 'check', message: adapter.beforeFetchNote });
+  await adapter.beforeFetch(ctx, from, target, journal);
+  const fetched = await adapter.fetch(ctx, target, { purpose: 'update', source });
+  const done = await concludeInstall(ctx, await adapter.install(ctx, from, fetched, journal), fetched, from, report);
   await rememberOutcome(ctx, done);
   return done;
 }
@@ -121,6 +120,7 @@ async function rememberOutcome(ctx: Context, done: RunReport): Promise<void> {
  * @returns the staged WAR. @throws LettoError (exit 1, 2 or 75).
  */
 export async function runDownload(ctx: Context, options: { revision?: Revision }): Promise<{ revision: Revision; path: string; sha256: string | null; download: TransferSummary | null }> {
+  const adapter = adapterFor(ctx);
   await ctx.state.ensure();
   const lock = await acquireRunLock(ctx.state.dir, 'download', ctx.serviceUser);
   try {
@@ -128,9 +128,9 @@ export async function runDownload(ctx: Context, options: { revision?: Revision }
     const { channel } = ctx.config.server;
     const available = await readAvailable(ctx, channel);
     const revision = options.revision ?? available;
-    await beforeDownload(ctx, null, revision);
-    const war = await downloadRevision(ctx, revision, sourceFor(revision, available, channel));
-    return { revision, path: war.path, sha256: war.sha256 ?? null, download: war.transfer ?? null };
+    await adapter.beforeFetch(ctx, null, revision);
+    const fetched = await adapter.fetch(ctx, revision, { purpose: 'update', source: sourceFor(revision, available, channel) });
+    return { revision, path: fetched.where, sha256: fetched.sha256 ?? null, download: fetched.transfer ?? null };
   } finally {
     await lock.release();
   }

@@ -5,8 +5,7 @@ import { checkHealth, stopsTomee, type HealthReport } from './health-check.js';
 import { acquireRunLock, runLockHolder } from './lock.js';
 import { notify } from './notify.js';
 import { elapsedSeconds, recoverAndRecord } from './run.js';
-import { waitHealthy } from './steps/health.js';
-import { restartTomee } from './steps/tomee.js';
+import { adapterFor } from './kinds/index.js';
 import { describePause, readCounters, readPause, removePause, writeCounters, pauseFile } from './watchdog-state.js';
 
 /** Seconds one watchdog probe may take before the check counts as failed. */
@@ -101,17 +100,17 @@ async function restart(ctx: Context, health: HealthReport, failures: number, cou
       // an update or rollback killed midway is finished or undone first (src/recover.ts), rather than
       // TomEE restarted on whatever that run left in webapps
       const recovered = await recoverAndRecord(ctx);
-      const probe = recovered ? await ctx.services.http.probe(ctx.config.tomee.health_url, PROBE_TIMEOUT) : null;
+      const probe = recovered ? await ctx.services.http.probe(adapterFor(ctx).health(ctx).url, PROBE_TIMEOUT) : null;
       if (recovered && probe?.ok && probe.status === 200) {
         action = 'restarted';
         message = `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); an interrupted ${recovered.journal.command} was recovered: ${recovered.message}`;
       } else {
-        await restartTomee(ctx);
-        const after = await waitHealthy(ctx);
+        await adapterFor(ctx).restart(ctx);
+        const after = await adapterFor(ctx).waitHealthy(ctx);
         action = after.healthy ? 'restarted' : 'restart-failed';
         message = after.healthy
           ? `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); TomEE was restarted and answers again after ${after.seconds} s.`
-          : `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); TomEE was restarted but does not answer within ${ctx.config.tomee.health_timeout} s (last: ${after.last}).`;
+          : `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); TomEE was restarted but does not answer within ${adapterFor(ctx).health(ctx).timeout} s (last: ${after.last}).`;
       }
     } catch (error) {
       action = 'restart-failed';

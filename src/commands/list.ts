@@ -1,20 +1,19 @@
-import { localTime } from '../time.js';
 import { ExitCode } from '../errors.js';
 import { runList } from '../inspect.js';
 import { withSession } from './shared.js';
 import type { CommandRun } from './types.js';
 
-/** `list [--remote]`: local backups, and the server archive. */
+/** `list [--remote]`: local backups (or a Docker install's local revisions), and the server archive (or the registry). */
 export function listCommand(run: CommandRun, opts: { remote?: boolean }): Promise<number> {
   return withSession(run, 'read', undefined, async ({ ctx }, out) => {
     const report = await runList(ctx, Boolean(opts.remote));
     out.json(report);
     out.line(`installed: ${report.installed ?? 'unknown'}`);
-    out.line(`local backups (${ctx.config.paths.backups}):`);
-    if (report.backups.length === 0) out.line('  none');
-    for (const b of report.backups) out.line(`  ${b.revision}  ${(b.bytes / 1024 / 1024).toFixed(1)} MiB  ${localTime(b.time)}`);
+    out.line(report.kind === 'docker' ? 'revisions whose LeTTo images are here:' : `local backups (${ctx.config.paths.backups}):`);
+    if (report.local.length === 0) out.line('  none');
+    for (const b of report.local) out.line(`  ${b.revision}  ${b.description}`);
     if (report.remote) {
-      out.line('server archive:');
+      out.line(report.kind === 'docker' ? `registry (${ctx.config.docker?.registry || 'Docker Hub'}):` : 'server archive:');
       if (report.remote.length === 0) out.line('  none');
       for (const r of report.remote) out.line(`  ${r.revision}  ${r.url}`);
     }

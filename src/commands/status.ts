@@ -6,14 +6,16 @@ import { describePause } from '../watchdog-state.js';
 import { withSession } from './shared.js';
 import type { CommandRun } from './types.js';
 
-/** `status`: installed revision, TomEE, one health check, the last run; exit 0 healthy, 1 not. */
+/** `status`: installed revision, TomEE (or each LeTTo container), one health check, the last run; exit 0 healthy, 1 not. */
 export function statusCommand(run: CommandRun): Promise<number> {
   return withSession(run, 'read', undefined, async ({ ctx, configSource }, out) => {
     const report = await runStatus(ctx);
     out.json(report);
     out.line(`config: ${describeConfigSource(configSource)}`);
     out.line(`installed revision: ${report.installed ?? 'unknown'}`);
-    out.line(`TomEE: ${report.running ? `running (PID ${report.pid})` : 'not running'}`);
+    out.line(report.runtime);
+    for (const s of report.services ?? []) out.line(`  ${s.name}  ${s.image}  revision ${s.revision ?? 'unknown'}  ${s.state}${s.health ? ` (${s.health})` : ''}`);
+    if (report.mixed) out.line('WARNING: the LeTTo services run different revisions; `letto-update update --force` (or `rollback --to N`) brings them all to one.');
     out.line(`health: ${report.health}`);
     const last = report.lastRun;
     out.line(`last run: ${last ? `${localTime(last.time)} ${last.command} ${last.from ?? '?'} → ${last.to ?? '?'}: ${last.result}` : 'none recorded'}`);

@@ -1,3 +1,4 @@
+import { adapterFor } from '../kinds/index.js';
 import { localTime } from '../time.js';
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
@@ -68,7 +69,7 @@ async function watchdog(ctx: Context, out: Output, action: WatchdogAction, opts:
   const { interval, failures, grace } = ctx.config.watchdog;
   out.stopNote = 'the watchdog stopped.';
   out.criticalNote = 'finishing the restart in progress; then the watchdog stops.';
-  out.line(`${stamp()} watchdog: checking ${ctx.config.tomee.health_url} every ${interval} s; restart after ${failures} failed checks in a row, not again within ${grace} s.`);
+  out.line(`${stamp()} watchdog: checking ${adapterFor(ctx).health(ctx).url || 'the LeTTo containers'} every ${interval} s; restart after ${failures} failed checks in a row, not again within ${grace} s.`);
   await watchdogLoop(
     ctx,
     (report) => {

@@ -1,0 +1,60 @@
+import type { Context } from '../context.js';
+import type { HealthResult } from '../steps/health.js';
+import { readLettoServices, type LettoService } from './compose.js';
+
+/** Seconds between two looks, and the most one probe of health_url may take. */
+const POLL_INTERVAL = 2;
+const PROBE_TIMEOUT = 10;
+
+/**
+ * The health check of a Docker install: polls until every LeTTo service has a running container on
+ * the image it should run (`expected`: image id by reference; no mix of revisions), each container
+ * whose image has a HEALTHCHECK reports `healthy`, and `docker.health_url` (when set) answers HTTP 200
+ * — or until `docker.health_timeout` seconds have passed. A container that is `unhealthy`, `exited` or
+ * `dead` fails at once. Never throws for what it checks.
+ */
+export async function waitServicesHealthy(ctx: Context, expected: Map<string, string> | null): Promise<HealthResult> {
+  const { health_url: url, health_timeout: timeout } = ctx.config.docker!;
+  ctx.emit({ type: 'step', step: 'health', message: `Waiting up to ${timeout} s for every LeTTo container to run healthy${url ? ` and ${url} to answer HTTP 200` : ''}` });
+  const started = ctx.services.clock.now().getTime();
+  let last = 'no answer yet';
+  for (;;) {
+    const seconds = Math.round((ctx.services.clock.now().getTime() - started) / 1000);
+    let services: LettoService[] | null = null;
+    try {
+      services = await readLettoServices(ctx);
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    if (services) {
+      const verdict = judge(services, expected);
+      last = verdict.last;
+      if (verdict.final) return { healthy: false, last, seconds };
+      if (verdict.ok && url) {
+        const probe = await ctx.services.http.probe(url, PROBE_TIMEOUT);
+        if (probe.ok && probe.status === 200) return { healthy: true, last: 'every container healthy, HTTP 200', seconds };
+        last = `containers healthy, ${url}: ${probe.ok ? `HTTP ${probe.status}` : probe.error}`;
+      } else if (verdict.ok) {
+        return { healthy: true, last: 'every container healthy', seconds };
+      }
+    }
+    if (seconds >= timeout) return { healthy: false, last, seconds };
+    await ctx.services.clock.sleep(POLL_INTERVAL);
+  }
+}
+
+/** One look at the containers: ok, still waiting, or failed for good (`final`). */
+function judge(services: LettoService[], expected: Map<string, string> | null): { ok: boolean; final: boolean; last: string } {
+  const waiting: string[] = [];
+  for (const s of services) {
+    const c = s.container;
+    if (!c) return { ok: false, final: true, last: `service ${s.service} in ${s.dir} has no container` };
+    const want = expected?.get(s.ref);
+    if (want && c.imageId !== want) return { ok: false, final: true, last: `container ${c.name} runs image ${c.imageId.slice(7, 19)}, not ${want.slice(7, 19)} (a mix of revisions)` };
+    if (c.health === 'unhealthy') return { ok: false, final: true, last: `container ${c.name} is unhealthy` };
+    if (c.state === 'exited' || c.state === 'dead') return { ok: false, final: true, last: `container ${c.name} has ${c.state}` };
+    if (c.state !== 'running') waiting.push(`${c.name} ${c.state}`);
+    else if (c.health !== null && c.health !== 'healthy') waiting.push(`${c.name} ${c.health}`);
+  }
+  return waiting.length ? { ok: false, final: false, last: `waiting for ${waiting.join(', ')}` } : { ok: true, final: false, last: 'every container healthy' };
+}

@@ -1,0 +1,67 @@
+import { readLettoServices, composeRestart } from '../docker/compose.js';
+import { assertEngine } from '../docker/engine.js';
+import { fetchImages, requireLettoServices, type DockerFetched } from '../docker/fetch.js';
+import { waitServicesHealthy } from '../docker/health.js';
+import { installImages } from '../docker/install.js';
+import { recoverImages } from '../docker/recover.js';
+import { parseRef, pullRef, revisionOfTag } from '../docker/refs.js';
+import { listTags } from '../docker/registry.js';
+import { localRevisions, pruneImages, serviceRevisions } from '../docker/revisions.js';
+import type { Revision } from '../revision.js';
+import type { Adapter, Fetched } from './kind.js';
+
+/**
+ * A Docker install (LeTTo's installs since 2023): LeTTo's images (`docker.image_prefix`), brought up by
+ * compose in `docker.compose_dirs`. The modules behind it are in src/docker/; docs/architecture.md
+ * ("Docker installs") says why the compose files' own tags are moved instead of an override file.
+ */
+export const dockerAdapter: Adapter = {
+  kind: 'docker',
+  restartNote: 'every LeTTo container will be recreated',
+  beforeFetchNote: 'Checking the Docker engine and the compose folders',
+  async installed(ctx) {
+    const services = await readLettoServices(ctx);
+    const found = await serviceRevisions(ctx, services);
+    if (found.revision !== null || found.mixed) return { revision: found.revision, source: found.revision === null ? null : 'images', services: found.services, mixed: found.mixed };
+    // no revision tag on the running images (e.g. pulled as :stable by hand): what the last run installed
+    const { installed } = await ctx.state.read();
+    return { revision: installed, source: installed === null ? null : 'state', services: found.services, mixed: false };
+  },
+  async beforeFetch(ctx, from, to, journal) {
+    await assertEngine(ctx);
+    await requireLettoServices(ctx);
+    await journal?.record('download', { from, to });
+  },
+  fetch: (ctx, revision, why) => fetchImages(ctx, revision, why),
+  install: (ctx, from, fetched, journal) => installImages(ctx, from, fetched as DockerFetched, journal),
+  async conclude(ctx, _fetched: Fetched, protect) {
+    await pruneImages(ctx, await readLettoServices(ctx), protect);
+  },
+  recover: (ctx, journal) => recoverImages(ctx, journal),
+  async runtime(ctx) {
+    const services = await readLettoServices(ctx);
+    const running = services.filter((s) => s.container?.state === 'running');
+    const healthy = running.filter((s) => s.container?.health === 'healthy').length;
+    const all = services.length > 0 && running.length === services.length;
+    return { running: all, pid: null, description: `LeTTo containers: ${running.length} of ${services.length} running${healthy ? `, ${healthy} healthy` : ''}` };
+  },
+  async restart(ctx) {
+    for (const dir of ctx.config.docker!.compose_dirs) await composeRestart(ctx, dir);
+  },
+  health: (ctx) => ({ url: ctx.config.docker!.health_url, timeout: ctx.config.docker!.health_timeout }),
+  waitHealthy: (ctx) => waitServicesHealthy(ctx, null),
+  async listLocal(ctx) {
+    const services = await readLettoServices(ctx);
+    return (await localRevisions(ctx, services)).map((r) => ({ revision: r.revision, description: `${new Set(r.ids.values()).size} images` }));
+  },
+  async listRemote(ctx) {
+    const docker = ctx.config.docker!;
+    const refs = [...new Set((await requireLettoServices(ctx)).map((s) => s.ref))];
+    let common: Revision[] | null = null;
+    for (const ref of refs) {
+      const revisions: Revision[] = (await listTags(ctx, parseRef(ref).name)).map((t) => revisionOfTag(docker, t)).filter((r): r is Revision => r !== null);
+      common = common === null ? revisions : common.filter((r) => revisions.includes(r));
+    }
+    return [...new Set(common ?? [])].sort((a, b) => b - a).map((revision) => ({ revision, url: refs.map((ref) => pullRef(docker, ref, revision)).join(' ') }));
+  },
+};

@@ -1,0 +1,70 @@
+import type { Context, WarFile } from '../context.js';
+import { explainDiskFull } from '../errors.js';
+import { beforeDownload, installWar } from '../install.js';
+import { recoverJournal } from '../recover.js';
+import type { Revision } from '../revision.js';
+import { listBackups, pruneBackups } from '../steps/backup.js';
+import { readInstalled } from '../steps/check.js';
+import { discardStaged, downloadRevision, readArchive } from '../steps/download.js';
+import { waitHealthy } from '../steps/health.js';
+import { restartTomee, tomeeStatus } from '../steps/tomee.js';
+import { localTime } from '../time.js';
+import { verifyWar } from '../war.js';
+import type { Adapter, Fetched } from './kind.js';
+
+/**
+ * The TomEE/WAR install (LeTTo's installs until 2023): `letto.war` in TomEE's webapps, started and
+ * stopped by LeTTo's scripts. This adapter only wraps the runbook modules (src/install.ts,
+ * src/recover.ts, src/steps/*), which stay where they are.
+ */
+export const tomeeAdapter: Adapter = {
+  kind: 'tomee',
+  restartNote: 'TomEE will be restarted',
+  beforeFetchNote: 'Checking free disk space in staging, backups and webapps',
+  installed: (ctx) => readInstalled(ctx),
+  beforeFetch: (ctx, from, to, journal) => beforeDownload(ctx, from, to, journal),
+  async fetch(ctx, revision, why) {
+    const war =
+      why.purpose === 'rollback'
+        ? await findWar(ctx, revision)
+        : await explainDiskFull(`while downloading into ${ctx.config.paths.staging}`, 'Nothing was changed.', () => downloadRevision(ctx, revision, why.source));
+    return { ...war, where: war.path };
+  },
+  install: (ctx, from, fetched, journal) => installWar(ctx, from, asWar(fetched), journal),
+  async conclude(ctx, fetched, protect) {
+    await discardStaged(ctx, asWar(fetched));
+    await pruneBackups(ctx, protect);
+  },
+  recover: (ctx, journal) => recoverJournal(ctx, journal),
+  async runtime(ctx) {
+    const status = await tomeeStatus(ctx);
+    return { ...status, description: `TomEE: ${status.running ? `running (PID ${status.pid})` : 'not running'}` };
+  },
+  restart: (ctx) => restartTomee(ctx),
+  health: (ctx) => ({ url: ctx.config.tomee.health_url, timeout: ctx.config.tomee.health_timeout }),
+  waitHealthy: (ctx) => waitHealthy(ctx),
+  async listLocal(ctx) {
+    return (await listBackups(ctx)).map((b) => ({ revision: b.revision, description: `${(b.bytes / 1024 / 1024).toFixed(1)} MiB  ${localTime(b.time)}` }));
+  },
+  listRemote: (ctx) => readArchive(ctx),
+};
+
+/** A {@link Fetched} of this adapter is always a WAR file. */
+function asWar(fetched: Fetched): WarFile {
+  return fetched as Fetched & WarFile;
+}
+
+/** The WAR of `revision` for a rollback: a verified local backup, else downloaded from the archive into staging. */
+async function findWar(ctx: Context, revision: Revision): Promise<WarFile> {
+  const backup = (await listBackups(ctx)).find((b) => b.revision === revision);
+  if (backup) {
+    try {
+      ctx.emit({ type: 'step', step: 'verify', message: `Verifying the backup ${backup.path}` });
+      await verifyWar(backup.path, revision);
+      return { path: backup.path, revision };
+    } catch (error) {
+      ctx.emit({ type: 'warn', message: `The backup ${backup.path} is not usable (${(error as Error).message}); trying the server's archive.` });
+    }
+  }
+  return downloadRevision(ctx, revision, { kind: 'archive' });
+}

@@ -1,0 +1,241 @@
+/**
+ * End to end, a Docker install: the built CLI against the real engine, a real registry on loopback
+ * (TLS + htpasswd), real compose (Debian's docker-compose v1) and LeTTo-like images built here (see
+ * test/support/docker.ts). Two compose folders (setup; letto with lettoserver and a login service via
+ * COMPOSE_FILE in .env). Revisions in the registry: 100 (installed at the start), 101, 102 (lettoserver
+ * broken), 103 (login service broken), 104 (login image missing), 105. The cases run in order, each
+ * from the state the previous one left.
+ */
+import { mkdir, mkdtemp, rm, writeFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runCli, type CliResult } from '../support/cli.js';
+import {
+  containers,
+  installRevision,
+  publishRevision,
+  readJsonLines,
+  removeInstall,
+  runningRevisions,
+  startRegistry,
+  writeComposeInstall,
+  type ComposeInstall,
+  type TestRegistry,
+} from '../support/docker.js';
+import { describeWithDocker } from '../support/describe-docker.js';
+import { startDownloadServer, type DownloadServer } from '../support/download-server.js';
+
+/** Per case: a few CLI runs, each bringing containers up (docker-compose v1 costs ~1 s a call on a loaded machine). */
+const TIMEOUT = 600_000;
+
+describeWithDocker('Docker install: update, health check, rollback on every service, recovery', () => {
+  const id = `lu-docker-${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+  const prefix = `${id}/`;
+  let root: string;
+  let registry: TestRegistry | null = null;
+  let install: ComposeInstall | null = null;
+  let download: DownloadServer | null = null;
+  let config: string;
+  let state: string;
+  let backupLock: string;
+
+  const cli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
+    runCli(['--config', config, ...args], { env: { DOCKER_CONFIG: registry!.dockerConfig, ...env }, timeoutMs: 540_000 });
+  const setStable = (revision: number) => writeFile(join(root, 'download', 'stable-revision.txt'), `${revision}\r\n`);
+  const imageIds = async () => Object.fromEntries((await containers(install!)).map((c) => [c.service, c.imageId]));
+
+  /** Every LeTTo container runs `revision` (no mix), healthy; LeTTo answers with it; no journal, no backup lock. */
+  async function expectAllOn(revision: number): Promise<void> {
+    expect(await runningRevisions(install!)).toEqual({ 'letto-setup': revision, lettoserver: revision, 'letto-service-login': revision });
+    for (const c of await containers(install!)) expect(c, c.service).toMatchObject({ state: 'running' });
+    const page = await fetch(install!.healthUrl);
+    expect(await page.text()).toContain(`LeTTo revision ${revision}`);
+    await expect(stat(join(state, 'journal.json'))).rejects.toThrow();
+    await expect(stat(backupLock)).rejects.toThrow();
+  }
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'lu-docker-'));
+    registry = await startRegistry(root);
+    await publishRevision(root, prefix, registry, 100);
+    await publishRevision(root, prefix, registry, 101);
+    await publishRevision(root, prefix, registry, 102, { broken: ['lettoserver'] });
+    await publishRevision(root, prefix, registry, 103, { broken: ['letto-service-login'] });
+    await publishRevision(root, prefix, registry, 104, { skip: ['letto-service-login'] });
+    await publishRevision(root, prefix, registry, 105);
+    install = await writeComposeInstall(root, id, prefix);
+    await installRevision(install, prefix, registry, 100);
+    await mkdir(join(root, 'download'), { recursive: true });
+    await setStable(100);
+    await writeFile(join(root, 'download', 'daily-revision.txt'), '105\r\n');
+    download = await startDownloadServer({ root: join(root, 'download'), tls: true, user: 'letto', password: 'dl-Pässword-3' });
+    const etc = join(root, 'etc');
+    await mkdir(etc, { recursive: true });
+    await writeFile(join(etc, 'password'), 'dl-Pässword-3\n', { mode: 0o600 });
+    await writeFile(join(etc, 'ca.pem'), download.caPem);
+    state = join(root, 'state');
+    backupLock = join(root, 'sicherung', 'sqlsicherungaktiv');
+    await mkdir(join(root, 'sicherung'), { recursive: true });
+    config = join(etc, 'config.toml');
+    await writeFile(
+      config,
+      `[server]
+url = "${download.url}"
+user = "letto"
+password_file = "${join(etc, 'password')}"
+ca_file = "${join(etc, 'ca.pem')}"
+
+[paths]
+state = "${state}"
+backup_lock = "${backupLock}"
+keep = 2
+
+[docker]
+compose_dirs = ["${install.dirs[0]}", "${install.dirs[1]}"]
+image_prefix = "${prefix}"
+registry = "${registry.host}"
+health_url = "${install.healthUrl}"
+health_timeout = 30
+`,
+    );
+  }, 300_000);
+
+  afterAll(async () => {
+    await download?.close();
+    await removeInstall(install, prefix, registry?.host ?? null);
+    await registry?.close();
+    if (root) await rm(root, { recursive: true, force: true });
+  }, 120_000);
+
+  it('status names each service and its revision; update --cron is silent when there is nothing to do', async () => {
+    const status = await cli(['--json', 'status']);
+    expect(status.exitCode, status.stderr).toBe(0);
+    const report = JSON.parse(status.stdout) as { kind: string; installed: number; mixed: boolean; services: Array<{ revision: number }> };
+    expect(report).toMatchObject({ kind: 'docker', installed: 100, mixed: false });
+    expect(report.services.map((s) => s.revision)).toEqual([100, 100, 100]);
+    const cron = await cli(['update', '--cron']);
+    expect(cron.exitCode, cron.stderr).toBe(0);
+    expect(cron.stdout + cron.stderr).toBe('');
+  }, TIMEOUT);
+
+  it('the backup lock: update refuses (75) and changes nothing', async () => {
+    await setStable(101);
+    const before = await imageIds();
+    await writeFile(backupLock, 'backup running\n');
+    try {
+      const run = await cli(['update', '--yes']);
+      expect(run.exitCode, run.stdout + run.stderr).toBe(75);
+      expect(run.stderr).toMatch(/backup is running/);
+      expect(await imageIds()).toEqual(before);
+    } finally {
+      await rm(backupLock, { force: true });
+    }
+  }, TIMEOUT);
+
+  it('a registry that refuses the credentials: exit 1, nothing changed, the hint names docker login', async () => {
+    const before = await imageIds();
+    const run = await cli(['update', '--yes'], { DOCKER_CONFIG: registry!.wrongDockerConfig });
+    expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+    expect(run.stderr).toMatch(/could not be pulled/);
+    expect(run.stderr).toMatch(/docker login/);
+    expect(run.stderr + run.stdout).not.toContain(registry!.password);
+    expect(await imageIds()).toEqual(before);
+    await expectAllOn(100);
+  }, TIMEOUT);
+
+  it('a revision whose image is missing for one service is refused before anything changes', async () => {
+    const before = await imageIds();
+    const run = await cli(['update', '--revision', '104', '--yes']);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+    expect(run.stderr).toContain(`${prefix}letto-service-login:rev104`);
+    expect(await imageIds()).toEqual(before);
+    await expectAllOn(100);
+  }, TIMEOUT);
+
+  it('update pulls every image and brings every service to the new revision', async () => {
+    const run = await cli(['update', '--yes']);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    await expectAllOn(101);
+    const status = JSON.parse((await cli(['--json', 'status'])).stdout) as { installed: number; healthy: boolean };
+    expect(status).toMatchObject({ installed: 101, healthy: true });
+    // a plain `docker-compose up -d` by the admin runs the same revision: the compose tag points at it
+    await execa('docker-compose', ['up', '-d'], { cwd: install!.dirs[1]! });
+    await expectAllOn(101);
+  }, TIMEOUT);
+
+  it('lettoserver fails its health check: every service goes back to the images it ran (exit 3, no mix)', async () => {
+    const before = await imageIds();
+    const run = await cli(['update', '--revision', '102', '--yes']);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(3);
+    expect(run.stderr).toMatch(/did not become healthy/);
+    expect(await imageIds()).toEqual(before);
+    await expectAllOn(101);
+    const last = (await readJsonLines(join(state, 'runs.jsonl'))).at(-1);
+    expect(last).toMatchObject({ command: 'update', from: 101, to: 102, result: 'rolled-back' });
+  }, TIMEOUT);
+
+  it('only the login service fails: every service goes back, lettoserver too (exit 3, no mix)', async () => {
+    const before = await imageIds();
+    const run = await cli(['update', '--revision', '103', '--yes']);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(3);
+    expect(run.stderr).toMatch(/unhealthy/);
+    expect(await imageIds()).toEqual(before);
+    await expectAllOn(101);
+  }, TIMEOUT);
+
+  it('kill -9 while undoing a failed update: the next run (recover) puts every service back', async () => {
+    const before = await imageIds();
+    const killed = await cli(['update', '--revision', '102', '--yes'], { LETTO_UPDATE_FAULT: 'undo' });
+    expect(killed.signal, killed.stdout + killed.stderr).toBe('SIGKILL');
+    const recover = await cli(['recover']);
+    expect(recover.exitCode, recover.stdout + recover.stderr).toBe(0);
+    expect(recover.stdout).toMatch(/undone/);
+    expect(await imageIds()).toEqual(before);
+    await expectAllOn(101);
+  }, TIMEOUT);
+
+  it('kill -9 at a random step of an update: the next run finishes or undoes it, then updates', async () => {
+    const seed = Number(process.env.LETTO_TEST_SEED ?? Date.now() % 100_000);
+    const points = ['download', 'backup', 'backup-lock', 'swap', 'start', 'health', 'installed'];
+    const point = points[seed % points.length]!;
+    console.log(`docker kill test: seed ${seed} (LETTO_TEST_SEED), killed at "${point}"`);
+    await setStable(105);
+    const killed = await cli(['update', '--yes'], { LETTO_UPDATE_FAULT: point });
+    expect(killed.signal, killed.stdout + killed.stderr).toBe('SIGKILL');
+    const status = JSON.parse((await cli(['--json', 'status'])).stdout) as { unfinished: string };
+    expect(status.unfinished).toContain(`interrupted at step "${point}"`);
+    const next = await cli(['update', '--cron']);
+    expect(next.exitCode, next.stdout + next.stderr).toBe(0);
+    expect(next.stdout + next.stderr).toMatch(/Recovered from an interrupted update/);
+    await expectAllOn(105);
+    const commands = (await readJsonLines(join(state, 'runs.jsonl'))).slice(-2).map((r) => r.command);
+    expect(commands[0]).toBe('recover');
+  }, TIMEOUT);
+
+  it('retention keeps the last `keep` revisions and the running one, and removes older images', async () => {
+    const list = await cli(['--json', 'list']);
+    expect(list.exitCode, list.stderr).toBe(0);
+    const revisions = (JSON.parse(list.stdout) as { local: Array<{ revision: number }> }).local.map((l) => l.revision);
+    expect(revisions).toContain(105);
+    expect(revisions).toContain(101);
+    expect(revisions).not.toContain(100);
+  }, TIMEOUT);
+
+  it('list --remote lists the registry revisions every image has', async () => {
+    const list = await cli(['--json', 'list', '--remote']);
+    expect(list.exitCode, list.stderr).toBe(0);
+    expect((JSON.parse(list.stdout) as { remote: Array<{ revision: number }> }).remote.map((r) => r.revision)).toEqual([105, 103, 102, 101, 100]);
+    const refused = await cli(['list', '--remote'], { DOCKER_CONFIG: registry!.wrongDockerConfig });
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/refused the credentials/);
+  }, TIMEOUT);
+
+  it('rollback --to a revision no longer kept locally pulls it from the registry', async () => {
+    const run = await cli(['rollback', '--to', '100', '--yes']);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout + run.stderr).toMatch(/Pulling/);
+    await expectAllOn(100);
+  }, TIMEOUT);
+});
