@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import type { Context } from '../context.js';
 import { DownloadError } from '../errors.js';
+import { importUndici } from '../system/undici.js';
 
 /** Docker Hub's registry host, and the key `docker login` stores its credentials under. */
 const HUB_HOST = 'registry-1.docker.io';
@@ -21,7 +22,8 @@ const TIMEOUT = 30;
  */
 export async function listTags(ctx: Context, name: string): Promise<string[]> {
   const host = ctx.config.docker!.registry || HUB_HOST;
-  const { Agent, request } = await import('undici');
+  // through importUndici: in the esbuild bundle a plain dynamic import of undici has no named exports
+  const { Agent, request } = await importUndici();
   const ca = await readFile(join('/etc/docker/certs.d', host, 'ca.crt'), 'utf8').catch(() => null);
   const dispatcher = new Agent({ connect: { timeout: TIMEOUT * 1000, ...(ca ? { ca: [...rootCertificates, ca] } : {}) }, headersTimeout: TIMEOUT * 1000, bodyTimeout: TIMEOUT * 1000 });
   const credentials = await dockerCredentials(host === HUB_HOST ? HUB_AUTH_KEY : host);
