@@ -100,7 +100,10 @@ describeWithSshHost('contrib/ansible over ssh: the role on a Debian server with 
     expect(await unitState('letto-update.timer')).toEqual({ enabled: 'enabled', active: 'active' });
     expect((await unitState('letto-update-watchdog.service')).enabled).toBe('enabled');
     for (const unit of ['letto-update.service', 'letto-update-watchdog.service']) {
-      expect(await inside('systemctl', 'show', '-p', 'Environment', unit)).toBe(`Environment=LETTO_UPDATE_CONFIG=${CONFIG}`);
+      // the unit's own Environment= (PATH, see contrib/systemd) stays; the drop-in adds the config file
+      const environment = await inside('systemctl', 'show', '-p', 'Environment', unit);
+      expect(environment).toMatch(/^Environment=/);
+      expect(environment.slice('Environment='.length).split(' ')).toContain(`LETTO_UPDATE_CONFIG=${CONFIG}`);
     }
     expect(await inside('stat', '-c', '%a %U', '/etc/letto-update/password')).toBe('600 root');
     expect(await inside('cat', '/etc/letto-update/password')).toBe(PASSWORD);
