@@ -1,5 +1,6 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { BusyError, LettoError } from './errors.js';
 import { isSameProcessAlive, processIdentity } from './system/proc.js';
 import { createExclusive } from './system/files.js';
 
@@ -55,4 +56,29 @@ export async function releaseBackupLock(path: string, marker: string): Promise<b
 function parseMarker(text: string): number | null {
   const match = new RegExp(`^${MARKER_PREFIX} pid=(\\d+)`).exec(text);
   return match ? Number(match[1]) : null;
+}
+
+/**
+ * Takes the backup lock for an install (TomEE or Docker) before anything is stopped.
+ *
+ * @param lockPath `paths.backup_lock`
+ * @param who the Linux user letto-update creates files as (named in the hint)
+ * @param restarts what a watchdog would restart, for the hint (e.g. "TomEE", "LeTTo")
+ * @returns `{ marker }` to release it later, or `{ error }`: a `LettoError` (exit 1) when the file cannot be
+ *   created, a `BusyError` (exit 75) when a backup created it first. Nothing was changed in either case.
+ */
+export async function takeBackupLock(lockPath: string, who: string, restarts: string): Promise<{ marker: string } | { error: LettoError }> {
+  let marker: string | null;
+  try {
+    marker = await createBackupLock(lockPath);
+  } catch (error) {
+    return {
+      error: new LettoError(`Cannot create the backup lock ${lockPath} (${(error as Error).message}); nothing was changed.`, {
+        hint: `Without it the watchdog could restart ${restarts} in the middle of the update. Let ${who} create files in ${dirname(lockPath)}, or run as root, or set paths.backup_lock.`,
+        cause: error,
+      }),
+    };
+  }
+  if (marker === null) return { error: new BusyError(`A backup started (the backup lock ${lockPath} appeared); nothing was changed.`, 'Run again after the backup.') };
+  return { marker };
 }

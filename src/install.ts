@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { createBackupLock, inspectBackupLock, releaseBackupLock } from './backup-lock.js';
+import { join } from 'node:path';
+import { inspectBackupLock, releaseBackupLock, takeBackupLock } from './backup-lock.js';
 import { catalinaOut, warPath, type Context, type WarFile } from './context.js';
 import { BusyError, LettoError, ScriptError, asLettoError } from './errors.js';
 import { revisionWarName, type Revision } from './revision.js';
@@ -59,21 +59,9 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
   } catch (error) {
     return { result: 'failed', error: asLettoError(error) };
   }
-  let marker: string | null;
-  try {
-    marker = await createBackupLock(lockPath);
-  } catch (error) {
-    return {
-      result: 'failed',
-      error: new LettoError(`Cannot create the backup lock ${lockPath} (${(error as Error).message}); nothing was changed.`, {
-        hint: `Without it the watchdog could restart TomEE in the middle of the update. Let ${ctx.serviceUser.name} create files in ${dirname(lockPath)}, or run as root, or set paths.backup_lock.`,
-        cause: error,
-      }),
-    };
-  }
-  if (marker === null) {
-    return { result: 'failed', error: new BusyError(`A backup started (the backup lock ${lockPath} appeared); nothing was changed.`, 'Run again after the backup.') };
-  }
+  const lock = await takeBackupLock(lockPath, ctx.serviceUser.name, 'TomEE');
+  if ('error' in lock) return { result: 'failed', error: lock.error };
+  const { marker } = lock;
   const undo = new UndoList();
   let touched = false;
   let swapped = false;

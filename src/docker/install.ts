@@ -1,7 +1,6 @@
-import { dirname } from 'node:path';
-import { createBackupLock, releaseBackupLock } from '../backup-lock.js';
+import { releaseBackupLock, takeBackupLock } from '../backup-lock.js';
 import type { Context } from '../context.js';
-import { BusyError, LettoError, asLettoError } from '../errors.js';
+import { LettoError, asLettoError } from '../errors.js';
 import type { InstallOutcome } from '../install.js';
 import type { ImagePointer, Journal } from '../journal.js';
 import type { Revision } from '../revision.js';
@@ -35,19 +34,9 @@ export async function installImages(ctx: Context, from: Revision | null, target:
   } catch (error) {
     return { result: 'failed', error: asLettoError(error) };
   }
-  let marker: string | null;
-  try {
-    marker = await createBackupLock(lockPath);
-  } catch (error) {
-    return {
-      result: 'failed',
-      error: new LettoError(`Cannot create the backup lock ${lockPath} (${(error as Error).message}); nothing was changed.`, {
-        hint: `Without it a watchdog could restart LeTTo in the middle of the update. Let ${ctx.serviceUser.name} create files in ${dirname(lockPath)}, or set paths.backup_lock.`,
-        cause: error,
-      }),
-    };
-  }
-  if (marker === null) return { result: 'failed', error: new BusyError(`A backup started (the backup lock ${lockPath} appeared); nothing was changed.`, 'Run again after the backup.') };
+  const lock = await takeBackupLock(lockPath, ctx.serviceUser.name, 'LeTTo');
+  if ('error' in lock) return { result: 'failed', error: lock.error };
+  const { marker } = lock;
   const undo = new UndoList();
   let touched = false;
   const fromLabel = `revision ${from ?? 'unknown'}`;
