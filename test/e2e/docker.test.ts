@@ -7,6 +7,8 @@
  * from the state the previous one left.
  */
 import { mkdir, mkdtemp, rm, writeFile, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -41,6 +43,9 @@ describeWithDocker('Docker install: update, health check, rollback on every serv
   let config: string;
   let state: string;
   let backupLock: string;
+  /** The failure notices (`[notify] webhook_url`, when = "error"), as posted. */
+  const notices: Array<{ result: string; logTail: { source: string; text: string } | null }> = [];
+  let webhook: Server | null = null;
 
   const cli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
     runCli(['--config', config, ...args], { env: { DOCKER_CONFIG: registry!.dockerConfig, ...env }, timeoutMs: 540_000 });
@@ -90,6 +95,15 @@ describeWithDocker('Docker install: update, health check, rollback on every serv
     await mkdir(join(root, 'download'), { recursive: true });
     await setStable(100);
     await writeFile(join(root, 'download', 'daily-revision.txt'), '105\r\n');
+    webhook = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        notices.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as (typeof notices)[number]);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => webhook!.listen(0, '127.0.0.1', resolve));
     download = await startDownloadServer({ root: join(root, 'download'), tls: true, user: 'letto', password: 'dl-Pässword-3' });
     const etc = join(root, 'etc');
     await mkdir(etc, { recursive: true });
@@ -118,12 +132,17 @@ image_prefix = "${prefix}"
 registry = "${registry.host}"
 health_url = "${install.healthUrl}"
 health_timeout = 30
+
+[notify]
+webhook_url = "http://127.0.0.1:${(webhook.address() as AddressInfo).port}/letto-update"
+when = "error"
 `,
     );
   }, 300_000);
 
   afterAll(async () => {
     await download?.close();
+    await new Promise((resolve) => webhook?.close(resolve));
     await removeInstall(install, prefix, registry?.host ?? null);
     await registry?.close();
     if (root) await rm(root, { recursive: true, force: true });
@@ -235,6 +254,13 @@ health_timeout = 30
     await expectAllOn(101);
     const last = (await readJsonLines(join(state, 'runs.jsonl'))).at(-1);
     expect(last).toMatchObject({ command: 'update', from: 101, to: 102, result: 'rolled-back' });
+    // the failure notice carries the failed service's `docker logs` (read before the undo removed its container), without the password
+    const notice = notices.at(-1)!;
+    expect(notice.result).toBe('rolled-back');
+    expect(notice.logTail!.source).toMatch(/^`docker logs --tail 40` of lettoserver \(container \S+ is unhealthy\)$/);
+    expect(notice.logTail!.text).toContain('LeTTo lettoserver revision 102 starting, database letto:********@db');
+    expect(notice.logTail!.text).toContain('ERROR: lettoserver revision 102 failed to start');
+    expect(JSON.stringify(notices)).not.toContain(install!.dbPassword);
   }, TIMEOUT);
 
   it('only the login service fails: every service goes back, lettoserver too (exit 3, no mix)', async () => {
@@ -244,6 +270,8 @@ health_timeout = 30
     expect(run.stderr).toMatch(/unhealthy/);
     expect(await imageIds()).toEqual(before);
     await expectAllOn(101);
+    expect(notices.at(-1)!.logTail!.source).toMatch(/of letto-service-login \(/);
+    expect(notices.at(-1)!.logTail!.text).toContain('ERROR: letto-service-login revision 103 failed to start');
   }, TIMEOUT);
 
   it('kill -9 while undoing a failed update: the next run (recover) puts every service back', async () => {
