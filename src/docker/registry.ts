@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
+import type { Dispatcher } from 'undici';
 import type { Context } from '../context.js';
 import { DownloadError } from '../errors.js';
 import { importUndici } from '../system/undici.js';
@@ -60,7 +61,7 @@ export async function hasTag(ctx: Context, name: string, tag: string): Promise<b
   });
 }
 
-type RegistryGet = (path: string, method: 'GET' | 'HEAD', headers?: Record<string, string>) => Promise<import('undici').Dispatcher.ResponseData>;
+type RegistryGet = (path: string, method: 'GET' | 'HEAD', headers?: Record<string, string>) => Promise<Dispatcher.ResponseData>;
 
 /**
  * Runs `use` with a `get` for the registry of `docker.registry` (paths relative to it, auth answered
