@@ -2,9 +2,12 @@
 import { describe, it } from 'vitest';
 import { dockerUnavailable } from './docker.js';
 
-/** `describe` that needs Docker: skipped loudly when it is missing, failing instead under LETTO_E2E_REQUIRED=1. */
-export function describeWithDocker(name: string, body: () => void): void {
-  const missing = dockerUnavailable();
+/**
+ * `describe` that needs Docker: skipped loudly when it is missing, failing instead under LETTO_E2E_REQUIRED=1.
+ * @param alsoMissing what else the suite needs and is missing (e.g. compose v2), or null.
+ */
+export function describeWithDocker(name: string, body: () => void, alsoMissing: string | null = null): void {
+  const missing = dockerUnavailable() ?? alsoMissing;
   if (missing) {
     if (process.env.LETTO_E2E_REQUIRED === '1') {
       describe(name, () => {

@@ -10,8 +10,8 @@
  */
 import { execa } from 'execa';
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { accessSync, constants as fsConstants, existsSync, readdirSync } from 'node:fs';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
@@ -217,14 +217,50 @@ export async function writeComposeInstall(root: string, id: string, prefix: stri
   return { dirs: [setup, letto], projects: [`${id}-setup`, `${id}-letto`], healthUrl: `http://127.0.0.1:${port}/letto/test.jsf`, refs, dbPassword };
 }
 
+/** How compose is run by hand (as the admin would): `command ...args <subcommand>`, with `env` added. */
+export interface ComposeCli {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/** Compose v1: Debian 11/12's `docker-compose` 1.29 (Python). */
+export const COMPOSE_V1: ComposeCli = { command: 'docker-compose', args: [], env: {} };
+
+/** Compose v2: `docker compose`, with the plugin in `dockerConfig`/cli-plugins ({@link addComposePlugin}). */
+export function composeV2(dockerConfig: string): ComposeCli {
+  return { command: 'docker', args: ['compose'], env: { DOCKER_CONFIG: dockerConfig } };
+}
+
+/** Where {@link composeV2Plugin} looks for the compose v2 binary. */
+export const COMPOSE_V2_WHERE = `LETTO_TEST_COMPOSE_V2, else ${join(process.env.LETTO_ROOTFS_CACHE ?? '/var/cache/letto-update-test', 'compose-v2')}/*/docker-compose`;
+
+/**
+ * The compose v2 binary for the v2 suite: `LETTO_TEST_COMPOSE_V2`, else the newest one
+ * fixtures/compose-v2.sh unpacked into its cache (Debian 12 has no package of v2). Null when none runs.
+ */
+export function composeV2Plugin(): string | null {
+  const cache = join(process.env.LETTO_ROOTFS_CACHE ?? '/var/cache/letto-update-test', 'compose-v2');
+  const candidates = process.env.LETTO_TEST_COMPOSE_V2
+    ? [process.env.LETTO_TEST_COMPOSE_V2]
+    : (existsSync(cache) ? readdirSync(cache).filter((v) => !v.startsWith('.')).sort().reverse() : []).map((v) => join(cache, v, 'docker-compose'));
+  return candidates.find((path) => spawnSync(path, ['version', '--short'], { stdio: 'ignore', timeout: 20_000 }).status === 0) ?? null;
+}
+
+/** Makes the compose v2 binary `plugin` a docker CLI plugin of the DOCKER_CONFIG folder `dockerConfig` (a symbolic link). */
+export async function addComposePlugin(dockerConfig: string, plugin: string): Promise<void> {
+  await mkdir(join(dockerConfig, 'cli-plugins'), { recursive: true });
+  await symlink(plugin, join(dockerConfig, 'cli-plugins', 'docker-compose'));
+}
+
 /** Pulls `revision` from the registry, tags it as the compose files name it (`:stable`) and brings both folders up: the starting install. */
-export async function installRevision(install: ComposeInstall, prefix: string, registry: TestRegistry, revision: number): Promise<void> {
+export async function installRevision(install: ComposeInstall, prefix: string, registry: TestRegistry, revision: number, compose: ComposeCli = COMPOSE_V1): Promise<void> {
   for (const { image } of SERVICES) {
     const remote = `${registry.host}/${prefix}${image}:rev${revision}`;
     await sh('docker', ['pull', '-q', remote], { env: { DOCKER_CONFIG: registry.dockerConfig } });
     await sh('docker', ['tag', remote, install.refs[image]]);
   }
-  for (const dir of install.dirs) await sh('docker-compose', ['up', '-d'], { cwd: dir });
+  for (const dir of install.dirs) await sh(compose.command, [...compose.args, 'up', '-d'], { cwd: dir, env: compose.env });
 }
 
 /** The ids of the install's containers (running or not), by the project label compose puts on them (docker is fast, docker-compose v1 is not). */
@@ -258,8 +294,8 @@ export async function runningRevisions(install: ComposeInstall): Promise<Record<
 }
 
 /** Removes the compose projects (never volumes: there are none), every image named `<prefix>…` and the build leftovers. */
-export async function removeInstall(install: ComposeInstall | null, prefix: string, registryHost: string | null): Promise<void> {
-  for (const dir of install?.dirs ?? []) await execa('docker-compose', ['down', '--remove-orphans', '--timeout', '1'], { cwd: dir, reject: false });
+export async function removeInstall(install: ComposeInstall | null, prefix: string, registryHost: string | null, compose: ComposeCli = COMPOSE_V1): Promise<void> {
+  for (const dir of install?.dirs ?? []) await execa(compose.command, [...compose.args, 'down', '--remove-orphans', '--timeout', '1'], { cwd: dir, reject: false, env: compose.env });
   const images = await execa('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'], { reject: false });
   const mine = String(images.stdout)
     .split('\n')

@@ -1,0 +1,361 @@
+/**
+ * End to end, a Docker install: the built CLI against the real engine, a real registry on loopback
+ * (TLS + htpasswd), real compose and LeTTo-like images built here (see test/support/docker.ts). Two
+ * compose folders (setup; letto with lettoserver and a login service via COMPOSE_FILE in .env).
+ * Revisions in the registry: 100 (installed at the start), 101, 102 (lettoserver broken), 103 (login
+ * service broken), 104 (login image missing), 105. The cases run in order, each from the state the
+ * previous one left. Run by test/e2e/docker.test.ts with compose v1 (Debian's docker-compose 1.29,
+ * every case) and by test/e2e/docker-compose-v2.test.ts with compose v2 (`docker compose`, the core
+ * cases: dry run, update, a failed health check rolled back, kill -9 and recovery).
+ */
+import { mkdir, mkdtemp, rm, writeFile, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runCli, type CliResult } from './cli.js';
+import {
+  addComposePlugin,
+  COMPOSE_V1,
+  COMPOSE_V2_WHERE,
+  composeV2,
+  composeV2Plugin,
+  containers,
+  installRevision,
+  publishRevision,
+  readJsonLines,
+  removeInstall,
+  runningRevisions,
+  startRegistry,
+  writeComposeInstall,
+  type ComposeCli,
+  type ComposeInstall,
+  type TestRegistry,
+} from './docker.js';
+import { describeWithDocker } from './describe-docker.js';
+import { startDownloadServer, type DownloadServer } from './download-server.js';
+
+/** Per case: a few CLI runs, each bringing containers up (docker-compose v1 costs ~1 s a call on a loaded machine). */
+const TIMEOUT = 600_000;
+
+/** Which compose runs the install; `core`: only the core cases (those marked `true`). */
+export interface DockerSuiteOptions {
+  compose: 'v1' | 'v2';
+  core: boolean;
+}
+
+/** The Docker end-to-end suite with compose `opts.compose` (skipped loudly, or failing under LETTO_E2E_REQUIRED=1, when it cannot run). */
+export function dockerSuite(opts: DockerSuiteOptions): void {
+  const v2 = opts.compose === 'v2';
+  const plugin = v2 ? composeV2Plugin() : null;
+  const missing = v2 && !plugin ? `compose v2 not found (${COMPOSE_V2_WHERE}; .ci/run fetches it with fixtures/compose-v2.sh)` : null;
+  /** A case of the full suite; `core` cases run with compose v2 too. */
+  const test = (name: string, core: boolean, fn: () => Promise<void>) => (core || !opts.core ? it(name, fn, TIMEOUT) : undefined);
+  describeWithDocker(`Docker install (compose ${opts.compose}): update, health check, rollback on every service, recovery`, () => {
+    // LETTO_TEST_DOCKER_PREFIX: another name for what this suite creates in the shared engine (default lu-docker)
+    const id = `${process.env.LETTO_TEST_DOCKER_PREFIX ?? 'lu-docker'}-${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+    const prefix = `${id}/`;
+    let root: string;
+    let registry: TestRegistry | null = null;
+    let install: ComposeInstall | null = null;
+    let download: DownloadServer | null = null;
+    let config: string;
+    let state: string;
+    let backupLock: string;
+    /** The failure notices (`[notify] webhook_url`, when = "error"), as posted. */
+    const notices: Array<{ result: string; logTail: { source: string; text: string } | null }> = [];
+    let webhook: Server | null = null;
+    /** How the admin runs compose here (and the tests, by hand). */
+    let compose: ComposeCli = COMPOSE_V1;
+
+    const cli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
+      runCli(['--config', config, ...args], { env: { DOCKER_CONFIG: registry!.dockerConfig, ...env }, timeoutMs: 540_000 });
+    const setStable = (revision: number) => writeFile(join(root, 'download', 'stable-revision.txt'), `${revision}\r\n`);
+    const imageIds = async () => Object.fromEntries((await containers(install!)).map((c) => [c.service, c.imageId]));
+
+    /** Every LeTTo container runs `revision` (no mix), healthy; LeTTo answers with it; no journal, no backup lock. */
+    async function expectAllOn(revision: number): Promise<void> {
+      expect(await runningRevisions(install!)).toEqual({ 'letto-setup': revision, lettoserver: revision, 'letto-service-login': revision });
+      for (const c of await containers(install!)) expect(c, c.service).toMatchObject({ state: 'running' });
+      const page = await fetch(install!.healthUrl);
+      expect(await page.text()).toContain(`LeTTo revision ${revision}`);
+      await expect(stat(join(state, 'journal.json'))).rejects.toThrow();
+      await expect(stat(backupLock)).rejects.toThrow();
+    }
+
+    /** Containers (id, image id, state) and images (id and name) of this suite: what a dry run must leave as it was. */
+    async function engineSnapshot(): Promise<{ containers: string; images: string[] }> {
+      const ids: string[] = [];
+      for (const project of install!.projects) ids.push(...(await execa('docker', ['ps', '-a', '-q', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`])).stdout.split(/\s+/).filter(Boolean));
+      const inspected = (await execa('docker', ['container', 'inspect', '--format', '{{.Id}} {{.Image}} {{.State.Status}} {{.State.StartedAt}}', ...ids])).stdout;
+      const images = (await execa('docker', ['image', 'ls', '--no-trunc', '--format', '{{.ID}} {{.Repository}}:{{.Tag}}'])).stdout.split('\n').filter((l) => l.includes(prefix));
+      return { containers: inspected.split('\n').sort().join('\n'), images: images.sort() };
+    }
+
+    /** The table `update --dry-run` prints: check name → its line after the name (`ok    …`). */
+    function planTable(stdout: string): Map<string, string> {
+      const table = new Map<string, string>();
+      for (const line of stdout.split('\n')) {
+        const m = /^ {2}(ok|warn|FAIL|skip) +(\S.*?)  +(\S.*)$/.exec(line);
+        if (m) table.set(m[2]!, `${m[1]} ${m[3]}`);
+      }
+      return table;
+    }
+
+    beforeAll(async () => {
+      root = await mkdtemp(join(tmpdir(), 'lu-docker-'));
+      registry = await startRegistry(root);
+      if (plugin) {
+        // `docker compose` finds the v2 plugin in $DOCKER_CONFIG/cli-plugins: for the tests, the CLI under test and the admin's own calls
+        for (const dir of [registry.dockerConfig, registry.wrongDockerConfig]) await addComposePlugin(dir, plugin);
+      }
+      compose = plugin ? composeV2(registry.dockerConfig) : COMPOSE_V1;
+      await publishRevision(root, prefix, registry, 100);
+      await publishRevision(root, prefix, registry, 101);
+      await publishRevision(root, prefix, registry, 102, { broken: ['lettoserver'] });
+      if (!opts.core) await publishRevision(root, prefix, registry, 103, { broken: ['letto-service-login'] });
+      await publishRevision(root, prefix, registry, 104, { skip: ['letto-service-login'] });
+      await publishRevision(root, prefix, registry, 105);
+      install = await writeComposeInstall(root, id, prefix);
+      await installRevision(install, prefix, registry, 100, compose);
+      await mkdir(join(root, 'download'), { recursive: true });
+      await setStable(100);
+      await writeFile(join(root, 'download', 'daily-revision.txt'), '105\r\n');
+      webhook = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          notices.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as (typeof notices)[number]);
+          res.writeHead(204).end();
+        });
+      });
+      await new Promise<void>((resolve) => webhook!.listen(0, '127.0.0.1', resolve));
+      download = await startDownloadServer({ root: join(root, 'download'), tls: true, user: 'letto', password: 'dl-Pässword-3' });
+      const etc = join(root, 'etc');
+      await mkdir(etc, { recursive: true });
+      await writeFile(join(etc, 'password'), 'dl-Pässword-3\n', { mode: 0o600 });
+      await writeFile(join(etc, 'ca.pem'), download.caPem);
+      state = join(root, 'state');
+      backupLock = join(root, 'sicherung', 'sqlsicherungaktiv');
+      await mkdir(join(root, 'sicherung'), { recursive: true });
+      config = join(etc, 'config.toml');
+      await writeFile(
+        config,
+        `[server]
+  url = "${download.url}"
+  user = "letto"
+  password_file = "${join(etc, 'password')}"
+  ca_file = "${join(etc, 'ca.pem')}"
+
+  [paths]
+  state = "${state}"
+  backup_lock = "${backupLock}"
+  keep = 2
+
+  [docker]
+  compose_dirs = ["${install.dirs[0]}", "${install.dirs[1]}"]
+  image_prefix = "${prefix}"
+  registry = "${registry.host}"
+  health_url = "${install.healthUrl}"
+  health_timeout = 30
+  ${v2 ? '# compose: found (`docker compose`, the v2 plugin in DOCKER_CONFIG)' : 'compose = "docker-compose"'}
+
+  [notify]
+  webhook_url = "http://127.0.0.1:${(webhook.address() as AddressInfo).port}/letto-update"
+  when = "error"
+  `,
+      );
+    }, 300_000);
+
+    afterAll(async () => {
+      await download?.close();
+      await new Promise((resolve) => webhook?.close(resolve));
+      await removeInstall(install, prefix, registry?.host ?? null, compose);
+      await registry?.close();
+      if (root) await rm(root, { recursive: true, force: true });
+    }, 120_000);
+
+    test('status names each service and its revision; update --cron is silent when there is nothing to do', true, async () => {
+      const status = await cli(['--json', 'status']);
+      expect(status.exitCode, status.stderr).toBe(0);
+      const report = JSON.parse(status.stdout) as { kind: string; installed: number; mixed: boolean; services: Array<{ revision: number }> };
+      expect(report).toMatchObject({ kind: 'docker', installed: 100, mixed: false });
+      expect(report.services.map((s) => s.revision)).toEqual([100, 100, 100]);
+      const cron = await cli(['update', '--cron']);
+      expect(cron.exitCode, cron.stderr).toBe(0);
+      expect(cron.stdout + cron.stderr).toBe('');
+    });
+
+    test('update --dry-run says what the update would do (images, folders, tags) and changes nothing', true, async () => {
+      await setStable(101);
+      const before = await engineSnapshot();
+      const runsBefore = await readJsonLines(join(state, 'runs.jsonl'));
+      const plan = await cli(['update', '--dry-run']);
+      expect(plan.exitCode, plan.stdout + plan.stderr).toBe(0);
+      expect(plan.stdout).toContain('Dry run: would update LeTTo from revision 100 to 101 (stable channel); every LeTTo container will be recreated.');
+      const table = planTable(plan.stdout);
+      // the images of a folder in the order compose config lists its services
+      const names = [...table.keys()];
+      expect(names.filter((n) => !n.startsWith('image '))).toEqual(['run lock', 'backup lock', 'interrupted run', 'docker engine', 'compose folders', 'revisions', 'state folder', 'tags', 'bring up', 'health check']);
+      expect(names.slice(7, 10).sort()).toEqual(['image letto-service-login', 'image letto-setup', 'image lettoserver']);
+      for (const [name, line] of table) expect(line, name).toMatch(/^ok /);
+      expect(table.get('docker engine')).toMatch(v2 ? /Docker \S+ answers; compose: docker compose 2\./ : /Docker \S+ answers; compose: docker-compose 1\./);
+      expect(table.get('bring up')).toContain(v2 ? '`docker compose up -d --no-build`' : '`docker-compose up -d --no-build`');
+      const [setup, letto] = install!.dirs;
+      expect(table.get('compose folders')).toContain(`1. ${setup} (project ${install!.projects[0]}): letto-setup; 2. ${letto} (project ${install!.projects[1]}): `);
+      expect(table.get('compose folders')).toMatch(/: (lettoserver, letto-service-login|letto-service-login, lettoserver)$/);
+      expect(table.get('image lettoserver')).toContain(`would pull ${registry!.host}/${prefix}lettoserver:rev101 for lettoserver (${prefix}lettoserver:stable)`);
+      expect(table.get('tags')).toMatch(new RegExp(`would point ${prefix}\\S+:stable, ${prefix}\\S+:stable, ${prefix}\\S+:stable at their rev101 images; the images running now \\([0-9a-f]{12}, [0-9a-f]{12}, [0-9a-f]{12}\\) keep the tag rev100`));
+      expect(table.get('bring up')).toContain(`up -d --no-build\` in 1. ${setup}, 2. ${letto}`);
+      expect(table.get('health check')).toMatch(/3 LeTTo containers run healthy; http:\S+: HTTP 200/);
+      expect(plan.stdout).toContain('The update would go ahead');
+      // --json carries the same plan; a revision with a missing image and a registry refusing the credentials fail their checks
+      const json = JSON.parse((await cli(['--json', 'update', '--dry-run'])).stdout) as { action: string; to: number; goAhead: boolean; checks: Array<{ name: string }> };
+      expect(json).toMatchObject({ action: 'install', to: 101, goAhead: true });
+      expect(json.checks.map((c) => c.name)).toEqual([...table.keys()]);
+      const missing = await cli(['update', '--dry-run', '--revision', '104']);
+      expect(missing.exitCode, missing.stdout + missing.stderr).toBe(1);
+      expect(planTable(missing.stdout).get('image letto-service-login')).toMatch(new RegExp(`^FAIL .*${prefix}letto-service-login:rev104 \\(for letto-service-login\\) is not in ${registry!.host}: the update would refuse revision 104`));
+      expect(planTable(missing.stdout).get('image lettoserver')).toMatch(/^ok /);
+      const refused = await cli(['update', '--dry-run'], { DOCKER_CONFIG: registry!.wrongDockerConfig });
+      expect(refused.exitCode).toBe(1);
+      expect(planTable(refused.stdout).get('image lettoserver')).toMatch(/^FAIL .*refused the credentials/);
+      expect(refused.stderr).toMatch(/docker login/);
+      expect(refused.stdout + refused.stderr).not.toContain(registry!.password);
+      // nothing changed: the same containers on the same images, no image pulled or tagged, no journal, no run recorded
+      expect(await engineSnapshot()).toEqual(before);
+      await expectAllOn(100);
+      expect(await readJsonLines(join(state, 'runs.jsonl'))).toEqual(runsBefore);
+    });
+
+    test('the backup lock: update refuses (75) and changes nothing', false, async () => {
+      await setStable(101);
+      const before = await imageIds();
+      await writeFile(backupLock, 'backup running\n');
+      try {
+        const run = await cli(['update', '--yes']);
+        expect(run.exitCode, run.stdout + run.stderr).toBe(75);
+        expect(run.stderr).toMatch(/backup is running/);
+        expect(await imageIds()).toEqual(before);
+      } finally {
+        await rm(backupLock, { force: true });
+      }
+    });
+
+    test('a registry that refuses the credentials: exit 1, nothing changed, the hint names docker login', false, async () => {
+      const before = await imageIds();
+      const run = await cli(['update', '--yes'], { DOCKER_CONFIG: registry!.wrongDockerConfig });
+      expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+      expect(run.stderr).toMatch(/could not be pulled/);
+      expect(run.stderr).toMatch(/docker login/);
+      expect(run.stderr + run.stdout).not.toContain(registry!.password);
+      expect(await imageIds()).toEqual(before);
+      await expectAllOn(100);
+    });
+
+    test('a revision whose image is missing for one service is refused before anything changes', false, async () => {
+      const before = await imageIds();
+      const run = await cli(['update', '--revision', '104', '--yes']);
+      expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+      expect(run.stderr).toContain(`${prefix}letto-service-login:rev104`);
+      expect(await imageIds()).toEqual(before);
+      await expectAllOn(100);
+    });
+
+    test('update pulls every image and brings every service to the new revision', true, async () => {
+      const run = await cli(['update', '--yes']);
+      expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+      await expectAllOn(101);
+      const status = JSON.parse((await cli(['--json', 'status'])).stdout) as { installed: number; healthy: boolean };
+      expect(status).toMatchObject({ installed: 101, healthy: true });
+      // a plain `docker-compose up -d` (v2: `docker compose up -d`) by the admin runs the same revision: the compose tag points at it
+      await execa(compose.command, [...compose.args, 'up', '-d'], { cwd: install!.dirs[1]!, env: compose.env });
+      await expectAllOn(101);
+    });
+
+    test('lettoserver fails its health check: every service goes back to the images it ran (exit 3, no mix)', true, async () => {
+      const before = await imageIds();
+      const run = await cli(['update', '--revision', '102', '--yes']);
+      expect(run.exitCode, run.stdout + run.stderr).toBe(3);
+      expect(run.stderr).toMatch(/did not become healthy/);
+      expect(await imageIds()).toEqual(before);
+      await expectAllOn(101);
+      const last = (await readJsonLines(join(state, 'runs.jsonl'))).at(-1);
+      expect(last).toMatchObject({ command: 'update', from: 101, to: 102, result: 'rolled-back' });
+      // the failure notice carries the failed service's `docker logs` (read before the undo removed its container), without the password
+      const notice = notices.at(-1)!;
+      expect(notice.result).toBe('rolled-back');
+      expect(notice.logTail!.source).toMatch(/^`docker logs --tail 40` of lettoserver \(container \S+ is unhealthy\)$/);
+      expect(notice.logTail!.text).toContain('LeTTo lettoserver revision 102 starting, database letto:********@db');
+      expect(notice.logTail!.text).toContain('ERROR: lettoserver revision 102 failed to start');
+      expect(JSON.stringify(notices)).not.toContain(install!.dbPassword);
+    });
+
+    test('only the login service fails: every service goes back, lettoserver too (exit 3, no mix)', false, async () => {
+      const before = await imageIds();
+      const run = await cli(['update', '--revision', '103', '--yes']);
+      expect(run.exitCode, run.stdout + run.stderr).toBe(3);
+      expect(run.stderr).toMatch(/unhealthy/);
+      expect(await imageIds()).toEqual(before);
+      await expectAllOn(101);
+      expect(notices.at(-1)!.logTail!.source).toMatch(/of letto-service-login \(/);
+      expect(notices.at(-1)!.logTail!.text).toContain('ERROR: letto-service-login revision 103 failed to start');
+    });
+
+    test('kill -9 while undoing a failed update: the next run (recover) puts every service back', true, async () => {
+      const before = await imageIds();
+      const killed = await cli(['update', '--revision', '102', '--yes'], { LETTO_UPDATE_FAULT: 'undo' });
+      expect(killed.signal, killed.stdout + killed.stderr).toBe('SIGKILL');
+      const recover = await cli(['recover']);
+      expect(recover.exitCode, recover.stdout + recover.stderr).toBe(0);
+      expect(recover.stdout).toMatch(/undone/);
+      expect(await imageIds()).toEqual(before);
+      await expectAllOn(101);
+    });
+
+    test('kill -9 at a random step of an update: the next run finishes or undoes it, then updates', true, async () => {
+      const seed = Number(process.env.LETTO_TEST_SEED ?? Date.now() % 100_000);
+      const points = ['download', 'backup', 'backup-lock', 'swap', 'start', 'health', 'installed'];
+      const point = points[seed % points.length]!;
+      console.log(`docker kill test: seed ${seed} (LETTO_TEST_SEED), killed at "${point}"`);
+      await setStable(105);
+      const killed = await cli(['update', '--yes'], { LETTO_UPDATE_FAULT: point });
+      expect(killed.signal, killed.stdout + killed.stderr).toBe('SIGKILL');
+      const status = JSON.parse((await cli(['--json', 'status'])).stdout) as { unfinished: string };
+      expect(status.unfinished).toContain(`interrupted at step "${point}"`);
+      const next = await cli(['update', '--cron']);
+      expect(next.exitCode, next.stdout + next.stderr).toBe(0);
+      expect(next.stdout + next.stderr).toMatch(/Recovered from an interrupted update/);
+      await expectAllOn(105);
+      const commands = (await readJsonLines(join(state, 'runs.jsonl'))).slice(-2).map((r) => r.command);
+      expect(commands[0]).toBe('recover');
+    });
+
+    test('retention keeps the last `keep` revisions and the running one, and removes older images', false, async () => {
+      const list = await cli(['--json', 'list']);
+      expect(list.exitCode, list.stderr).toBe(0);
+      const revisions = (JSON.parse(list.stdout) as { local: Array<{ revision: number }> }).local.map((l) => l.revision);
+      expect(revisions).toContain(105);
+      expect(revisions).toContain(101);
+      expect(revisions).not.toContain(100);
+    });
+
+    test('list --remote lists the registry revisions every image has', false, async () => {
+      const list = await cli(['--json', 'list', '--remote']);
+      expect(list.exitCode, list.stderr).toBe(0);
+      expect((JSON.parse(list.stdout) as { remote: Array<{ revision: number }> }).remote.map((r) => r.revision)).toEqual([105, 103, 102, 101, 100]);
+      const refused = await cli(['list', '--remote'], { DOCKER_CONFIG: registry!.wrongDockerConfig });
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toMatch(/refused the credentials/);
+    });
+
+    test('rollback --to a revision no longer kept locally pulls it from the registry', false, async () => {
+      const run = await cli(['rollback', '--to', '100', '--yes']);
+      expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+      expect(run.stdout + run.stderr).toMatch(/Pulling/);
+      await expectAllOn(100);
+    });
+  }, missing);
+}
