@@ -2,14 +2,18 @@
  * The Docker half of `npm run demo`: a throw-away LeTTo Docker install on the machine's Docker engine —
  * a registry on loopback (Debian's docker-registry, TLS, htpasswd), LeTTo-like images built here FROM
  * scratch with busybox (revisions 100, 101, and 102 whose lettoserver never turns healthy), two compose
- * folders run by docker-compose — and the real CLI: status → update → update to the broken daily
- * revision (every service rolled back) → status → rollback --to 100 (pulled again) → list --remote.
+ * folders run by docker-compose — and the real CLI: status → update --dry-run → update → update to the
+ * broken daily revision (every service rolled back; the failure notice, received by a webhook on
+ * loopback, carries the failed service's `docker logs`) → status → rollback --to 100 (pulled again) →
+ * list --remote.
  *
  * Needs root (the registry's CA goes to /etc/docker/certs.d) and Docker, compose, docker-registry,
  * htpasswd and busybox-static; without them it says so plainly and skips (`npm run demo` still passes).
- * Everything is named `lu-docker-demo-…` and removed at the end.
+ * Everything is named `lu-docker-demo-…` (LETTO_TEST_DOCKER_PREFIX replaces `lu-docker`) and removed at the end.
  */
 import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,12 +40,14 @@ export type DockerDemoResult = { skipped: string } | { ok: boolean; steps: Array
 export async function runDockerDemo(cli: string, say: (s?: string) => void, bold: (s: string) => string, dim: (s: string) => string): Promise<DockerDemoResult> {
   const missing = dockerUnavailable();
   if (missing) return { skipped: missing };
-  const id = `lu-docker-demo-${process.pid.toString(36)}`;
+  const id = `${process.env.LETTO_TEST_DOCKER_PREFIX ?? 'lu-docker'}-demo-${process.pid.toString(36)}`;
   const prefix = `${id}/`;
   const root = await mkdtemp(join(tmpdir(), 'lu-docker-demo-'));
   let registry: TestRegistry | null = null;
   let install: ComposeInstall | null = null;
   let download: DownloadServer | null = null;
+  let webhook: Server | null = null;
+  const notices: Array<{ result: string; logTail: { source: string; text: string } | null }> = [];
   try {
     say(dim('Setting up: registry on loopback, images for revisions 100, 101, 102 (102: lettoserver broken), compose folders …'));
     registry = await startRegistry(root);
@@ -54,16 +60,28 @@ export async function runDockerDemo(cli: string, say: (s?: string) => void, bold
     await writeFile(join(root, 'download', 'stable-revision.txt'), '101\r\n');
     await writeFile(join(root, 'download', 'daily-revision.txt'), '102\r\n');
     download = await startDownloadServer({ root: join(root, 'download'), tls: false });
+    // the failure notices ([notify] webhook_url), to show what the admin would be told
+    webhook = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        notices.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as (typeof notices)[number]);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => webhook!.listen(0, '127.0.0.1', resolve));
+    const hook = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/letto-update`;
     const config = join(root, 'config.toml');
     await writeFile(
       config,
-      `[server]\nurl = "${download.url}"\n\n[paths]\nstate = "${join(root, 'state')}"\nbackup_lock = "${join(root, 'sqlsicherungaktiv')}"\n\n[docker]\ncompose_dirs = ${JSON.stringify(install.dirs)}\nimage_prefix = "${prefix}"\nregistry = "${registry.host}"\nhealth_url = "${install.healthUrl}"\nhealth_timeout = 20\n`,
+      `[server]\nurl = "${download.url}"\n\n[paths]\nstate = "${join(root, 'state')}"\nbackup_lock = "${join(root, 'sqlsicherungaktiv')}"\n\n[docker]\ncompose_dirs = ${JSON.stringify(install.dirs)}\nimage_prefix = "${prefix}"\nregistry = "${registry.host}"\nhealth_url = "${install.healthUrl}"\nhealth_timeout = 20\n\n[notify]\nwebhook_url = "${hook}"\nwhen = "error"\n`,
     );
     say(`  registry        https://${registry.host}  (TLS, htpasswd; docker login in DOCKER_CONFIG)`);
     say(`  compose folders ${install.dirs.join(', ')}  (3 LeTTo services, running revision 100)`);
     say(`  config          ${config}`);
     const steps = [
       { title: 'Status: each service and its revision', args: ['status'], expectExit: 0 },
+      { title: 'Dry run: what the update would do (images to pull, tags to move, folders in order); nothing changes', args: ['update', '--dry-run'], expectExit: 0 },
       { title: 'Update to the stable revision 101 (pull, point every service, up -d, health)', args: ['update', '--yes'], expectExit: 0 },
       { title: 'Update to the daily revision 102: its lettoserver never turns healthy, so every service goes back to 101', args: ['update', '--channel', 'daily', '--yes'], expectExit: 3 },
       { title: 'Status', args: ['status'], expectExit: 0 },
@@ -81,10 +99,16 @@ export async function runDockerDemo(cli: string, say: (s?: string) => void, bold
       const ok = exit === step.expectExit && new Set(Object.values(running)).size === 1;
       results.push({ args: step.args, exit, expectExit: step.expectExit, revisions, ok });
       say(`${ok ? '✓' : '✗'} exit ${exit} (expected ${step.expectExit}) · containers run: ${revisions}`);
+      const notice = notices.splice(0).at(-1);
+      if (notice?.logTail) {
+        say(dim(`The failure notice ([notify] webhook; a mail reads the same) carries the last lines of ${notice.logTail.source}:`));
+        for (const line of notice.logTail.text.split('\n')) say(dim(`    ${line}`));
+      }
     }
     return { ok: results.every((r) => r.ok), steps: results };
   } finally {
     await download?.close();
+    await new Promise((resolve) => (webhook ? webhook.close(resolve) : resolve(undefined)));
     await removeInstall(install, prefix, registry?.host ?? null);
     await registry?.close();
     await rm(root, { recursive: true, force: true });

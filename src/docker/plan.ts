@@ -46,12 +46,10 @@ export function dockerPlanSteps(ctx: Context): PlanStep[] {
           const project = here.find((s) => s.container)?.container?.project;
           return `${i + 1}. ${dir}${project ? ` (project ${project})` : ''}: ${here.length ? here.map((s) => s.service).join(', ') : 'no LeTTo service'}`;
         });
-        return ok(`${folders.join('; ')}`);
+        return ok(folders.join('; '));
       },
     },
     { name: 'state folder', needsInstall: true, run: async () => ok(await writableFolder(ctx.state.dir, null)) },
-  ];
-  steps.push(
     {
       // one check per LeTTo image, named after it (`image lettoserver`)
       name: 'images',
@@ -94,7 +92,7 @@ export function dockerPlanSteps(ctx: Context): PlanStep[] {
       },
     },
     { name: 'health check', needsInstall: true, run: () => healthNow(ctx, known()) },
-  );
+  ];
   return steps;
 }
 
@@ -115,7 +113,7 @@ async function imageCheck(ctx: Context, ref: string, services: LettoService[], i
     published = await hasTag(ctx, parseRef(source).name, revisionTag(docker, install.target));
   } catch (error) {
     if (!local) throw error;
-    return warn(`${source} for ${users}: ${(error as DownloadError).message} The update would use the copy pulled before${here}`);
+    return warn(`${source} for ${users}: the registry could not be asked (${(error as DownloadError).message.replace(/\.$/, '')}); the update would use the copy pulled before (image ${local.slice(7, 19)})`);
   }
   if (published) return ok(`would pull ${source} for ${users} (${ref})${here}`);
   if (local) return warn(`${source} is not in ${registry}, but here already (image ${local.slice(7, 19)}): the update would use it for ${users}`);
