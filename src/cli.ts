@@ -94,7 +94,7 @@ Documentation: ${docsFolder()} (usage.md, configuration.md, operations.md, relia
     .addOption(channelOption())
     .option('--revision <n>', 'install this revision instead of the channel’s current one', parseRevisionArg)
     .option('--force', 'install even if this revision is already installed or newer')
-    .option('--dry-run', 'show what would be done; change nothing')
+    .option('--dry-run', 'a checked plan: what would be done (TomEE: scripts, folders, free space; Docker: images to pull, tags to move, compose folders in order) and every check that changes nothing; exit 1 when one fails')
     .option('--yes', 'do not ask for confirmation (never asked without a terminal anyway)')
     .option('--cron', 'for the nightly job: no output when there is nothing to do, a short time-stamped log when something happened; a revision that failed its health check is not tried again (until a newer one, or --force)')
     .option('--random-delay <duration>', 'first wait a random time up to DURATION (30m, 1h, 600 = seconds), so that many servers do not hit the download server at once', parseDurationArg)
