@@ -5,7 +5,7 @@
  *    left in `letto-<rev>.war.delta` (delta-state.ts);
  * 2. match its entries against the local zips (local-sources.ts): same CRC-32, sizes and method;
  * 3. plan: every byte of the new WAR that is neither on disk yet nor the data of a reused entry is
- *    requested, in coalesced, sorted single ranges (intervals.ts), while the reused entries are copied
+ *    requested, in coalesced, sorted ranges, several per request (intervals.ts, fetch-ranges.ts), while the reused entries are copied
  *    and checked (copy-entries.ts). A reused entry's data is placed after a local header as long as
  *    the one in the local zip it comes from; when the fetched header says otherwise, a second round
  *    puts it right;
@@ -69,6 +69,7 @@ export async function deltaDownload(ctx: Context, url: string, revision: Revisio
     const before = opened.resumed ? size(fetched) + size(dataOf(copied, entries)) : 0;
     let transferred = opened.transferred;
     let requests = opened.requests;
+    let singleRanges: string | null = null;
     // where each matched entry's data goes: as logged, else after a local header as long as the central one
     const guesses = await guessDataStarts(entries, matches);
     let planned: CopyJob[] = [];
@@ -91,6 +92,10 @@ export async function deltaDownload(ctx: Context, url: string, revision: Revisio
       ]);
       transferred += got.bytes;
       requests += got.requests;
+      if (got.singleRanges && !singleRanges) {
+        singleRanges = got.singleRanges;
+        ctx.emit({ type: 'step', step: 'download', message: `Asking for one range at a time: ${got.singleRanges}` });
+      }
       if (!got.ok) return { ok: false, reason: got.reason };
       fetched = union([...fetched, ...ranges]);
       for (const job of copies.done) copied.set(job.index, job.dataStart);
