@@ -6,7 +6,7 @@
  */
 import { createHash, randomInt } from 'node:crypto';
 import { existsSync, utimesSync } from 'node:fs';
-import { copyFile, mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -300,6 +300,32 @@ describe('delta download', () => {
     expect(served.some((m) => m.start <= at && m.end >= at + remote.compressedSize - 1)).toBe(true);
     expect(sent()).toBe(json.download!.fetched);
     expect(sent()).toBeLessThan(TAIL + 256 * 1024 + 128 * 1024);
+  });
+
+  it('an installed WAR whose SHA-256 an update recorded: its entries are copied without inflating them; once damaged, it is checked entry by entry again', async () => {
+    const war = await builds({}, { changedClasses: true, changedJars: ['lib-3.jar'] });
+    const installed = await readFile(layout.war);
+    // what `update` records after it verified and installed this WAR
+    await mkdir(layout.state, { recursive: true });
+    await writeFile(join(layout.state, 'runs.jsonl'), `${JSON.stringify({ time: new Date().toISOString(), command: 'update', from: 6884, to: OLD, result: 'updated', durationSeconds: 9, message: 'updated', sha256: sha(installed) })}\n`);
+    let out = await downloadText();
+    expect(out).toMatch(/entries copied from local WARs \((\d+) of them from a WAR whose SHA-256 is that of one verified and installed before, so not inflated again\)/);
+    await expectStagedIs(war);
+    expect(sent()).toBeLessThan(TAIL + 256 * 1024 + 128 * 1024);
+
+    // the same WAR with one byte of a jar changed on disk: its SHA-256 no longer matches, every entry is inflated and checked
+    await rm(staged());
+    server.requests.length = 0;
+    const entry = (await directoryOfFile(layout.war)).entries.find((e) => e.name === 'WEB-INF/lib/lib-5.jar')!;
+    const start = entry.offset + 30 + installed.readUInt16LE(entry.offset + 26) + installed.readUInt16LE(entry.offset + 28);
+    installed[start + 1000] = installed[start + 1000]! ^ 0xff;
+    await writeFile(layout.war, installed);
+    out = await downloadText();
+    expect(out).not.toMatch(/not inflated again/);
+    await expectStagedIs(war);
+    // the damaged jar (256 KiB) came from the server
+    expect(sent()).toBeGreaterThan(256 * 1024);
+    expect(sent()).toBeLessThan(TAIL + 2 * 256 * 1024 + 128 * 1024);
   });
 
   it('a zip64 WAR: its directory is read through the zip64 records and its jars are reused', async () => {
