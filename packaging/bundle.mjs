@@ -8,40 +8,19 @@
  * - `build/letto-update.cjs` (`--single`, part of `npm run package`): one CommonJS file that runs the CLI,
  *   the main script of the single executable (Node's SEA runs one CommonJS script).
  *
- * The version is baked in from package.json (the bundles have no package.json beside them).
+ * Their esbuild options are in packaging/bundle-options.mjs.
  * Usage: node packaging/bundle.mjs [--bin] [--single]   (none: both)
  */
 import { build } from 'esbuild';
-import { readFileSync, rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { rmSync } from 'node:fs';
+import { binOptions, common, repo } from './bundle-options.mjs';
 
-const repo = fileURLToPath(new URL('..', import.meta.url));
-const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const wanted = process.argv.slice(2);
 const both = wanted.length === 0;
 
-const common = {
-  absWorkingDir: repo,
-  bundle: true,
-  platform: 'node',
-  define: { LETTO_UPDATE_VERSION: JSON.stringify(version) },
-  logLevel: 'warning',
-  legalComments: 'none',
-};
-
 if (both || wanted.includes('--bin')) {
   rmSync(`${repo}/dist/bundle`, { recursive: true, force: true });
-  await build({
-    ...common,
-    entryPoints: { cli: 'src/cli.ts' },
-    outdir: 'dist/bundle',
-    format: 'esm',
-    splitting: true,
-    target: 'node20.18',
-    chunkNames: '[name]-[hash]',
-    // CommonJS dependencies (nodemailer, yauzl…) call require() for Node's built-in modules
-    banner: { js: "import { createRequire as __lettoRequire } from 'node:module'; const require = __lettoRequire(import.meta.url);" },
-  });
+  await build(binOptions);
 }
 
 if (both || wanted.includes('--single')) {

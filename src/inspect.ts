@@ -4,7 +4,6 @@ import type { FailedRevision, RunRecord } from './state.js';
 import { readPause, type WatchdogPause } from './watchdog-state.js';
 import { listBackups, type Backup } from './steps/backup.js';
 import { readAvailable } from './steps/check.js';
-import { describeJournal, unfinishedJournal } from './recover.js';
 import { adapterFor, kindOf, type Kind } from './kinds/index.js';
 import type { LocalRevision, RemoteRevision, ServiceRevision } from './kinds/kind.js';
 
@@ -73,6 +72,8 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
     health = probe.ok ? `HTTP ${probe.status} in ${probe.ms} ms` : `no answer: ${probe.error}`;
   }
   const runs = await ctx.state.runs();
+  // the recovery runbook (and what it loads) only for `status`, not for `check`
+  const { describeJournal, unfinishedJournal } = await import('./recover.js');
   const journal = await unfinishedJournal(ctx, false);
   const failedRevision = (await ctx.state.read()).failedRevision ?? null;
   const watchdogPause = await readPause(ctx);

@@ -1,12 +1,4 @@
-import { readLettoServices, composeRestart } from '../docker/compose.js';
-import { assertEngine } from '../docker/engine.js';
-import { fetchImages, requireLettoServices, type DockerFetched } from '../docker/fetch.js';
-import { waitServicesHealthy } from '../docker/health.js';
-import { installImages } from '../docker/install.js';
-import { recoverImages } from '../docker/recover.js';
-import { parseRef, pullRef, revisionOfTag } from '../docker/refs.js';
-import { listTags } from '../docker/registry.js';
-import { localRevisions, pruneImages, serviceRevisions } from '../docker/revisions.js';
+import type { DockerFetched } from '../docker/fetch.js';
 import type { Revision } from '../revision.js';
 import type { Adapter, Fetched } from './kind.js';
 
@@ -14,12 +6,15 @@ import type { Adapter, Fetched } from './kind.js';
  * A Docker install (LeTTo's installs since 2023): LeTTo's images (`docker.image_prefix`), brought up by
  * compose in `docker.compose_dirs`. The modules behind it are in src/docker/; docs/architecture.md
  * ("Docker installs") says why the compose files' own tags are moved instead of an override file.
+ * They are imported when a method runs: a TomEE install, and `--version` or `--help`, never load them.
  */
 export const dockerAdapter: Adapter = {
   kind: 'docker',
   restartNote: 'every LeTTo container will be recreated',
   beforeFetchNote: 'Checking the Docker engine and the compose folders',
   async installed(ctx) {
+    const { readLettoServices } = await import('../docker/compose.js');
+    const { serviceRevisions } = await import('../docker/revisions.js');
     const services = await readLettoServices(ctx);
     const found = await serviceRevisions(ctx, services);
     if (found.revision !== null || found.mixed) return { revision: found.revision, source: found.revision === null ? null : 'images', services: found.services, mixed: found.mixed };
@@ -28,17 +23,22 @@ export const dockerAdapter: Adapter = {
     return { revision: installed, source: installed === null ? null : 'state', services: found.services, mixed: false };
   },
   async beforeFetch(ctx, from, to, journal) {
+    const { assertEngine } = await import('../docker/engine.js');
+    const { requireLettoServices } = await import('../docker/fetch.js');
     await assertEngine(ctx);
     await requireLettoServices(ctx);
     await journal?.record('download', { from, to });
   },
-  fetch: (ctx, revision, why) => fetchImages(ctx, revision, why),
-  install: (ctx, from, fetched, journal) => installImages(ctx, from, fetched as DockerFetched, journal),
+  fetch: async (ctx, revision, why) => (await import('../docker/fetch.js')).fetchImages(ctx, revision, why),
+  install: async (ctx, from, fetched, journal) => (await import('../docker/install.js')).installImages(ctx, from, fetched as DockerFetched, journal),
   async conclude(ctx, _fetched: Fetched, protect) {
+    const { readLettoServices } = await import('../docker/compose.js');
+    const { pruneImages } = await import('../docker/revisions.js');
     await pruneImages(ctx, await readLettoServices(ctx), protect);
   },
-  recover: (ctx, journal) => recoverImages(ctx, journal),
+  recover: async (ctx, journal) => (await import('../docker/recover.js')).recoverImages(ctx, journal),
   async runtime(ctx) {
+    const { readLettoServices } = await import('../docker/compose.js');
     const services = await readLettoServices(ctx);
     const running = services.filter((s) => s.container?.state === 'running');
     const healthy = running.filter((s) => s.container?.health === 'healthy').length;
@@ -46,15 +46,21 @@ export const dockerAdapter: Adapter = {
     return { running: all, pid: null, description: `LeTTo containers: ${running.length} of ${services.length} running${healthy ? `, ${healthy} healthy` : ''}` };
   },
   async restart(ctx) {
+    const { composeRestart } = await import('../docker/compose.js');
     for (const dir of ctx.config.docker!.compose_dirs) await composeRestart(ctx, dir);
   },
   health: (ctx) => ({ url: ctx.config.docker!.health_url, timeout: ctx.config.docker!.health_timeout }),
-  waitHealthy: (ctx) => waitServicesHealthy(ctx, null),
+  waitHealthy: async (ctx) => (await import('../docker/health.js')).waitServicesHealthy(ctx, null),
   async listLocal(ctx) {
+    const { readLettoServices } = await import('../docker/compose.js');
+    const { localRevisions } = await import('../docker/revisions.js');
     const services = await readLettoServices(ctx);
     return (await localRevisions(ctx, services)).map((r) => ({ revision: r.revision, description: `${new Set(r.ids.values()).size} images` }));
   },
   async listRemote(ctx) {
+    const { requireLettoServices } = await import('../docker/fetch.js');
+    const { parseRef, pullRef, revisionOfTag } = await import('../docker/refs.js');
+    const { listTags } = await import('../docker/registry.js');
     const docker = ctx.config.docker!;
     const refs = [...new Set((await requireLettoServices(ctx)).map((s) => s.ref))];
     let common: Revision[] | null = null;

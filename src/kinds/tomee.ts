@@ -1,52 +1,52 @@
 import type { Context, WarFile } from '../context.js';
 import { explainDiskFull } from '../errors.js';
-import { beforeDownload, installWar } from '../install.js';
-import { recoverJournal } from '../recover.js';
 import type { Revision } from '../revision.js';
-import { listBackups, pruneBackups } from '../steps/backup.js';
 import { readInstalled } from '../steps/check.js';
-import { discardStaged, downloadRevision, readArchive } from '../steps/download.js';
-import { waitHealthy } from '../steps/health.js';
-import { restartTomee, tomeeStatus } from '../steps/tomee.js';
+import { tomeeStatus } from '../steps/tomee.js';
 import { localTime } from '../time.js';
-import { verifyWar } from '../war.js';
 import type { Adapter, Fetched } from './kind.js';
 
 /**
  * The TomEE/WAR install (LeTTo's installs until 2023): `letto.war` in TomEE's webapps, started and
  * stopped by LeTTo's scripts. This adapter only wraps the runbook modules (src/install.ts,
- * src/recover.ts, src/steps/*), which stay where they are.
+ * src/recover.ts, src/steps/*), which stay where they are. What `health`, `status` and `check` use is
+ * imported at once; the rest (install, recover, download, backups) only when a step needs it, so a
+ * monitoring plugin does not load the update's modules (issue 11).
  */
 export const tomeeAdapter: Adapter = {
   kind: 'tomee',
   restartNote: 'TomEE will be restarted',
   beforeFetchNote: 'Checking free disk space in staging, backups and webapps',
   installed: (ctx) => readInstalled(ctx),
-  beforeFetch: (ctx, from, to, journal) => beforeDownload(ctx, from, to, journal),
+  beforeFetch: async (ctx, from, to, journal) => (await import('../install.js')).beforeDownload(ctx, from, to, journal),
   async fetch(ctx, revision, why) {
+    const { downloadRevision } = await import('../steps/download.js');
     const war =
       why.purpose === 'rollback'
         ? await findWar(ctx, revision)
         : await explainDiskFull(`while downloading into ${ctx.config.paths.staging}`, 'Nothing was changed.', () => downloadRevision(ctx, revision, why.source));
     return { ...war, where: war.path };
   },
-  install: (ctx, from, fetched, journal) => installWar(ctx, from, asWar(fetched), journal),
+  install: async (ctx, from, fetched, journal) => (await import('../install.js')).installWar(ctx, from, asWar(fetched), journal),
   async conclude(ctx, fetched, protect) {
+    const { discardStaged } = await import('../steps/download.js');
+    const { pruneBackups } = await import('../steps/backup.js');
     await discardStaged(ctx, asWar(fetched));
     await pruneBackups(ctx, protect);
   },
-  recover: (ctx, journal) => recoverJournal(ctx, journal),
+  recover: async (ctx, journal) => (await import('../recover.js')).recoverJournal(ctx, journal),
   async runtime(ctx) {
     const status = await tomeeStatus(ctx);
     return { ...status, description: `TomEE: ${status.running ? `running (PID ${status.pid})` : 'not running'}` };
   },
-  restart: (ctx) => restartTomee(ctx),
+  restart: async (ctx) => (await import('../steps/tomee.js')).restartTomee(ctx),
   health: (ctx) => ({ url: ctx.config.tomee.health_url, timeout: ctx.config.tomee.health_timeout }),
-  waitHealthy: (ctx) => waitHealthy(ctx),
+  waitHealthy: async (ctx) => (await import('../steps/health.js')).waitHealthy(ctx),
   async listLocal(ctx) {
+    const { listBackups } = await import('../steps/backup.js');
     return (await listBackups(ctx)).map((b) => ({ revision: b.revision, description: `${(b.bytes / 1024 / 1024).toFixed(1)} MiB  ${localTime(b.time)}` }));
   },
-  listRemote: (ctx) => readArchive(ctx),
+  listRemote: async (ctx) => (await import('../steps/download.js')).readArchive(ctx),
 };
 
 /** A {@link Fetched} of this adapter is always a WAR file. */
@@ -56,6 +56,9 @@ function asWar(fetched: Fetched): WarFile {
 
 /** The WAR of `revision` for a rollback: a verified local backup, else downloaded from the archive into staging. */
 async function findWar(ctx: Context, revision: Revision): Promise<WarFile> {
+  const { listBackups } = await import('../steps/backup.js');
+  const { downloadRevision } = await import('../steps/download.js');
+  const { verifyWar } = await import('../war.js');
   const backup = (await listBackups(ctx)).find((b) => b.revision === revision);
   if (backup) {
     try {

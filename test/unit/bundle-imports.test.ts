@@ -19,3 +19,47 @@ describe('dynamic imports that the bundle can serve', () => {
     expect(offenders.map((f) => f.slice(SRC.length))).toEqual([]);
   });
 });
+
+interface Meta {
+  outputs: Record<string, { entryPoint?: string; imports: Array<{ path: string; kind: string }>; inputs: Record<string, unknown> }>;
+}
+
+/** The source files a command of the bundle loads: cli.js, the command's chunk, and what they import statically. */
+function loadedBy(meta: Meta, command: string | null): string[] {
+  const outputs = Object.entries(meta.outputs);
+  const start = outputs.filter(([, o]) => o.entryPoint === 'src/cli.ts' || (command !== null && o.entryPoint === `src/commands/${command}.ts`)).map(([path]) => path);
+  expect(start).toHaveLength(command === null ? 1 : 2);
+  const seen = new Set<string>();
+  const visit = (path: string) => {
+    if (seen.has(path) || !meta.outputs[path]) return;
+    seen.add(path);
+    for (const i of meta.outputs[path]!.imports) if (i.kind === 'import-statement') visit(i.path);
+  };
+  start.forEach(visit);
+  return [...seen].flatMap((path) => Object.keys(meta.outputs[path]!.inputs));
+}
+
+describe('a command loads only what it uses (issue 11: start-up of a monitoring plugin)', async () => {
+  const { build } = await import('esbuild');
+  // @ts-expect-error: a plain .mjs module without types
+  const { binOptions } = (await import('../../packaging/bundle-options.mjs')) as { binOptions: Record<string, unknown> };
+  const { metafile } = await build({ ...binOptions, write: false, metafile: true, logLevel: 'silent' });
+  const meta = metafile as unknown as Meta;
+  const heavy = /node_modules\/(undici|nodemailer|yaml|ora|yauzl)\/|^src\/(install|recover|update|docker\/|delta\/|steps\/download)/;
+
+  it.each([
+    ['--version', null],
+    ['health', 'health'],
+    ['check', 'check'],
+  ])('%s loads neither the update runbook, Docker, the download client nor mail', (_label, command) => {
+    const loaded = loadedBy(meta, command);
+    expect(loaded.length).toBeGreaterThan(3);
+    // health and check read the installed revision from the WAR (revision.txt inside letto.war): yauzl
+    const needed = command === null ? /^$/ : /node_modules\/yauzl\//;
+    expect(loaded.filter((input) => heavy.test(input) && !needed.test(input))).toEqual([]);
+  });
+
+  it('update loads the runbook (the check above can see a heavy module)', () => {
+    expect(loadedBy(meta, 'update').filter((input) => heavy.test(input)).length).toBeGreaterThan(0);
+  });
+});
