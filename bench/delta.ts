@@ -4,7 +4,7 @@
  * packages, classes compiled by javac; the second build with every class changed and one jar changed):
  * the older one is installed, the newer one is on the server (TLS + Basic auth, bench/serve.ts in a
  * process of its own). The installed WAR's SHA-256 is in runs.jsonl, as after the update that installed
- * it (a loopback row without that record shows the cost of inflating every reused entry instead).
+ * it (a row of each scenario without that record shows the cost of inflating every reused entry instead).
  * letto-update `download` (the built CLI, all verification included) and curl
  * alternate, several runs each, in two scenarios:
  * - loopback: client and server on 127.0.0.1, unthrottled;
@@ -299,6 +299,7 @@ try {
     await writeFile(`/etc/netns/${NS}/hosts`, `${SERVER_IP} localhost\n`);
     try {
       lines.push(await scenario(lineNote, wars.old, root, size, true));
+      lines.push(await scenario(`${lineNote}, installed WAR not in runs.jsonl`, wars.old, root, size, true, false));
       const ranges = await plannedRanges(wars.old, wars.now);
       strategyLines.push(
         '',
