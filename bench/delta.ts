@@ -3,7 +3,9 @@
  * LeTTo-like WARs (fixtures/letto-like-wars.ts: the JDK's `jar` tool, real jars from Debian's Java
  * packages, classes compiled by javac; the second build with every class changed and one jar changed):
  * the older one is installed, the newer one is on the server (TLS + Basic auth, bench/serve.ts in a
- * process of its own). letto-update `download` (the built CLI, all verification included) and curl
+ * process of its own). The installed WAR's SHA-256 is in runs.jsonl, as after the update that installed
+ * it (a row of each scenario without that record shows the cost of inflating every reused entry instead).
+ * letto-update `download` (the built CLI, all verification included) and curl
  * alternate, several runs each, in two scenarios:
  * - loopback: client and server on 127.0.0.1, unthrottled;
  * - a 100 Mbit/s line: the clients run in a network namespace joined to the server by a veth pair whose
@@ -15,6 +17,7 @@
  * `--line MBIT` (default 100). Prints a Markdown table for docs/performance.md.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -158,9 +161,15 @@ const MiB = 1024 * 1024;
 const fmt = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
 
 /** One scenario: `runs` rounds of letto-update (delta) and curl (whole file), alternating. */
-async function scenario(name: string, oldWar: string, root: string, size: number, inNs: boolean): Promise<string> {
+async function scenario(name: string, oldWar: string, root: string, size: number, inNs: boolean, recorded = true): Promise<string> {
   const server = await startServer(root, inNs ? SERVER_IP : '127.0.0.1');
   const layout = await makeServerLayout({ revision: 6880 });
+  if (recorded) {
+    // as after the update that installed it: runs.jsonl holds the installed WAR's SHA-256 (its entries are then copied without inflating)
+    await mkdir(layout.state, { recursive: true });
+    const sha256 = createHash('sha256').update(await readFile(oldWar)).digest('hex');
+    await writeFile(join(layout.state, 'runs.jsonl'), `${JSON.stringify({ time: new Date().toISOString(), command: 'update', from: 6884, to: 6885, result: 'updated', durationSeconds: 60, message: 'bench', sha256 })}\n`);
+  }
   // in the namespace, localhost is the server's address (/etc/netns/<ns>/hosts), so its certificate fits
   const url = `https://localhost:${server.port}/download/letto/`;
   const config = await writeConfig(layout, { url, caPem: server.caPem, user: USER }, { password: PASSWORD });
@@ -229,7 +238,8 @@ async function plannedRanges(oldWar: string, newWar: string): Promise<Array<{ st
  * How to ask for many ranges, measured with curl against Apache on the shaped line: one multipart
  * request per 100 ranges (Apache answers more than MaxRanges 200 with the whole file, and a Range header
  * of some 300 ranges passes its 8 KiB header limit), single ranges one after another on one kept-alive
- * connection, and single ranges four at a time (what letto-update does).
+ * connection, and single ranges four at a time (what letto-update falls back to when a server does not
+ * answer several ranges in one multipart answer).
  */
 async function rangeStrategies(ranges: Array<{ start: number; end: number }>, root: string, inNs: boolean): Promise<string[]> {
   const apache = await startApache({ root, user: USER, password: PASSWORD, host: inNs ? SERVER_IP : '127.0.0.1' });
@@ -243,9 +253,9 @@ async function rangeStrategies(ranges: Array<{ start: number; end: number }>, ro
     const batches: string[] = [];
     for (let i = 0; i < ranges.length; i += 100) batches.push(ranges.slice(i, i + 100).map(spec).join(','));
     const strategies: Array<[string, string, string[]]> = [
-      [`multipart, ${batches.length} requests of ≤100 ranges, one connection`, batches.map(block).join('next\n'), []],
+      [`multipart, ${batches.length} requests of ≤100 ranges, one connection (as letto-update, which sends them on up to 4)`, batches.map(block).join('next\n'), []],
       [`${ranges.length} single ranges, one after another, one connection`, ranges.map((r) => block(spec(r))).join('next\n'), []],
-      [`${ranges.length} single ranges, 4 at a time (as letto-update)`, ranges.map((r) => block(spec(r))).join('next\n'), ['--parallel', '--parallel-max', '4']],
+      [`${ranges.length} single ranges, 4 at a time (letto-update's fallback)`, ranges.map((r) => block(spec(r))).join('next\n'), ['--parallel', '--parallel-max', '4']],
     ];
     const rows: string[] = [];
     for (const [label, config, extra] of strategies) {
@@ -280,6 +290,7 @@ const lines = [
 const strategyLines: string[] = [];
 try {
   lines.push(await scenario('loopback', wars.old, root, size, false));
+  lines.push(await scenario('loopback, installed WAR not in runs.jsonl (every reused entry inflated for its CRC-32)', wars.old, root, size, false, false));
   const why = setUpLine();
   if (why) {
     lines.push(`| ${lineMbit} Mbit/s | skipped: cannot build the shaped line (${why}); needs root, ip and tc | | | | | | |`);
@@ -288,6 +299,7 @@ try {
     await writeFile(`/etc/netns/${NS}/hosts`, `${SERVER_IP} localhost\n`);
     try {
       lines.push(await scenario(lineNote, wars.old, root, size, true));
+      lines.push(await scenario(`${lineNote}, installed WAR not in runs.jsonl`, wars.old, root, size, true, false));
       const ranges = await plannedRanges(wars.old, wars.now);
       strategyLines.push(
         '',

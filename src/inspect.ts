@@ -6,6 +6,7 @@ import { listBackups, type Backup } from './steps/backup.js';
 import { readAvailable } from './steps/check.js';
 import { adapterFor, kindOf, type Kind } from './kinds/index.js';
 import type { LocalRevision, RemoteRevision, ServiceRevision } from './kinds/kind.js';
+import { orphanedScripts, type ScriptRecord } from './script-groups.js';
 
 /** `check --json` shape: revisions as numbers (installed null when unknown). */
 export interface CheckReport {
@@ -56,6 +57,8 @@ export interface StatusReport {
   watchdogPause: WatchdogPause | null;
   /** A run that was killed and not yet recovered (one sentence), else null. */
   unfinished: string | null;
+  /** TomEE scripts (stop, start, restart, status) that killed runs left running; `started` ISO 8601, `timeout` seconds. */
+  orphanedScripts: Array<Pick<ScriptRecord, 'name' | 'command' | 'pgid' | 'started' | 'timeout'>>;
 }
 
 /** `status`: installed revision, whether TomEE (or the containers) runs, one health probe, the last run. */
@@ -77,6 +80,7 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
   const journal = await unfinishedJournal(ctx, false);
   const failedRevision = (await ctx.state.read()).failedRevision ?? null;
   const watchdogPause = await readPause(ctx);
+  const scripts = (await orphanedScripts(ctx)).map(({ name, command, pgid, started, timeout }) => ({ name, command, pgid, started, timeout }));
   if (status.running && !url) {
     healthy = true;
     health = 'no health_url configured; the containers run';
@@ -92,6 +96,7 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
     health,
     lastRun: runs.at(-1) ?? null,
     unfinished: journal ? describeJournal(journal) : null,
+    orphanedScripts: scripts,
     failedRevision,
     watchdogPause,
   };

@@ -67,6 +67,17 @@ export async function readScriptRecords(ctx: Context): Promise<Array<{ path: str
   return records;
 }
 
+/**
+ * The scripts that dead letto-update runs left running (for `status`): records whose owner has died
+ * while the script's own first process still runs. Changes nothing; the next run that takes the run
+ * lock waits for them ({@link settleScripts}).
+ */
+export async function orphanedScripts(ctx: Context): Promise<ScriptRecord[]> {
+  return (await readScriptRecords(ctx))
+    .map(({ record }) => record)
+    .filter((record) => !isSameProcessAlive(record.owner.pid, record.owner.process) && isSameProcessAlive(record.pgid, record.process));
+}
+
 /** What {@link settleScripts} did about one script of a dead run. */
 export interface SettledScript {
   record: ScriptRecord;

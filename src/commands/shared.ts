@@ -3,7 +3,9 @@
  * confirmation prompt and turning an update/rollback report into output and an exit code.
  * Loaded only by commands that open a session (never by `--version` or `--help`).
  */
+import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
+import { adapterFor } from '../kinds/index.js';
 import { Output } from '../output.js';
 import type { Channel } from '../revision.js';
 import { openSession, type Access, type Session } from '../session.js';
@@ -48,6 +50,21 @@ function guardSignals(out: Output): void {
 }
 
 /**
+ * A command that may change the install loads, before it starts, every module it can still need: the
+ * adapter's steps (Adapter.load), the download client (the health check after a swap goes through it
+ * behind a proxy) and, when mail is configured, the mailer. The bundle's chunks have content hashes in
+ * their names, so a package upgrade during a long run would otherwise take them away half-way.
+ */
+async function loadRunModules(ctx: Context): Promise<void> {
+  await Promise.all([
+    adapterFor(ctx).load(),
+    import('../system/http.js'),
+    import('../system/undici.js').then((u) => u.importUndici()),
+    ctx.config.notify.email_to.length > 0 ? import('../system/mail.js') : null,
+  ]);
+}
+
+/**
  * Opens a session (config, password, service user) with the global flags of `run`, hands it and an
  * {@link Output} to `body`, and closes the session afterwards. The Output is handed to the CLI first
  * (`run.adopt`) so that an error thrown anywhere is printed the same way.
@@ -72,6 +89,7 @@ export async function withSession(
     emit: out.onEvent,
   });
   try {
+    if (access === 'write') await loadRunModules(session.ctx);
     return await body(session, out);
   } finally {
     await session.close();

@@ -20,6 +20,10 @@ export function statusCommand(run: CommandRun): Promise<number> {
     const last = report.lastRun;
     out.line(`last run: ${last ? `${localTime(last.time)} ${last.command} ${last.from ?? '?'} → ${last.to ?? '?'}: ${last.result}` : 'none recorded'}`);
     if (report.unfinished) out.line(`interrupted run: ${report.unfinished} The next update, rollback or \`letto-update recover\` finishes or undoes it.`);
+    for (const script of report.orphanedScripts) {
+      const deadline = localTime(new Date(Date.parse(script.started) + script.timeout * 1000));
+      out.line(`script still running: the ${script.name} script ${script.command} of an interrupted run (process group ${script.pgid}, since ${localTime(script.started)}); the next update, rollback or \`letto-update recover\` waits for it until ${deadline}, then ends it.`);
+    }
     if (report.failedRevision) out.line(`failed revision: ${report.failedRevision.revision} (${localTime(report.failedRevision.time)}); the nightly run skips it until a newer one appears`);
     if (report.watchdogPause) out.line(`watchdog: paused ${describePause(report.watchdogPause)}`);
     return report.running && report.healthy ? ExitCode.ok : ExitCode.failed;

@@ -1,11 +1,13 @@
 /**
  * Copies reused entries' compressed bytes from local zips into the delta download's data file. Every
  * entry is inflated and checked against the remote directory's CRC-32 and size as it is copied; one that
- * fails (a damaged backup) is not recorded as copied, so its bytes are fetched instead.
+ * fails (a damaged backup) is not recorded as copied, so its bytes are fetched instead. Entries of a zip
+ * known to be intact (its SHA-256 is that of a WAR verified before: see local-sources.ts) are copied
+ * without inflating them: their compressed bytes are those that were checked then.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import type { DeltaFiles } from './delta-state.js';
-import { passEntry } from './entry-data.js';
+import { copyBytes, passEntry } from './entry-data.js';
 import type { Interval } from './intervals.js';
 import type { LocalMatch } from './local-sources.js';
 import type { ZipEntryInfo } from './zip-directory.js';
@@ -23,14 +25,19 @@ export interface Copied {
   done: CopyJob[];
   failed: Array<{ job: CopyJob; reason: string }>;
   bytes: number;
+  /** Entries copied from a zip known to be intact (not inflated again). */
+  trusted: number;
 }
 
 /** Entries copied at once: inflating runs on libuv's thread pool, so two keep both cores busy. */
 const PARALLEL = 2;
 
-/** Copies `jobs` in file order, {@link PARALLEL} at a time, never over the bytes in `fetched`. */
-export async function copyEntries(jobs: readonly CopyJob[], files: DeltaFiles, fetched: readonly Interval[]): Promise<Copied> {
-  const result: Copied = { done: [], failed: [], bytes: 0 };
+/**
+ * Copies `jobs` in file order, {@link PARALLEL} at a time, never over the bytes in `fetched`.
+ * @param intact whether the zip at a path is known to be intact (awaited before its first entry is copied).
+ */
+export async function copyEntries(jobs: readonly CopyJob[], files: DeltaFiles, fetched: readonly Interval[], intact: (path: string) => Promise<boolean> = async () => false): Promise<Copied> {
+  const result: Copied = { done: [], failed: [], bytes: 0, trusted: 0 };
   const handles = new Map<string, Promise<FileHandle>>();
   const queue = [...jobs].sort((a, b) => a.dataStart - b.dataStart);
   const copyOne = async (job: CopyJob): Promise<void> => {
@@ -39,6 +46,14 @@ export async function copyEntries(jobs: readonly CopyJob[], files: DeltaFiles, f
     try {
       const handle = await handles.get(path)!;
       const sourceStart = await dataStartOf(handle, job.from.entry);
+      if (await intact(path)) {
+        await copyBytes(handle, sourceStart, job.entry.compressedSize, files.data, job.dataStart, fetched);
+        files.copied(job.index, job.dataStart);
+        result.done.push(job);
+        result.bytes += job.entry.compressedSize;
+        result.trusted++;
+        return;
+      }
       // copied and checked in one pass; fetched bytes are never overwritten, so a damaged entry spoils only
       // its own place, which is then fetched (it is not recorded as copied)
       const data = await passEntry(handle, sourceStart, job.entry.compressedSize, job.entry.method, { to: files.data, at: job.dataStart, keep: fetched });

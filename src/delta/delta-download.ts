@@ -5,7 +5,7 @@
  *    left in `letto-<rev>.war.delta` (delta-state.ts);
  * 2. match its entries against the local zips (local-sources.ts): same CRC-32, sizes and method;
  * 3. plan: every byte of the new WAR that is neither on disk yet nor the data of a reused entry is
- *    requested, in coalesced, sorted single ranges (intervals.ts), while the reused entries are copied
+ *    requested, in coalesced, sorted ranges, several per request (intervals.ts, fetch-ranges.ts), while the reused entries are copied
  *    and checked (copy-entries.ts). A reused entry's data is placed after a local header as long as
  *    the one in the local zip it comes from; when the fetched header says otherwise, a second round
  *    puts it right;
@@ -23,7 +23,7 @@ import { DeltaFiles, deltaPaths, discardDelta, readDelta } from './delta-state.j
 import { writeAll } from './entry-data.js';
 import { fetchRanges } from './fetch-ranges.js';
 import { coalesce, covers, size, subtract, union, type Interval } from './intervals.js';
-import { findLocalSources, matchEntries, type LocalMatch } from './local-sources.js';
+import { findLocalSources, intactCheck, matchEntries, type LocalMatch } from './local-sources.js';
 import { directoryFromBytes, readRemoteDirectory } from './remote-directory.js';
 import { summarize, type TransferSummary } from './summary.js';
 import type { ZipEntryInfo } from './zip-directory.js';
@@ -69,6 +69,9 @@ export async function deltaDownload(ctx: Context, url: string, revision: Revisio
     const before = opened.resumed ? size(fetched) + size(dataOf(copied, entries)) : 0;
     let transferred = opened.transferred;
     let requests = opened.requests;
+    let singleRanges: string | null = null;
+    let trusted = 0;
+    const intact = await intactCheck(ctx);
     // where each matched entry's data goes: as logged, else after a local header as long as the central one
     const guesses = await guessDataStarts(entries, matches);
     let planned: CopyJob[] = [];
@@ -87,10 +90,15 @@ export async function deltaDownload(ctx: Context, url: string, revision: Revisio
       const [got, copies] = await Promise.all([
         fetchRanges(ctx.services.http, url, validators, ranges, files, (bytes) => onBytes?.(transferred + bytes)),
         // never over bytes already fetched, nor over those this round fetches
-        copyEntries(jobs, files, union([...fetched, ...ranges])),
+        copyEntries(jobs, files, union([...fetched, ...ranges]), intact),
       ]);
       transferred += got.bytes;
       requests += got.requests;
+      trusted += copies.trusted;
+      if (got.singleRanges && !singleRanges) {
+        singleRanges = got.singleRanges;
+        ctx.emit({ type: 'step', step: 'download', message: `Asking for one range at a time: ${got.singleRanges}` });
+      }
       if (!got.ok) return { ok: false, reason: got.reason };
       fetched = union([...fetched, ...ranges]);
       for (const job of copies.done) copied.set(job.index, job.dataStart);
@@ -110,7 +118,7 @@ export async function deltaDownload(ctx: Context, url: string, revision: Revisio
     if (!checked.ok) return { ok: false, reason: `the assembled WAR fails its check: ${checked.reason}` };
     const summary = summarize('delta', total, size(fetched), transferred, mostReusedFrom(copied, matches, entries));
     keep = true;
-    ctx.emit({ type: 'step', step: 'download', message: `Delta download: ${requests} range requests, ${copied.size} entries copied from local WARs ${before > 0 ? ` (an earlier run had left ${before} bytes of it)` : ''}` });
+    ctx.emit({ type: 'step', step: 'download', message: `Delta download: ${requests} range requests, ${copied.size} entries copied from local WARs${trusted > 0 ? ` (${trusted} of them from a WAR whose SHA-256 is that of one verified and installed before, so not inflated again)` : ''}${before > 0 ? ` (an earlier run had left ${before} bytes of it)` : ''}` });
     return { ok: true, result: { path: deltaPaths(final).data, bytes: total, sha256, scan: checked.scan, summary, requests } };
   } catch (error) {
     // a network failure leaves the pieces for the next run to continue

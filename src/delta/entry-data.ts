@@ -70,6 +70,19 @@ export async function passEntry(from: FileHandle, start: number, size: number, m
   return broken ? { crc: -1, length: -1, head: Buffer.alloc(0) } : { crc: crc >>> 0, length, head: Buffer.concat(head) };
 }
 
+/**
+ * Copies `size` bytes at `start` of `from` to `to` at `at`, except where `keep` says the target already
+ * holds bytes that must not be touched; nothing is inflated (for entries of a zip known to be intact).
+ * @throws the file system's errors (a short read is one: the file ended early).
+ */
+export async function copyBytes(from: FileHandle, start: number, size: number, to: FileHandle, at: number, keep: readonly Interval[]): Promise<void> {
+  const block = Buffer.allocUnsafe(Math.min(BLOCK, Math.max(size, 1)));
+  for (let done = 0; done < size; done += BLOCK) {
+    const data = await readExactly(from, block, start + done, Math.min(BLOCK, size - done));
+    await writeAround(to, data, at + done, keep);
+  }
+}
+
 async function readExactly(handle: FileHandle, buffer: Buffer, position: number, length: number): Promise<Buffer> {
   let got = 0;
   while (got < length) {

@@ -1,13 +1,15 @@
 /**
  * The zips already on this machine that entries of the new WAR may be copied from: the installed WAR,
  * verified WARs of other revisions in staging, and the backups (newest revision first). Only their
- * central directories are read here; an entry's data is checked when it is copied (see copy-entries.ts).
+ * central directories are read here; an entry's data is checked when it is copied (see copy-entries.ts),
+ * unless the whole zip is known to be intact ({@link intactCheck}).
  */
 import { join } from 'node:path';
 import { warPath, type Context } from '../context.js';
 import { parseRevisionWarName, type Revision } from '../revision.js';
 import { listBackups } from '../steps/backup.js';
 import { isFile, listDir } from '../system/files.js';
+import { hashFile } from '../system/http.js';
 import { readWarRevision } from '../war.js';
 import { directoryOfFile, entryKey, type ZipEntryInfo } from './zip-directory.js';
 
@@ -70,4 +72,21 @@ export function matchEntries(remote: readonly ZipEntryInfo[], sources: readonly 
     }
   }
   return remote.map((e) => (e.compressedSize === 0 ? null : (byName.get(`${e.name}\u0000${entryKey(e)}`) ?? byKey.get(entryKey(e)) ?? null)));
+}
+
+/**
+ * Whether a local zip is byte for byte a WAR that passed verification before (every entry's CRC-32,
+ * WEB-INF/web.xml, revision) and was installed: its SHA-256 is one that `runs.jsonl` records for a run
+ * that ended `updated`. Then its entries need no CRC-32 check (no inflating) when they are copied. Each
+ * file is hashed once, on the first question about it, and only when such a record exists at all.
+ * @returns a function of a path; it never rejects (an unreadable file is not intact).
+ */
+export async function intactCheck(ctx: Context): Promise<(path: string) => Promise<boolean>> {
+  const verified = new Set((await ctx.state.runs()).flatMap((run) => (run.result === 'updated' && run.sha256 ? [run.sha256] : [])));
+  const answers = new Map<string, Promise<boolean>>();
+  return (path) => {
+    if (verified.size === 0) return Promise.resolve(false);
+    if (!answers.has(path)) answers.set(path, hashFile(path).then((sha256) => verified.has(sha256), () => false));
+    return answers.get(path)!;
+  };
 }

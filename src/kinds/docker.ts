@@ -12,6 +12,19 @@ export const dockerAdapter: Adapter = {
   kind: 'docker',
   restartNote: 'every LeTTo container will be recreated',
   beforeFetchNote: 'Checking the Docker engine and the compose folders',
+  async load() {
+    await Promise.all([
+      import('../docker/compose.js'),
+      import('../docker/engine.js'),
+      import('../docker/fetch.js'),
+      import('../docker/health.js'),
+      import('../docker/install.js'),
+      import('../docker/recover.js'),
+      import('../docker/refs.js'),
+      import('../docker/registry.js'),
+      import('../docker/revisions.js'),
+    ]);
+  },
   async installed(ctx) {
     const { readLettoServices } = await import('../docker/compose.js');
     const { serviceRevisions } = await import('../docker/revisions.js');

@@ -92,6 +92,12 @@ export interface Adapter {
   readonly restartNote: string;
   /** The step message before {@link Adapter.beforeFetch} in `update`. */
   readonly beforeFetchNote: string;
+  /**
+   * Imports every module the steps below need (they are imported lazily, so that `health` and `check`
+   * start fast). Commands that may change the install call it first: a package upgrade that replaces
+   * letto-update's files during a long run cannot take a module away from under it half-way.
+   */
+  load(): Promise<void>;
   /** The installed revision. @throws LettoError when the install cannot be read at all. */
   installed(ctx: Context): Promise<InstalledRevision>;
   /**

@@ -17,6 +17,9 @@ export const tomeeAdapter: Adapter = {
   kind: 'tomee',
   restartNote: 'TomEE will be restarted',
   beforeFetchNote: 'Checking free disk space in staging, backups and webapps',
+  async load() {
+    await Promise.all([import('../install.js'), import('../recover.js'), import('../steps/download.js'), import('../steps/backup.js'), import('../steps/health.js'), import('../war.js')]);
+  },
   installed: (ctx) => readInstalled(ctx),
   beforeFetch: async (ctx, from, to, journal) => (await import('../install.js')).beforeDownload(ctx, from, to, journal),
   async fetch(ctx, revision, why) {

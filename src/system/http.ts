@@ -6,6 +6,7 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pRetry from 'p-retry';
 import type { Dispatcher } from 'undici';
+import { isByteranges, parseContentRange as parsePartRange, readByteranges, type InclusiveRange } from './byteranges.js';
 import { digestAuthorization, parseDigestChallenge, UnsupportedDigestError, type DigestChallenge } from './digest.js';
 import { createNodeTransport, type Transport, type TransportResponse } from './node-transport.js';
 import { probesDirectly, probeUrl, type ProbeResult } from './probe.js';
@@ -91,6 +92,25 @@ export interface RangeOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link HttpClient.readRanges}. */
+export interface RangesOptions {
+  /** Validators of the file the ranges must come from: sent as `If-Range`; the answer must carry the same ones and every part the same length. */
+  expect: Validators;
+  /** Told each chunk with its position in the file; awaited (write it before the next one comes). */
+  onData: (chunk: Buffer, position: number) => Promise<void> | void;
+  signal?: AbortSignal;
+}
+
+/**
+ * What a request for several ranges gave: all of them, or why not and what to do instead: `single`
+ * (the server does not answer several ranges usefully: ask for them one by one) or `full` (the file
+ * changed, or cannot be tied to one version: download it whole). Bytes handed to `onData` before a
+ * refusal are the asked bytes of the asked file and stay usable.
+ */
+export type RangesAnswer = { ok: true } | { ok: false; reason: string; fallback: 'single' | 'full' };
+
+export type { InclusiveRange } from './byteranges.js';
+
 /** What a Range request gave: the place of the bytes in the file and the file's validators, or why not. */
 export type RangeAnswer = { ok: true; start: number; end: number; total: number; validators: Validators } | { ok: false; reason: string };
 
@@ -119,6 +139,16 @@ export interface HttpClient {
    * @throws DownloadError (network, HTTP status, retries exhausted); whatever `onData` throws.
    */
   readRange(url: string, range: ByteRange, options: RangeOptions): Promise<RangeAnswer>;
+  /**
+   * GET several byte ranges of a file in one request (`Range: bytes=a-b,c-d,…` with `If-Range`), read
+   * from the `multipart/byteranges` answer (RFC 9110 §14.6) part by part, each part checked against its
+   * `Content-Range` (asked bytes, same file length). `ranges` must be sorted, disjoint and not adjacent
+   * (servers merge such ranges or refuse them), and few (Apache's MaxRanges is 200). After a transient
+   * failure only the bytes not yet handed over are asked for again. A 200 answer is never read.
+   * @returns a tagged result: all bytes handed over, or why not and the fallback (see {@link RangesAnswer}).
+   * @throws DownloadError (network, HTTP status, retries exhausted); whatever `onData` throws.
+   */
+  readRanges(url: string, ranges: readonly InclusiveRange[], options: RangesOptions): Promise<RangesAnswer>;
   /** One GET of a health URL; never throws. Certificates of loopback hosts are not verified. */
   probe(url: string, timeoutSeconds: number): Promise<ProbeResult>;
   close(): Promise<void>;
@@ -487,6 +517,94 @@ export function createHttpClient(options: HttpOptions): HttpClient {
     );
   }
 
+  async function readRanges(url: string, ranges: readonly InclusiveRange[], opts: RangesOptions): Promise<RangesAnswer> {
+    const expect = opts.expect;
+    const ifRange = ifRangeValue(expect);
+    if (!ifRange || expect.total === null) return { ok: false, fallback: 'full', reason: 'the server names no strong ETag and no Last-Modified date, so a range cannot be tied to one version of the file' };
+    const total = expect.total;
+    // what is still to come of each range (start moves on as bytes are handed over)
+    const left = ranges.map((r) => ({ start: r.start, end: r.end }));
+    const what = `Reading ${ranges.length} ranges of ${redact(url)}`;
+    const changed = { ok: false, fallback: 'full', reason: 'the WAR changed on the server meanwhile (other ETag, date or length)' } as const;
+    const deliver = async (chunk: Buffer, position: number): Promise<void> => {
+      const range = left.find((r) => r.start === position && r.start <= r.end);
+      if (!range || position + chunk.length > range.end + 1) throw new Error(`internal: bytes at ${position} were not asked for`);
+      await opts.onData(chunk, position);
+      range.start += chunk.length;
+    };
+    return withRetries(
+      what,
+      async (): Promise<RangesAnswer> => {
+        opts.signal?.throwIfAborted();
+        const asked = left.filter((r) => r.start <= r.end);
+        if (asked.length === 0) return { ok: true };
+        const deadline = options.deadline ? new Deadline(options.deadline) : null;
+        const response = await get(url, { range: `bytes=${asked.map((r) => `${r.start}-${r.end}`).join(',')}`, 'if-range': ifRange }, [200, 206, 416], deadline);
+        const several = asked.length > 1;
+        if (response.statusCode !== 206) {
+          // a 200 is the whole file: dropped at once, not read (dump closes the connection of a large body)
+          await response.body.dump();
+          if (response.statusCode === 200 && !sameFile(expect, validatorsOf(response, null))) return { ...changed, reason: 'the WAR changed on the server meanwhile (If-Range no longer matched: HTTP 200)' };
+          const answer = response.statusCode === 200 ? 'HTTP 200 and the whole file (not read)' : `HTTP ${response.statusCode}`;
+          return { ok: false, fallback: 'single', reason: `the server answered a request for ${asked.length} ranges with ${answer}` };
+        }
+        if (!sameFile(expect, validatorsOf(response, total))) {
+          await response.body.dump();
+          return changed;
+        }
+        const contentType = header(response.headers['content-type']) ?? undefined;
+        const single = isByteranges(contentType) ? null : parsePartRange(header(response.headers['content-range']));
+        if (!isByteranges(contentType) && (several || !single || single.start !== asked[0]!.start || single.end !== asked[0]!.end || single.total !== total)) {
+          await response.body.dump();
+          if (single && single.total !== total) return changed;
+          return { ok: false, fallback: 'single', reason: `the server answered a request for ${asked.length} range${several ? 's' : ''} with one part (Content-Range: ${header(response.headers['content-range']) ?? 'none'})` };
+        }
+        const stop = () => response.body.destroy(opts.signal!.reason as Error);
+        opts.signal?.addEventListener('abort', stop, { once: true });
+        let local = null as { error: unknown } | null;
+        const onData = async (chunk: Buffer, position: number) => {
+          try {
+            await deliver(chunk, position);
+          } catch (error) {
+            local = { error };
+            throw error;
+          }
+        };
+        let outcome: Awaited<ReturnType<typeof readByteranges>>;
+        try {
+          if (single) {
+            let next = single.start;
+            for await (const chunk of response.body) {
+              await onData(chunk, next);
+              next += chunk.length;
+            }
+            outcome = next === single.end + 1 ? { ok: true } : { ok: false, reason: 'ended early', truncated: true };
+          } else {
+            outcome = await readByteranges(response.body, { contentType: contentType!, total, accept: (r) => asked.some((a) => a.start === r.start && a.end === r.end), onData });
+          }
+        } catch (error) {
+          if (opts.signal?.aborted) throw opts.signal.reason;
+          if (local) throw local.error; // a local write error (ENOSPC…) is not a network problem
+          throw networkError(`${what} broke off: ${describeNetworkError(error)}.`, error, 'Nothing was installed. Run the command again: it continues where it stopped.');
+        } finally {
+          opts.signal?.removeEventListener('abort', stop);
+        }
+        // every asked byte is here (whatever the parser made of the closing boundary)
+        if (left.every((r) => r.start > r.end)) return { ok: true };
+        if (!outcome.ok && outcome.truncated) {
+          throw markTransient(new DownloadError(`${what} ended early (${left.filter((r) => r.start <= r.end).length} ranges not complete).`, { hint: 'Run the command again: it continues where it stopped.' }));
+        }
+        if (!outcome.ok) {
+          response.body.destroy();
+          return { ok: false, fallback: outcome.changed ? 'full' : 'single', reason: outcome.reason };
+        }
+        const missing = left.filter((r) => r.start <= r.end).length;
+        return { ok: false, fallback: 'single', reason: `the server's multipart answer lacks ${missing} of the ${asked.length} asked ranges` };
+      },
+      opts.signal,
+    );
+  }
+
   async function download(url: string, dest: string, opts: DownloadOptions = {}): Promise<DownloadResult> {
     let validators: Validators | null = opts.resume ?? null;
     let transferred = 0;
@@ -596,6 +714,7 @@ export function createHttpClient(options: HttpOptions): HttpClient {
     getOptionalText: (url) => readText(url, true),
     download,
     readRange,
+    readRanges,
 
     async size(url) {
       const deadline = options.deadline ? new Deadline(options.deadline) : null;

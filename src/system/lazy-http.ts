@@ -4,7 +4,7 @@
  * client (TLS, crypto, retries, Digest); every other request loads src/system/http.ts once.
  */
 import { isLoopbackHost } from '../config.js';
-import type { ByteRange, DownloadOptions, HttpClient, HttpOptions, RangeOptions } from './http.js';
+import type { ByteRange, DownloadOptions, HttpClient, HttpOptions, InclusiveRange, RangeOptions, RangesOptions } from './http.js';
 import { probesDirectly, probeUrl } from './probe.js';
 
 /** Same options and behaviour as `createHttpClient` in src/system/http.ts. */
@@ -17,6 +17,7 @@ export function createLazyHttpClient(options: HttpOptions): HttpClient {
     getOptionalText: async (url: string) => (await full()).getOptionalText(url),
     download: async (url: string, dest: string, opts?: DownloadOptions) => (await full()).download(url, dest, opts),
     readRange: async (url: string, range: ByteRange, opts: RangeOptions) => (await full()).readRange(url, range, opts),
+    readRanges: async (url: string, ranges: readonly InclusiveRange[], opts: RangesOptions) => (await full()).readRanges(url, ranges, opts),
     size: async (...args: Parameters<HttpClient['size']>) => (await full()).size(...args),
     async probe(url, timeoutSeconds) {
       if (!probesDirectly(url, env, isLoopbackHost)) return (await full()).probe(url, timeoutSeconds);

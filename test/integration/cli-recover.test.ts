@@ -4,12 +4,13 @@
  * (temporary files, a swapped WAR, an exploded folder, our backup-lock marker) are cleaned up, the
  * known-good WAR is put back byte for byte, and a recovery that fails keeps the journal (exit 4).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildWar } from '../../fixtures/build-war.js';
+import { processIdentity } from '../../src/system/proc.js';
 import { readWarRevision } from '../../src/war.js';
 import { type FakeHealth, listNames, makeServerLayout, runCli, type ServerLayout, startFakeHealth, writeConfig } from '../support/cli.js';
 import { expectWebappsInvariant } from '../support/invariant.js';
@@ -219,6 +220,24 @@ describe('recover after a SIGKILL in the middle of an update', () => {
     const r = await runCli(['--config', config, 'recover']);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(await readFile(layout.backupLock, 'utf8')).toBe('sqlsicherung läuft\n');
+    expect((await layout.warBytes()).equals(layout.initialWar)).toBe(true);
+  });
+
+  it('status names a stop script that a killed run left running, until recovery has waited for it', async () => {
+    const { layout, config } = await killedAfterSwap('stop');
+    // what a SIGKILL of letto-update while TomEE's stop script runs leaves: the script, in a group of its own
+    const script = spawn('sleep', ['2'], { detached: true, stdio: 'ignore' });
+    const owner = deadPid();
+    await mkdir(join(layout.state, 'scripts'), { recursive: true });
+    const record = { command: '/opt/letto/stop.sh', pgid: script.pid, process: processIdentity(script.pid!), started: new Date().toISOString(), timeout: 180, name: 'stop', owner: { pid: owner, process: null } };
+    await writeFile(join(layout.state, 'scripts', `${owner}.json`), JSON.stringify(record));
+    const status = await runCli(['--config', config, 'status']);
+    expect(status.stdout).toMatch(new RegExp(`script still running: the stop script /opt/letto/stop.sh of an interrupted run \\(process group ${script.pid}, since .*\\); the next update, rollback or \`letto-update recover\` waits for it until `));
+
+    const r = await runCli(['--config', config, 'recover']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/The stop script of an interrupted run .* still runs; waiting up to \d+ s/);
+    expect((await runCli(['--config', config, 'status'])).stdout).not.toContain('script still running');
     expect((await layout.warBytes()).equals(layout.initialWar)).toBe(true);
   });
 });

@@ -6,7 +6,7 @@
  */
 import { createHash, randomInt } from 'node:crypto';
 import { existsSync, utimesSync } from 'node:fs';
-import { copyFile, mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,21 @@ const staged = () => join(layout.staging, `letto-${NEW}.war`);
 const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const warRequests = () => server.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/letto-stable.war'));
 const sent = () => warRequests().reduce((sum, r) => sum + r.bodyBytes, 0);
+/** The ranges of a `Range: bytes=a-b,c-d` header (inclusive ends); [] for none or a suffix range. */
+const rangesOf = (header: unknown): Array<{ start: number; end: number }> =>
+  String(header ?? '').replace(/^bytes=/, '').split(',').flatMap((spec) => {
+    const m = /^(\d+)-(\d+)$/.exec(spec);
+    return m ? [{ start: Number(m[1]), end: Number(m[2]) }] : [];
+  });
+
+/** Every Range header is sorted, non-overlapping, not adjacent, and within 100 ranges (far inside Apache's limits). */
+function expectWellFormedRanges(): void {
+  for (const r of warRequests()) {
+    const ranges = rangesOf(r.headers.range);
+    expect(ranges.length).toBeLessThanOrEqual(100);
+    for (let i = 1; i < ranges.length; i++) expect(ranges[i]!.start, String(r.headers.range)).toBeGreaterThan(ranges[i - 1]!.end + 1);
+  }
+}
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'letto-delta-'));
@@ -108,12 +123,15 @@ describe('delta download', () => {
     // the last 512 KiB (directory), the changed jar (256 KiB), the classes and the local headers
     expect(sent()).toBeLessThan(TAIL + 256 * 1024 + 128 * 1024);
     expect(sent()).toBe(json.download!.fetched);
-    for (const r of warRequests()) {
-      expect(r.status).toBe(206);
-      expect(r.headers.range).toMatch(/^bytes=(\d+-\d+|-\d+)$/);
-    }
+    const gets = warRequests();
+    // the directory (a suffix range), then the rest in multipart answers of several ranges each
+    expect(gets[0]!.headers.range).toMatch(/^bytes=-\d+$/);
+    for (const r of gets) expect(r.status).toBe(206);
+    expect(gets.slice(1).some((r) => rangesOf(r.headers.range).length > 1)).toBe(true);
+    expect(gets.length).toBeLessThan(1 + gets.slice(1).reduce((sum, r) => sum + rangesOf(r.headers.range).length, 0));
+    expectWellFormedRanges();
     // every request after the first one is tied to the same file
-    for (const r of warRequests().slice(1)) expect(r.headers['if-range']).toBeTruthy();
+    for (const r of gets.slice(1)) expect(r.headers['if-range']).toBeTruthy();
     expect(await readdir(layout.staging)).toEqual([`letto-${NEW}.war`]);
   });
 
@@ -142,18 +160,96 @@ describe('delta download', () => {
     expect(gets[1]!.bodyBytes).toBe(war.length);
   });
 
-  it('a server that answers 200 after too many ranges: falls back, nothing of the delta download is left', async () => {
+  it('a server that answers too many ranges with 200 (as Apache over MaxRanges): that answer is dropped unread, the ranges are asked for one by one', async () => {
+    // large enough (24 MiB) that the 200 cannot all go into the sockets' buffers before it is dropped
+    const war = await builds({ jars: 24, jarBytes: 1 << 20 }, { jars: 24, jarBytes: 1 << 20, changedJars: ['lib-1.jar', 'lib-5.jar', 'lib-9.jar', 'lib-13.jar', 'lib-17.jar'] });
+    const strict = await startDownloadServer({ root, tls: true, user: USER, password: PASSWORD, maxRanges: 2 });
+    try {
+      config = await writeConfig(layout, { url: strict.url, caPem: strict.caPem, user: USER }, { password: PASSWORD, server: { retry_wait: 0.05, idle_timeout: 30 } });
+      const out = await downloadText();
+      expect(out).toMatch(/Asking for one range at a time: the server answered a request for \d+ ranges with HTTP 200 and the whole file \(not read\)/);
+      expect(out).toMatch(new RegExp(`reused from revision ${OLD}`));
+      await expectStagedIs(war);
+      const gets = strict.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/letto-stable.war'));
+      const refused = gets.filter((r) => r.status === 200);
+      expect(refused.length).toBeGreaterThan(0);
+      for (const r of refused) {
+        expect(rangesOf(r.headers.range).length).toBeGreaterThan(2);
+        expect(r.bodyBytes).toBeLessThan(war.length);
+      }
+      const singles = gets.filter((r) => r.status === 206);
+      for (const r of singles.slice(1)) expect(rangesOf(r.headers.range)).toHaveLength(1);
+      // the bytes of the new WAR the server sent in 206 answers: the changed jars, the classes, the headers and the directory
+      expect(singles.reduce((sum, r) => sum + r.bodyBytes, 0)).toBeLessThan(TAIL + 5 * (1 << 20) + 256 * 1024);
+    } finally {
+      await strict.close();
+    }
+  }, 60_000);
+
+  it('a multipart answer with one part, or one that cannot be read: the rest is asked for one range at a time', async () => {
+    const war = await builds({ jars: 24 }, { jars: 24, changedClasses: true, changedJars: ['lib-1.jar', 'lib-5.jar', 'lib-9.jar'] });
+    for (const kind of ['single-part', 'bad-part'] as const) {
+      server.requests.length = 0;
+      await rm(staged(), { force: true });
+      let multi = 0;
+      hook = (req) => {
+        if (rangesOf(req.headers.range).length > 1 && ++multi === 1) server.faults.push({ kind });
+        return false;
+      };
+      const out = await downloadText();
+      expect(out, kind).toMatch(kind === 'single-part' ? /Asking for one range at a time: the server answered a request for \d+ ranges with one part/ : /Asking for one range at a time: the multipart answer holds bytes \d+-\d+, which were not asked for/);
+      await expectStagedIs(war);
+      const gets = warRequests();
+      const first = gets.findIndex((r) => rangesOf(r.headers.range).length > 1);
+      // after the odd answer, single ranges only; each asked byte of the new WAR came once, apart from that answer
+      expect(gets.slice(first + 1).every((r) => rangesOf(r.headers.range).length === 1)).toBe(true);
+      const singles = gets.slice(first + 1).flatMap((r) => rangesOf(r.headers.range));
+      const asked = rangesOf(gets[first]!.headers.range);
+      for (const s of singles) expect(asked.some((a) => a.start <= s.start && s.end <= a.end)).toBe(true);
+      expectWellFormedRanges();
+    }
+  });
+
+  it('a multipart answer that breaks off: only the bytes not yet received are asked for again', async () => {
+    const war = await builds({ jars: 24 }, { jars: 24, changedClasses: true, changedJars: ['lib-1.jar', 'lib-5.jar', 'lib-9.jar'] });
+    let multi = 0;
+    hook = (req) => {
+      if (rangesOf(req.headers.range).length > 1 && ++multi === 1) server.faults.push({ kind: 'drop', after: 300 * 1024 });
+      return false;
+    };
+    const { json } = await download();
+    await expectStagedIs(war);
+    expect(json.download).toMatchObject({ mode: 'delta' });
+    const gets = warRequests();
+    const dropped = gets.findIndex((r) => rangesOf(r.headers.range).length > 1);
+    expect(gets[dropped]!.bodyBytes).toBe(300 * 1024);
+    // the retry asks for what was not received: all but the bytes that reached the client (less what was
+    // in flight when the connection broke: the socket buffers, the parser's look-ahead for the boundary)
+    const before = rangesOf(gets[dropped]!.headers.range);
+    const total = (ranges: Array<{ start: number; end: number }>) => ranges.reduce((sum, r) => sum + r.end - r.start + 1, 0);
+    const again = gets.slice(dropped + 1).map((r) => rangesOf(r.headers.range)).find((ranges) => ranges.some((a) => before.some((b) => a.start <= b.end && b.start <= a.end)))!;
+    expect(again).toBeDefined();
+    expect(total(before) - total(again)).toBeGreaterThan(300 * 1024 - 64 * 1024);
+    expect(total(before) - total(again)).toBeLessThanOrEqual(300 * 1024);
+    expect(again[0]!.start).toBeGreaterThan(before[0]!.start);
+    expect(sent() - json.download!.fetched).toBeGreaterThanOrEqual(0);
+    expect(sent() - json.download!.fetched).toBeLessThan(64 * 1024);
+  });
+
+  it('a server that answers 200 to ranges after a while: falls back to the whole file, nothing of the delta download is left', async () => {
     const war = await builds({ jars: 24 }, { jars: 24, changedJars: ['lib-1.jar', 'lib-5.jar', 'lib-9.jar', 'lib-13.jar', 'lib-17.jar'] });
     let ranges = 0;
     hook = (req) => {
-      if (req.headers.range && ++ranges === 3) server.faults.push({ kind: 'ignore-range' });
+      // the first multipart request gets 200 (so single ranges follow), and so does the second single range
+      if (req.headers.range && [2, 4].includes(++ranges)) server.faults.push({ kind: 'ignore-range' });
       return false;
     };
     const out = await downloadText();
+    expect(out).toMatch(/Asking for one range at a time: the server answered a request for \d+ ranges with HTTP 200/);
     expect(out).toMatch(/Delta download not used: the server answered a Range request with HTTP 200/);
     await expectStagedIs(war);
     const gets = warRequests();
-    expect(gets.filter((r) => r.status === 200)).toHaveLength(2);
+    expect(gets.filter((r) => r.status === 200)).toHaveLength(3);
     expect(gets.at(-1)).toMatchObject({ status: 200, bodyBytes: war.length });
     expect(gets.at(-1)!.headers.range).toBeUndefined();
   });
@@ -200,10 +296,36 @@ describe('delta download', () => {
     // the damaged jar's data (256 KiB) came from the server: some request covers it in the server's file
     const remote = (await directoryOfFile(serverWar())).entries.find((e) => e.name === 'WEB-INF/lib/lib-5.jar')!;
     const at = remote.offset + 30 + war.readUInt16LE(remote.offset + 26) + war.readUInt16LE(remote.offset + 28);
-    const served = warRequests().map((r) => /^bytes=(\d+)-(\d+)$/.exec(String(r.headers.range)));
-    expect(served.some((m) => m && Number(m[1]) <= at && Number(m[2]) >= at + remote.compressedSize - 1)).toBe(true);
+    const served = warRequests().flatMap((r) => rangesOf(r.headers.range));
+    expect(served.some((m) => m.start <= at && m.end >= at + remote.compressedSize - 1)).toBe(true);
     expect(sent()).toBe(json.download!.fetched);
     expect(sent()).toBeLessThan(TAIL + 256 * 1024 + 128 * 1024);
+  });
+
+  it('an installed WAR whose SHA-256 an update recorded: its entries are copied without inflating them; once damaged, it is checked entry by entry again', async () => {
+    const war = await builds({}, { changedClasses: true, changedJars: ['lib-3.jar'] });
+    const installed = await readFile(layout.war);
+    // what `update` records after it verified and installed this WAR
+    await mkdir(layout.state, { recursive: true });
+    await writeFile(join(layout.state, 'runs.jsonl'), `${JSON.stringify({ time: new Date().toISOString(), command: 'update', from: 6884, to: OLD, result: 'updated', durationSeconds: 9, message: 'updated', sha256: sha(installed) })}\n`);
+    let out = await downloadText();
+    expect(out).toMatch(/entries copied from local WARs \((\d+) of them from a WAR whose SHA-256 is that of one verified and installed before, so not inflated again\)/);
+    await expectStagedIs(war);
+    expect(sent()).toBeLessThan(TAIL + 256 * 1024 + 128 * 1024);
+
+    // the same WAR with one byte of a jar changed on disk: its SHA-256 no longer matches, every entry is inflated and checked
+    await rm(staged());
+    server.requests.length = 0;
+    const entry = (await directoryOfFile(layout.war)).entries.find((e) => e.name === 'WEB-INF/lib/lib-5.jar')!;
+    const start = entry.offset + 30 + installed.readUInt16LE(entry.offset + 26) + installed.readUInt16LE(entry.offset + 28);
+    installed[start + 1000] = installed[start + 1000]! ^ 0xff;
+    await writeFile(layout.war, installed);
+    out = await downloadText();
+    expect(out).not.toMatch(/not inflated again/);
+    await expectStagedIs(war);
+    // the damaged jar (256 KiB) came from the server
+    expect(sent()).toBeGreaterThan(256 * 1024);
+    expect(sent()).toBeLessThan(TAIL + 2 * 256 * 1024 + 128 * 1024);
   });
 
   it('a zip64 WAR: its directory is read through the zip64 records and its jars are reused', async () => {
@@ -244,9 +366,7 @@ describe('delta download', () => {
       await expectStagedIs(war);
       // no range of the second run asks again for a byte the first run had written and recorded
       for (const r of slow.requests.slice(firstRun)) {
-        const m = /^bytes=(\d+)-(\d+)$/.exec(String(r.headers.range ?? ''));
-        if (!m) continue;
-        for (const done of recorded) expect(Number(m[2]) < done.start || Number(m[1]) >= done.end, `${r.headers.range} overlaps ${done.start}-${done.end}`).toBe(true);
+        for (const m of rangesOf(r.headers.range)) for (const done of recorded) expect(m.end < done.start || m.start >= done.end, `${r.headers.range} overlaps ${done.start}-${done.end}`).toBe(true);
       }
       const json = JSON.parse(result.stdout) as { download: { fetched: number } | null };
       if (json.download) {

@@ -13,7 +13,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join, relative, resolve, isAbsolute, sep } from 'node:path';
-import { Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { generate } from 'selfsigned';
 import { buildWar } from '../../fixtures/build-war.js';
 
@@ -45,7 +45,11 @@ export interface RecordedRequest {
  * - `drop`: send the headers and the first `after` bytes of the answer's body, then close the connection;
  * - `stall`: send the headers and the first `after` bytes, then keep the connection open without sending more;
  * - `ignore-range`: answer 200 with the whole file although the request asked for a Range;
- * - `ignore-if-range`: honour `Range` even when `If-Range` no longer matches (a broken server).
+ * - `ignore-if-range`: honour `Range` even when `If-Range` no longer matches (a broken server);
+ * - `single-part`: answer a request for several ranges with one 206 part from the first range's start
+ *   to the last one's end (a server that merges ranges);
+ * - `bad-part`: answer a request for several ranges with a multipart answer whose second part names
+ *   other bytes than it holds (an answer that cannot be read).
  */
 export type Fault = { match?: string } & (
   | { kind: 'status'; status: number; retryAfter?: string }
@@ -53,6 +57,8 @@ export type Fault = { match?: string } & (
   | { kind: 'stall'; after: number }
   | { kind: 'ignore-range' }
   | { kind: 'ignore-if-range' }
+  | { kind: 'single-part' }
+  | { kind: 'bad-part' }
 );
 
 /** Fault-injection hook: return `true` (or a promise of it) if it has handled (answered) the request. */
@@ -87,6 +93,12 @@ export interface DownloadServerOptions {
    * scenario, e.g. 125e6 for 1 Gbit/s). Default: as fast as the machine can.
    */
   rate?: number;
+  /**
+   * Most ranges answered in one multipart/byteranges answer; a request for more gets the whole file
+   * with 200, as Apache's `MaxRanges`. Default 200 (Apache's default); 0 answers every request for
+   * several ranges with 200.
+   */
+  maxRanges?: number;
 }
 
 /** A running download server; see {@link startDownloadServer}. */
@@ -295,11 +307,10 @@ async function renderListing(dirPath: string, urlPath: string, query: string): P
   );
 }
 
-/** Parses a single `bytes=` range against `size`; `undefined` = no/ignored range, `null` = unsatisfiable. */
-function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | undefined {
-  if (header === undefined) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m) return undefined; // multi-range or garbage: serve the whole file, as allowed by RFC 9110
+/** Parses one range spec (`a-b`, `a-`, `-n`) against `size`; `undefined` = invalid, `null` = unsatisfiable. */
+function parseSpec(spec: string, size: number): { start: number; end: number } | null | undefined {
+  const m = /^(\d*)-(\d*)$/.exec(spec.trim());
+  if (!m) return undefined;
   const [, a = '', b = ''] = m;
   if (a === '' && b === '') return undefined;
   let start: number;
@@ -318,7 +329,25 @@ function parseRange(header: string | undefined, size: number): { start: number; 
   return { start, end };
 }
 
-async function serveFile(req: IncomingMessage, res: ServerResponse, filePath: string, st: Stats, record: RecordedRequest, fault: Fault | undefined, rate?: number): Promise<void> {
+/**
+ * Parses a `bytes=` Range header against `size`: the satisfiable ranges in the order asked (several when
+ * the header has a list, RFC 9110 §14.1.2); `undefined` = no or invalid Range (serve the whole file, as
+ * RFC 9110 allows), `null` = none satisfiable.
+ */
+function parseRanges(header: string | undefined, size: number): Array<{ start: number; end: number }> | null | undefined {
+  if (header === undefined) return undefined;
+  const m = /^bytes=(.+)$/.exec(header.trim());
+  if (!m) return undefined;
+  const ranges: Array<{ start: number; end: number }> = [];
+  for (const spec of m[1]!.split(',')) {
+    const range = parseSpec(spec, size);
+    if (range === undefined) return undefined;
+    if (range) ranges.push(range);
+  }
+  return ranges.length > 0 ? ranges : null;
+}
+
+async function serveFile(req: IncomingMessage, res: ServerResponse, filePath: string, st: Stats, record: RecordedRequest, fault: Fault | undefined, rate: number | undefined, maxRanges: number): Promise<void> {
   const method = req.method ?? 'GET';
   const etag = etagOf(st);
   const headers: Record<string, string> = {
@@ -338,18 +367,29 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, filePath: st
     errorPage(res, method, fault.status, 'Injected fault', 'The test server was told to fail this request.', fault.retryAfter ? { 'Retry-After': fault.retryAfter } : {});
     return;
   }
-  let range = fault?.kind === 'ignore-range' ? undefined : parseRange(req.headers.range, st.size);
+  let ranges = fault?.kind === 'ignore-range' ? undefined : parseRanges(req.headers.range, st.size);
+  // more ranges than the server accepts (Apache: MaxRanges), or several where it sends only one at a time: the whole file
+  if (ranges && ranges.length > 1 && (maxRanges === 0 || ranges.length > maxRanges)) ranges = undefined;
   const ifRange = req.headers['if-range'];
-  if (fault?.kind !== 'ignore-if-range' && range !== undefined && ifRange !== undefined && ifRange !== etag && ifRange !== headers['Last-Modified']) {
-    range = undefined; // representation changed: send the whole file
+  if (fault?.kind !== 'ignore-if-range' && ranges !== undefined && ifRange !== undefined && ifRange !== etag && ifRange !== headers['Last-Modified']) {
+    ranges = undefined; // representation changed: send the whole file
   }
-  if (range === null) {
+  if (ranges === null) {
     record.status = 416;
     errorPage(res, method, 416, 'Requested Range Not Satisfiable', 'None of the range-specifier values in the Range request-header field overlap the current extent of the selected resource.', {
       'Content-Range': `bytes */${st.size}`,
     });
     return;
   }
+  if (ranges && ranges.length > 1 && fault?.kind === 'single-part') {
+    // a server that merges the asked ranges into one
+    ranges = [{ start: ranges[0]!.start, end: ranges[ranges.length - 1]!.end }];
+  }
+  if (ranges && ranges.length > 1) {
+    serveMultipart(method, res, filePath, st.size, headers, ranges, record, fault, rate);
+    return;
+  }
+  const range = ranges?.[0];
   const start = range?.start ?? 0;
   const end = range?.end ?? st.size - 1;
   const length = st.size === 0 ? 0 : end - start + 1;
@@ -384,6 +424,50 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, filePath: st
     // everything up to the cut is handed to the kernel before the connection is closed (drop) or left hanging (stall)
     if (fault?.kind === 'drop') res.socket?.end();
   });
+}
+
+/**
+ * Answers several ranges as `multipart/byteranges` (RFC 9110 §14.6), as Apache does: a part per range,
+ * each with `Content-Type` and `Content-Range`, a `Content-Length` for the whole body. `bodyBytes`
+ * counts the file's bytes in it. Faults: `drop` closes the connection after `after` bytes of the file;
+ * `bad-part` sends the second part with a `Content-Range` one byte off.
+ */
+function serveMultipart(method: string, res: ServerResponse, filePath: string, size: number, fileHeaders: Record<string, string>, ranges: Array<{ start: number; end: number }>, record: RecordedRequest, fault: Fault | undefined, rate: number | undefined): void {
+  const boundary = randomBytes(12).toString('hex');
+  const heads = ranges.map((r, i) => {
+    const shown = fault?.kind === 'bad-part' && i === 1 ? { start: r.start + 1, end: r.end + 1 } : r;
+    return Buffer.from(`\r\n--${boundary}\r\nContent-Type: ${fileHeaders['Content-Type']}\r\nContent-Range: bytes ${shown.start}-${shown.end}/${size}\r\n\r\n`);
+  });
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const length = heads.reduce((sum, h, i) => sum + h.length + ranges[i]!.end - ranges[i]!.start + 1, tail.length);
+  const { 'Content-Type': _type, ...rest } = fileHeaders;
+  record.status = 206;
+  res.writeHead(206, { ...rest, 'Content-Type': `multipart/byteranges; boundary=${boundary}`, 'Content-Length': String(length) });
+  if (method === 'HEAD') {
+    res.end();
+    return;
+  }
+  const cut = fault?.kind === 'drop' ? fault.after : null;
+  async function* body(): AsyncGenerator<Buffer> {
+    for (const [i, r] of ranges.entries()) {
+      yield heads[i]!;
+      for await (const chunk of createReadStream(filePath, { start: r.start, end: r.end })) {
+        let data = chunk as Buffer;
+        if (cut !== null && record.bodyBytes + data.length > cut) data = data.subarray(0, cut - record.bodyBytes);
+        record.bodyBytes += data.length;
+        if (data.length > 0) yield data;
+        if (cut !== null && record.bodyBytes >= cut) return;
+      }
+    }
+    yield tail;
+  }
+  const source = Readable.from(body(), { objectMode: false });
+  source.on('error', (err) => res.destroy(err));
+  res.on('close', () => source.destroy());
+  const piped = rate ? source.pipe(throttle(rate)) : source;
+  piped.pipe(res, { end: cut === null });
+  // everything up to the cut is handed to the kernel before the connection is closed
+  if (cut !== null) piped.on('end', () => res.socket?.end());
 }
 
 /**
@@ -427,7 +511,8 @@ class DigestServer {
  * Starts a download server on `127.0.0.1` (or `opts.host`) on a random free port.
  *
  * Behaviour: `GET`/`HEAD` of files under `root` at `/download/letto/<path>` (streamed, with
- * `Content-Length`, `ETag`, `Last-Modified`, single byte `Range` support); directories get an
+ * `Content-Length`, `ETag`, `Last-Modified`, byte `Range` support: one range as a plain 206, several
+ * as multipart/byteranges, as Apache); directories get an
  * Apache-autoindex-like listing (a directory URL without trailing `/` is redirected with 301);
  * missing → 404 HTML; `.`/`..`/encoded slashes in the path → 400; other methods → 405. With
  * `user`/`password`, every request without correct Basic credentials gets 401 with
@@ -527,7 +612,7 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
     }
     const faultIndex = method === 'GET' ? faults.findIndex((f) => rawPath.endsWith(f.match ?? '.war')) : -1;
     const fault = faultIndex >= 0 ? faults.splice(faultIndex, 1)[0] : undefined;
-    await serveFile(req, res, fsPath, st, record, fault, opts.rate);
+    await serveFile(req, res, fsPath, st, record, fault, opts.rate, opts.maxRanges ?? 200);
   };
 
   const listener = (req: IncomingMessage, res: ServerResponse): void => {

@@ -125,6 +125,7 @@ async function makeHarness(opts: { installed?: number; target?: number; running?
     download: () => Promise.reject(new Error('no network in unit tests')),
     size: () => Promise.reject(new Error('no network in unit tests')),
     readRange: () => Promise.reject(new Error('no network in unit tests')),
+    readRanges: () => Promise.reject(new Error('no network in unit tests')),
     async probe(url): Promise<ProbeResult> {
       expect(url).toBe(config.tomee.health_url);
       harness.lockSeen.push({ at: 'probe', content: await readOrNull(lockPath) });

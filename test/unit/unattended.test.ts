@@ -94,6 +94,7 @@ describe('update --random-delay', () => {
       download: () => Promise.reject(new Error('not used')),
       size: () => Promise.reject(new Error('offline in this test')),
       readRange: () => Promise.reject(new Error('not used')),
+      readRanges: () => Promise.reject(new Error('not used')),
       probe: () => Promise.resolve({ ok: false, error: 'not used', ms: 0 }),
       close: () => Promise.resolve(),
     };
