@@ -4,8 +4,8 @@
  * scratch with busybox (revisions 100, 101, and 102 whose lettoserver never turns healthy), two compose
  * folders run by docker-compose — and the real CLI: status → update --dry-run → update → update to the
  * broken daily revision (every service rolled back; the failure notice, received by a webhook on
- * loopback, carries the failed service's `docker logs`) → status → rollback --to 100 (pulled again) →
- * list --remote.
+ * loopback, carries the failed service's `docker logs`) → status → rollback --to 100 (its images are
+ * still kept here; `rollback --to` pulls them when they are not) → list --remote.
  *
  * Needs root (the registry's CA goes to /etc/docker/certs.d) and Docker, compose, docker-registry,
  * htpasswd and busybox-static; without them it says so plainly and skips (`npm run demo` still passes).
