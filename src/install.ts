@@ -8,6 +8,7 @@ import { backupInstalled, backupPathFor, backupTempPath } from './steps/backup.j
 import { waitHealthy } from './steps/health.js';
 import { explodedPath, swapTempPath, swapWar } from './steps/swap.js';
 import type { Journal } from './journal.js';
+import type { LogTail } from './log-tail.js';
 import { refuseSymlink } from './system/files.js';
 import { checkFreeSpace } from './steps/space.js';
 import { startTomee, stopTomee, tomeeStatus } from './steps/tomee.js';
@@ -19,11 +20,14 @@ import { UndoList } from './undo.js';
  * - `failed`: it failed before the running server was touched; nothing changed (exit 1);
  * - `rolled-back`: it failed after TomEE was stopped; the previous revision runs healthy again (exit 3);
  * - `rollback-failed`: putting the previous revision back failed too; the server needs a person (exit 4).
+ *
+ * `log`: the log lines of what failed its health check, read before the undo (a Docker install's
+ * `docker logs`; TomEE's catalina.out tail is read when the notice is sent).
  */
 export type InstallOutcome =
   | { result: 'installed'; started: boolean; message: string }
   | { result: 'failed'; error: LettoError }
-  | { result: 'rolled-back' | 'rollback-failed'; error: LettoError; message: string };
+  | { result: 'rolled-back' | 'rollback-failed'; error: LettoError; message: string; log?: LogTail };
 
 /**
  * Fails with exit 75 when a backup is running (the backup lock exists and is not ours). A marker left

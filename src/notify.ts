@@ -9,6 +9,7 @@ import { elapsedSeconds } from './run.js';
 import type { RunRecord } from './state.js';
 import type { MailRoute } from './system/mail.js';
 import { postJson } from './system/webhook.js';
+import { environmentSecrets, redactSecrets, type LogTail } from './log-tail.js';
 
 /** What happened, as told to the admin: one finished update, rollback or watchdog restart. */
 export interface Notice {
@@ -20,9 +21,11 @@ export interface Notice {
   durationSeconds: number;
   message: string;
   hint?: string;
+  /** Log lines of what failed (a Docker install: `docker logs` of the services that failed their health check). */
+  log?: LogTail;
 }
 
-/** Results that are failures: told with `when = "error"`, and with the tail of catalina.out. */
+/** Results that are failures: told with `when = "error"`, and with a log tail (catalina.out, or the failed containers' `docker logs`). */
 const FAILURES = new Set(['failed', 'rolled-back', 'rollback-failed', 'restarted', 'restart-failed']);
 /** Results that change the server: told with `when = "change"` (the default), besides failures. */
 const CHANGES = new Set(['updated']);
@@ -81,8 +84,8 @@ async function deliver(ctx: Context, notice: Notice): Promise<string[]> {
   const failures: string[] = [];
   const host = hostname();
   const failure = FAILURES.has(notice.result);
-  // a Docker install has no catalina.out on the host: its logs are `docker logs` of the containers (the hint says so)
-  const tail = failure && !ctx.config.docker ? await catalinaTail(catalinaOut(ctx.config)) : null;
+  const tail = failure ? await failureLog(ctx.config, notice) : null;
+  const { log: _log, ...told } = notice;
   const time = ctx.services.clock.now().toISOString();
   if (settings.email_to.length > 0) {
     let route: MailRoute | null = null;
@@ -94,7 +97,7 @@ async function deliver(ctx: Context, notice: Notice): Promise<string[]> {
         from: settings.email_from || `letto-update@${host}`,
         to: settings.email_to,
         subject: subjectOf(notice, host),
-        text: bodyOf(notice, host, localTime(time), tail, catalinaOut(ctx.config)),
+        text: bodyOf(notice, host, localTime(time), tail),
       });
     } catch (error) {
       const via = route ? ` via ${describeMailRoute(route)}` : '';
@@ -103,7 +106,7 @@ async function deliver(ctx: Context, notice: Notice): Promise<string[]> {
   }
   if (settings.webhook_url) {
     try {
-      await postJson(settings.webhook_url, { host, time, ...notice, failure, catalinaTail: tail });
+      await postJson(settings.webhook_url, { host, time, ...told, failure, catalinaTail: ctx.config.docker ? null : (tail?.text ?? null), logTail: tail });
     } catch (error) {
       failures.push(`The notification ${(error as Error).message}`);
     }
@@ -171,7 +174,7 @@ export function subjectOf(notice: Notice, host: string): string {
   return `[letto-update] ${host}: ${notice.command} ${revisions}: ${result}`;
 }
 
-function bodyOf(notice: Notice, host: string, time: string, tail: string | null, logFile: string): string {
+function bodyOf(notice: Notice, host: string, time: string, tail: LogTail | null): string {
   const lines = [
     `${notice.message}`,
     '',
@@ -184,9 +187,36 @@ function bodyOf(notice: Notice, host: string, time: string, tail: string | null,
     `duration: ${notice.durationSeconds} s`,
   ];
   if (notice.hint) lines.push('', `What to do: ${notice.hint}`);
-  if (tail !== null) lines.push('', `Last lines of ${logFile}:`, '', tail);
+  if (tail !== null) lines.push('', `Last lines of ${tail.source}:`, '', tail.text);
   lines.push('', '-- ', 'letto-update (history: letto-update history)');
   return lines.join('\n') + '\n';
+}
+
+/**
+ * The log tail of a failure notice, passwords taken out ({@link redactSecrets}: the download and SMTP
+ * passwords, `password=…`-like values): the one the run read (a Docker install's `docker logs` of the
+ * services that failed their health check), else for TomEE the last 40 lines of catalina.out. A Docker
+ * install has no catalina.out: without logs from the run, none (the hint names `docker logs`).
+ */
+async function failureLog(config: Config, notice: Notice): Promise<LogTail | null> {
+  const found = notice.log ?? (config.docker ? null : { source: catalinaOut(config), text: await catalinaTail(catalinaOut(config)) });
+  if (!found) return null;
+  return { source: found.source, text: redactSecrets(found.text, await knownSecrets(config)) };
+}
+
+/** The passwords this run knows of: from the environment, `server.password_file` and `notify.smtp_password_file` (unreadable ones left out). */
+async function knownSecrets(config: Config): Promise<string[]> {
+  const secrets = environmentSecrets();
+  for (const [file, key] of [[config.server.password_file, 'server.password_file'], [config.notify.smtp_password_file, 'notify.smtp_password_file']] as const) {
+    if (file) secrets.push((await readSecretFile(file, key, { optional: true }).catch(() => null)) ?? '');
+  }
+  try {
+    const password = config.notify.smtp_url ? new URL(config.notify.smtp_url).password : '';
+    if (password) secrets.push(decodeURIComponent(password));
+  } catch {
+    // not a URL: no password in it
+  }
+  return secrets.filter(Boolean);
 }
 
 /**

@@ -6,6 +6,7 @@ import { acquireRunLock } from './lock.js';
 import { describeJournal, unfinishedJournal, type Recovery } from './recover.js';
 import type { Revision } from './revision.js';
 import type { TransferSummary } from './delta/summary.js';
+import type { LogTail } from './log-tail.js';
 import type { RunRecord } from './state.js';
 import { adapterFor, adapterOfJournal } from './kinds/index.js';
 import type { Fetched } from './kinds/kind.js';
@@ -29,6 +30,8 @@ export interface RunReport {
   /** What downloading the WAR fetched ("fetched 12.3 MiB of 248 MiB; 95 % reused from revision 6885"). */
   download?: TransferSummary;
   durationSeconds: number;
+  /** For a failed health check of a Docker install: the logs of the services that failed it (secrets taken out), for the notice. */
+  log?: LogTail;
 }
 
 /** Revisions learnt so far in a run, so that a failure can still be recorded with them. */
@@ -169,7 +172,7 @@ export async function concludeInstall(ctx: Context, outcome: InstallOutcome, war
     }
     case 'rolled-back':
     case 'rollback-failed':
-      return report(outcome.result, `${outcome.error.message} ${outcome.message}`, { ...extra, hint: outcome.error.hint });
+      return report(outcome.result, `${outcome.error.message} ${outcome.message}`, { ...extra, hint: outcome.error.hint, ...(outcome.log ? { log: outcome.log } : {}) });
   }
 }
 

@@ -2,6 +2,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import type { Context } from '../context.js';
 import { LettoError } from '../errors.js';
+import { SECRET_NAME } from '../log-tail.js';
 import { lastLine } from '../system/docker.js';
 import { dockerOf } from './engine.js';
 import { isLettoRef } from './refs.js';
@@ -69,11 +70,13 @@ export async function readLettoServices(ctx: Context): Promise<LettoService[]> {
 interface Known {
   images: Map<string, Map<string, string>>;
   projects: Map<string, string>;
+  /** Values of the services' secret-looking variables (`MYSQL_ROOT_PASSWORD`, …), never to be shown. */
+  secrets: Set<string>;
 }
 const known = new WeakMap<Context, Known>();
 function knownOf(ctx: Context): Known {
   let k = known.get(ctx);
-  if (!k) known.set(ctx, (k = { images: new Map(), projects: new Map() }));
+  if (!k) known.set(ctx, (k = { images: new Map(), projects: new Map(), secrets: new Set() }));
   return k;
 }
 
@@ -87,13 +90,30 @@ async function serviceImages(ctx: Context, dir: string): Promise<Map<string, str
       hint: `Run \`${(await dockerOf(ctx).composeProgram()).label} config\` in ${dir} and fix what it reports.`,
     });
   }
-  const parsed = parseYaml(result.stdout) as { services?: Record<string, { image?: unknown }> } | null;
+  const parsed = parseYaml(result.stdout) as { services?: Record<string, { image?: unknown; environment?: unknown }> } | null;
   const images = new Map<string, string>();
   for (const [service, spec] of Object.entries(parsed?.services ?? {})) {
     if (typeof spec?.image === 'string') images.set(service, spec.image);
+    for (const [name, value] of variables(spec?.environment)) if (SECRET_NAME.test(name) && value) knownOf(ctx).secrets.add(value);
   }
   knownOf(ctx).images.set(dir, images);
   return images;
+}
+
+/** A service's `environment` as compose config prints it: a map (v2) or a list of `NAME=value` (v1). */
+function variables(environment: unknown): Array<[string, string]> {
+  if (Array.isArray(environment)) return environment.map((e) => String(e)).map((e) => [e.split('=')[0]!, e.includes('=') ? e.slice(e.indexOf('=') + 1) : '']);
+  if (environment && typeof environment === 'object') return Object.entries(environment).map(([k, v]) => [k, v === null || v === undefined ? '' : String(v)]);
+  return [];
+}
+
+/**
+ * The values of the LeTTo compose services' secret-looking variables (`*PASSWORD*`, `*SECRET*`,
+ * `*TOKEN*`, …), as compose resolved them from the compose files, `env_file`s and `.env`: what a log
+ * tail must never show. Known once the folders were read ({@link readLettoServices}) in this run.
+ */
+export function composeSecrets(ctx: Context): string[] {
+  return [...knownOf(ctx).secrets];
 }
 
 /**

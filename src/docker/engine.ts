@@ -20,15 +20,33 @@ export function dockerOf(ctx: Context): DockerRunner {
 
 /**
  * Fails when the Docker engine does not answer (`docker version`).
+ * @returns the engine's version, e.g. `20.10.24+dfsg1`.
  * @throws LettoError (exit 1) naming what the docker CLI said; nothing was changed.
  */
-export async function assertEngine(ctx: Context): Promise<void> {
+export async function assertEngine(ctx: Context): Promise<string> {
   const result = await dockerOf(ctx).docker(['version', '--format', '{{.Server.Version}}'], QUERY_TIMEOUT);
   if (result.failure || result.exitCode !== 0) {
     throw new LettoError(`The Docker engine does not answer: ${lastLine(result)}. Nothing was changed.`, {
       hint: 'Start Docker (`systemctl start docker`), and run letto-update as root or as a member of the docker group.',
     });
   }
+  return result.stdout.trim();
+}
+
+/**
+ * The compose program in use and its version (`docker-compose 1.29.2`, `docker compose 2.26.1`).
+ * @throws LettoError (exit 1) when it does not run; nothing was changed.
+ */
+export async function composeVersion(ctx: Context): Promise<string> {
+  const runner = dockerOf(ctx);
+  const { label } = await runner.composeProgram();
+  const result = await runner.compose('/', ['version', '--short'], QUERY_TIMEOUT);
+  if (result.failure || result.exitCode !== 0) {
+    throw new LettoError(`Compose (\`${label}\`) does not run: ${lastLine(result)}. Nothing was changed.`, {
+      hint: 'Install compose (Debian: `apt-get install docker-compose`), or set docker.compose in the config to the command that runs it.',
+    });
+  }
+  return `${label} ${result.stdout.trim().replace(/^v/, '')}`;
 }
 
 /** The id (`sha256:…`) of a local image, or null when there is none by that reference. */

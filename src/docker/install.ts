@@ -3,6 +3,7 @@ import type { Context } from '../context.js';
 import { LettoError, asLettoError } from '../errors.js';
 import type { InstallOutcome } from '../install.js';
 import type { ImagePointer, Journal } from '../journal.js';
+import type { LogTail } from '../log-tail.js';
 import type { Revision } from '../revision.js';
 import { UndoList } from '../undo.js';
 import { composeUp } from './compose.js';
@@ -10,6 +11,7 @@ import { imageId, tag } from './engine.js';
 import type { DockerFetched } from './fetch.js';
 import { requireLettoServices } from './fetch.js';
 import { waitServicesHealthy } from './health.js';
+import { failedServiceLogs } from './logs.js';
 import { parseRef, revisionTag } from './refs.js';
 
 /** The tag that keeps the previous images when their revision is unknown. */
@@ -39,6 +41,7 @@ export async function installImages(ctx: Context, from: Revision | null, target:
   const { marker } = lock;
   const undo = new UndoList();
   let touched = false;
+  let log: LogTail | null = null;
   const fromLabel = `revision ${from ?? 'unknown'}`;
   ctx.emit({ type: 'critical', active: true });
   try {
@@ -56,6 +59,8 @@ export async function installImages(ctx: Context, from: Revision | null, target:
     await journal.record('health');
     const health = await waitServicesHealthy(ctx, byRef(target.images));
     if (!health.healthy) {
+      // read now: the undo recreates the failed containers, and their logs go with them
+      log = await failedServiceLogs(ctx, health.failing, health.last);
       throw new LettoError(`Revision ${target.revision ?? 'unknown'} did not become healthy within ${ctx.config.docker!.health_timeout} s (last: ${health.last}).`, {
         hint: 'Look at `docker ps -a` and the logs of the LeTTo containers (`docker logs NAME`) for why it did not start.',
       });
@@ -69,13 +74,15 @@ export async function installImages(ctx: Context, from: Revision | null, target:
     if (touched) await journal.record('undo').catch(() => undefined);
     const unwind = await undo.unwind(ctx.emit);
     if (!touched && unwind.ok) return { result: 'failed', error };
-    if (unwind.ok) return { result: 'rolled-back', error, message: `Every LeTTo service runs ${fromLabel} again and answers its health check.` };
+    const logs = log ? { log } : {};
+    if (unwind.ok) return { result: 'rolled-back', error, message: `Every LeTTo service runs ${fromLabel} again and answers its health check.`, ...logs };
     journal.abandon(); // kept on disk: the next run (or `letto-update recover`) tries again
     const failures = unwind.failures.map((f) => `${f.label}: ${f.error instanceof Error ? f.error.message : String(f.error)}`).join('; ');
     return {
       result: 'rollback-failed',
       error,
       message: `Putting ${fromLabel} back failed too (${failures}). LeTTo may be down: look at \`docker ps -a\` and the containers' logs; \`letto-update recover\` tries again.`,
+      ...logs,
     };
   } finally {
     await releaseBackupLock(lockPath, marker).catch(() => undefined);

@@ -83,4 +83,5 @@ export const dockerAdapter: Adapter = {
     }
     return [...new Set(common ?? [])].sort((a, b) => b - a).map((revision) => ({ revision, url: refs.map((ref) => pullRef(docker, ref, revision)).join(' ') }));
   },
+  planSteps: async (ctx) => (await import('../docker/plan.js')).dockerPlanSteps(ctx),
 };

@@ -17,6 +17,7 @@ import type { Context } from '../context.js';
 import type { TransferSummary } from '../delta/summary.js';
 import type { InstallOutcome } from '../install.js';
 import type { Journal, JournalEntry } from '../journal.js';
+import type { PlanStep } from '../plan-checks.js';
 import type { Recovery } from '../recover.js';
 import type { Revision } from '../revision.js';
 import type { WarSource } from '../steps/download.js';
@@ -128,4 +129,9 @@ export interface Adapter {
   listLocal(ctx: Context): Promise<LocalRevision[]>;
   /** Revisions on the download server's archive or in the registry, newest first. @throws LettoError. */
   listRemote(ctx: Context): Promise<RemoteRevision[]>;
+  /**
+   * The checks of `update --dry-run` that depend on the kind (src/plan.ts makes the common ones: run
+   * lock, backup lock, interrupted run, revisions), in runbook order. None of them changes anything.
+   */
+  planSteps(ctx: Context): Promise<PlanStep[]>;
 }

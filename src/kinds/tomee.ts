@@ -50,6 +50,7 @@ export const tomeeAdapter: Adapter = {
     return (await listBackups(ctx)).map((b) => ({ revision: b.revision, description: `${(b.bytes / 1024 / 1024).toFixed(1)} MiB  ${localTime(b.time)}` }));
   },
   listRemote: async (ctx) => (await import('../steps/download.js')).readArchive(ctx),
+  planSteps: async (ctx) => (await import('../plan-tomee.js')).tomeePlanSteps(ctx),
 };
 
 /** A {@link Fetched} of this adapter is always a WAR file. */

@@ -7,6 +7,8 @@
  * from the state the previous one left.
  */
 import { mkdir, mkdtemp, rm, writeFile, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -31,7 +33,8 @@ import { startDownloadServer, type DownloadServer } from '../support/download-se
 const TIMEOUT = 600_000;
 
 describeWithDocker('Docker install: update, health check, rollback on every service, recovery', () => {
-  const id = `lu-docker-${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+  // LETTO_TEST_DOCKER_PREFIX: another name for what this suite creates in the shared engine (default lu-docker)
+  const id = `${process.env.LETTO_TEST_DOCKER_PREFIX ?? 'lu-docker'}-${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
   const prefix = `${id}/`;
   let root: string;
   let registry: TestRegistry | null = null;
@@ -40,6 +43,9 @@ describeWithDocker('Docker install: update, health check, rollback on every serv
   let config: string;
   let state: string;
   let backupLock: string;
+  /** The failure notices (`[notify] webhook_url`, when = "error"), as posted. */
+  const notices: Array<{ result: string; logTail: { source: string; text: string } | null }> = [];
+  let webhook: Server | null = null;
 
   const cli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
     runCli(['--config', config, ...args], { env: { DOCKER_CONFIG: registry!.dockerConfig, ...env }, timeoutMs: 540_000 });
@@ -56,6 +62,25 @@ describeWithDocker('Docker install: update, health check, rollback on every serv
     await expect(stat(backupLock)).rejects.toThrow();
   }
 
+  /** Containers (id, image id, state) and images (id and name) of this suite: what a dry run must leave as it was. */
+  async function engineSnapshot(): Promise<{ containers: string; images: string[] }> {
+    const ids: string[] = [];
+    for (const project of install!.projects) ids.push(...(await execa('docker', ['ps', '-a', '-q', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`])).stdout.split(/\s+/).filter(Boolean));
+    const inspected = (await execa('docker', ['container', 'inspect', '--format', '{{.Id}} {{.Image}} {{.State.Status}} {{.State.StartedAt}}', ...ids])).stdout;
+    const images = (await execa('docker', ['image', 'ls', '--no-trunc', '--format', '{{.ID}} {{.Repository}}:{{.Tag}}'])).stdout.split('\n').filter((l) => l.includes(prefix));
+    return { containers: inspected.split('\n').sort().join('\n'), images: images.sort() };
+  }
+
+  /** The table `update --dry-run` prints: check name → its line after the name (`ok    …`). */
+  function planTable(stdout: string): Map<string, string> {
+    const table = new Map<string, string>();
+    for (const line of stdout.split('\n')) {
+      const m = /^ {2}(ok|warn|FAIL|skip) +(\S.*?)  +(\S.*)$/.exec(line);
+      if (m) table.set(m[2]!, `${m[1]} ${m[3]}`);
+    }
+    return table;
+  }
+
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'lu-docker-'));
     registry = await startRegistry(root);
@@ -70,6 +95,15 @@ describeWithDocker('Docker install: update, health check, rollback on every serv
     await mkdir(join(root, 'download'), { recursive: true });
     await setStable(100);
     await writeFile(join(root, 'download', 'daily-revision.txt'), '105\r\n');
+    webhook = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        notices.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as (typeof notices)[number]);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => webhook!.listen(0, '127.0.0.1', resolve));
     download = await startDownloadServer({ root: join(root, 'download'), tls: true, user: 'letto', password: 'dl-Pässword-3' });
     const etc = join(root, 'etc');
     await mkdir(etc, { recursive: true });
@@ -98,12 +132,17 @@ image_prefix = "${prefix}"
 registry = "${registry.host}"
 health_url = "${install.healthUrl}"
 health_timeout = 30
+
+[notify]
+webhook_url = "http://127.0.0.1:${(webhook.address() as AddressInfo).port}/letto-update"
+when = "error"
 `,
     );
   }, 300_000);
 
   afterAll(async () => {
     await download?.close();
+    await new Promise((resolve) => webhook?.close(resolve));
     await removeInstall(install, prefix, registry?.host ?? null);
     await registry?.close();
     if (root) await rm(root, { recursive: true, force: true });
@@ -118,6 +157,47 @@ health_timeout = 30
     const cron = await cli(['update', '--cron']);
     expect(cron.exitCode, cron.stderr).toBe(0);
     expect(cron.stdout + cron.stderr).toBe('');
+  }, TIMEOUT);
+
+  it('update --dry-run says what the update would do (images, folders, tags) and changes nothing', async () => {
+    await setStable(101);
+    const before = await engineSnapshot();
+    const runsBefore = await readJsonLines(join(state, 'runs.jsonl'));
+    const plan = await cli(['update', '--dry-run']);
+    expect(plan.exitCode, plan.stdout + plan.stderr).toBe(0);
+    expect(plan.stdout).toContain('Dry run: would update LeTTo from revision 100 to 101 (stable channel); every LeTTo container will be recreated.');
+    const table = planTable(plan.stdout);
+    // the images of a folder in the order compose config lists its services
+    const names = [...table.keys()];
+    expect(names.filter((n) => !n.startsWith('image '))).toEqual(['run lock', 'backup lock', 'interrupted run', 'docker engine', 'compose folders', 'revisions', 'state folder', 'tags', 'bring up', 'health check']);
+    expect(names.slice(7, 10).sort()).toEqual(['image letto-service-login', 'image letto-setup', 'image lettoserver']);
+    for (const [name, line] of table) expect(line, name).toMatch(/^ok /);
+    expect(table.get('docker engine')).toMatch(/Docker \S+ answers; compose: docker(-| )compose \d/);
+    const [setup, letto] = install!.dirs;
+    expect(table.get('compose folders')).toContain(`1. ${setup} (project ${install!.projects[0]}): letto-setup; 2. ${letto} (project ${install!.projects[1]}): `);
+    expect(table.get('compose folders')).toMatch(/: (lettoserver, letto-service-login|letto-service-login, lettoserver)$/);
+    expect(table.get('image lettoserver')).toContain(`would pull ${registry!.host}/${prefix}lettoserver:rev101 for lettoserver (${prefix}lettoserver:stable)`);
+    expect(table.get('tags')).toMatch(new RegExp(`would point ${prefix}\\S+:stable, ${prefix}\\S+:stable, ${prefix}\\S+:stable at their rev101 images; the images running now \\([0-9a-f]{12}, [0-9a-f]{12}, [0-9a-f]{12}\\) keep the tag rev100`));
+    expect(table.get('bring up')).toContain(`up -d --no-build\` in 1. ${setup}, 2. ${letto}`);
+    expect(table.get('health check')).toMatch(/3 LeTTo containers run healthy; http:\S+: HTTP 200/);
+    expect(plan.stdout).toContain('The update would go ahead');
+    // --json carries the same plan; a revision with a missing image and a registry refusing the credentials fail their checks
+    const json = JSON.parse((await cli(['--json', 'update', '--dry-run'])).stdout) as { action: string; to: number; goAhead: boolean; checks: Array<{ name: string }> };
+    expect(json).toMatchObject({ action: 'install', to: 101, goAhead: true });
+    expect(json.checks.map((c) => c.name)).toEqual([...table.keys()]);
+    const missing = await cli(['update', '--dry-run', '--revision', '104']);
+    expect(missing.exitCode, missing.stdout + missing.stderr).toBe(1);
+    expect(planTable(missing.stdout).get('image letto-service-login')).toMatch(new RegExp(`^FAIL .*${prefix}letto-service-login:rev104 \\(for letto-service-login\\) is not in ${registry!.host}: the update would refuse revision 104`));
+    expect(planTable(missing.stdout).get('image lettoserver')).toMatch(/^ok /);
+    const refused = await cli(['update', '--dry-run'], { DOCKER_CONFIG: registry!.wrongDockerConfig });
+    expect(refused.exitCode).toBe(1);
+    expect(planTable(refused.stdout).get('image lettoserver')).toMatch(/^FAIL .*refused the credentials/);
+    expect(refused.stderr).toMatch(/docker login/);
+    expect(refused.stdout + refused.stderr).not.toContain(registry!.password);
+    // nothing changed: the same containers on the same images, no image pulled or tagged, no journal, no run recorded
+    expect(await engineSnapshot()).toEqual(before);
+    await expectAllOn(100);
+    expect(await readJsonLines(join(state, 'runs.jsonl'))).toEqual(runsBefore);
   }, TIMEOUT);
 
   it('the backup lock: update refuses (75) and changes nothing', async () => {
@@ -174,6 +254,13 @@ health_timeout = 30
     await expectAllOn(101);
     const last = (await readJsonLines(join(state, 'runs.jsonl'))).at(-1);
     expect(last).toMatchObject({ command: 'update', from: 101, to: 102, result: 'rolled-back' });
+    // the failure notice carries the failed service's `docker logs` (read before the undo removed its container), without the password
+    const notice = notices.at(-1)!;
+    expect(notice.result).toBe('rolled-back');
+    expect(notice.logTail!.source).toMatch(/^`docker logs --tail 40` of lettoserver \(container \S+ is unhealthy\)$/);
+    expect(notice.logTail!.text).toContain('LeTTo lettoserver revision 102 starting, database letto:********@db');
+    expect(notice.logTail!.text).toContain('ERROR: lettoserver revision 102 failed to start');
+    expect(JSON.stringify(notices)).not.toContain(install!.dbPassword);
   }, TIMEOUT);
 
   it('only the login service fails: every service goes back, lettoserver too (exit 3, no mix)', async () => {
@@ -183,6 +270,8 @@ health_timeout = 30
     expect(run.stderr).toMatch(/unhealthy/);
     expect(await imageIds()).toEqual(before);
     await expectAllOn(101);
+    expect(notices.at(-1)!.logTail!.source).toMatch(/of letto-service-login \(/);
+    expect(notices.at(-1)!.logTail!.text).toContain('ERROR: letto-service-login revision 103 failed to start');
   }, TIMEOUT);
 
   it('kill -9 while undoing a failed update: the next run (recover) puts every service back', async () => {

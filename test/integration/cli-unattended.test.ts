@@ -85,7 +85,11 @@ async function setup(extra = '', overrides: ConfigOverrides = {}): Promise<{ lay
   const smtpPasswordFile = join(layout.root, 'etc/smtp-password');
   await writeFile(smtpPasswordFile, `${SMTP_PASSWORD}\n`, { mode: 0o600 });
   await mkdir(join(layout.root, 'opt/tomee/logs'), { recursive: true });
-  await writeFile(join(layout.root, 'opt/tomee/logs/catalina.out'), 'INFO: startup\nSEVERE: Context [/letto] startup failed due to previous errors\n');
+  // passwords in the log (the download and SMTP ones, a database password in a JDBC URL) must not reach the mail
+  await writeFile(
+    join(layout.root, 'opt/tomee/logs/catalina.out'),
+    `INFO: startup\nINFO: download ${USER}/${PASSWORD}, mail ${SMTP_PASSWORD}\nINFO: jdbc:mysql://db/letto?user=letto&password=Db-Secret-9\nSEVERE: Context [/letto] startup failed due to previous errors\n`,
+  );
   const notify = `[notify]\nemail_to = ["admin@schule.example", "it@schule.example"]\nemail_from = "letto@schule.example"\nsmtp_url = "${smtp.url}"\nsmtp_user = "mailer"\nsmtp_password_file = "${smtpPasswordFile}"\n`;
   const config = await writeConfig(
     layout,
@@ -93,6 +97,11 @@ async function setup(extra = '', overrides: ConfigOverrides = {}): Promise<{ lay
     { password: PASSWORD, ...overrides, tomee: { health_url: healthUrl, health_timeout: 1, ...overrides.tomee }, extra: `${extra.includes('[notify]') ? '' : notify}${extra}` },
   );
   return { layout, config, cli: (...args: string[]) => runCli(['--config', config, ...args]) };
+}
+
+/** A mail's text with its quoted-printable encoding undone (soft line breaks, `=XX`), so that words cut by it are found. */
+function quotedPrintable(raw: string): string {
+  return Buffer.from(raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1').toString('utf8');
 }
 
 function expectNoSecrets(...texts: string[]): void {
@@ -139,6 +148,11 @@ describe('update --cron', () => {
     const mail = smtp.mails.at(-1)!;
     expect(mail.subject).toMatch(/update 6880 -> 6890: FAILED, previous revision restored/);
     expect(mail.raw).toContain('SEVERE: Context [/letto] startup failed'); // the tail of catalina.out
+    const text = quotedPrintable(mail.raw);
+    expect(text).toContain(`INFO: download ${USER}/********, mail ********`);
+    expect(text).toContain('password=********');
+    expect(text).not.toContain('Db-Secret-9');
+    expectNoSecrets(text);
     const state = JSON.parse(await readFile(join(layout.state, 'state.json'), 'utf8')) as { failedRevision: { revision: number } };
     expect(state.failedRevision.revision).toBe(6890);
     const status = await cli('--json', 'status');

@@ -154,13 +154,22 @@ export async function publishRevision(root: string, prefix: string, registry: Te
       await writeFile(join(ctxDir, 'www', 'ping'), 'pong\n');
       await writeFile(join(ctxDir, 'www', 'letto', 'test.jsf'), `LeTTo revision ${revision}, ${image}\n`);
     }
+    // a start-up log as LeTTo's services write one, naming the database password (which a failure notice must not show)
+    await writeFile(
+      join(ctxDir, 'start.sh'),
+      `echo "LeTTo ${image} revision ${revision} starting, database letto:\${LETTO_DB_PASSWORD:-none}@db"
+[ -f /www/ping ] || echo "ERROR: ${image} revision ${revision} failed to start" >&2
+exec /bin/busybox httpd -f -p 8080 -h /www
+`,
+    );
     await writeFile(
       join(ctxDir, 'Dockerfile'),
       `FROM scratch
 COPY busybox /bin/busybox
 COPY www /www
+COPY start.sh /start.sh
 HEALTHCHECK --interval=1s --timeout=3s --start-period=1s --retries=2 CMD ["/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/ping"]
-CMD ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
+CMD ["/bin/busybox", "sh", "/start.sh"]
 `,
     );
     const remote = `${registry.host}/${prefix}${image}:rev${revision}`;
@@ -181,6 +190,8 @@ export interface ComposeInstall {
   healthUrl: string;
   /** The image references the compose files name: `<prefix><image>:stable`. */
   refs: Record<ServiceImage, string>;
+  /** The database password in the letto folder's `.env`, handed to lettoserver, which logs it at start-up. */
+  dbPassword: string;
 }
 
 /**
@@ -196,10 +207,14 @@ export async function writeComposeInstall(root: string, id: string, prefix: stri
   const refs = Object.fromEntries(SERVICES.map((s) => [s.image, `${prefix}${s.image}:stable`])) as Record<ServiceImage, string>;
   await writeFile(join(setup, '.env'), `COMPOSE_PROJECT_NAME=${id}-setup\n`);
   await writeFile(join(setup, 'docker-compose.yml'), `version: "3.7"\nservices:\n  letto-setup:\n    image: ${refs['letto-setup']}\n    restart: always\n`);
-  await writeFile(join(letto, '.env'), `COMPOSE_PROJECT_NAME=${id}-letto\nCOMPOSE_FILE=docker-compose.yml:docker-service-login.yml\nLETTO_PORT=${port}\n`);
-  await writeFile(join(letto, 'docker-compose.yml'), `version: "3.7"\nservices:\n  lettoserver:\n    image: ${refs.lettoserver}\n    restart: always\n    ports:\n      - "127.0.0.1:\${LETTO_PORT}:8080"\n`);
+  const dbPassword = 'Db-Geheim-5x';
+  await writeFile(join(letto, '.env'), `COMPOSE_PROJECT_NAME=${id}-letto\nCOMPOSE_FILE=docker-compose.yml:docker-service-login.yml\nLETTO_PORT=${port}\nLETTO_DB_PASSWORD=${dbPassword}\n`);
+  await writeFile(
+    join(letto, 'docker-compose.yml'),
+    `version: "3.7"\nservices:\n  lettoserver:\n    image: ${refs.lettoserver}\n    restart: always\n    environment:\n      LETTO_DB_PASSWORD: \${LETTO_DB_PASSWORD}\n    ports:\n      - "127.0.0.1:\${LETTO_PORT}:8080"\n`,
+  );
   await writeFile(join(letto, 'docker-service-login.yml'), `version: "3.7"\nservices:\n  letto-service-login:\n    image: ${refs['letto-service-login']}\n    restart: always\n`);
-  return { dirs: [setup, letto], projects: [`${id}-setup`, `${id}-letto`], healthUrl: `http://127.0.0.1:${port}/letto/test.jsf`, refs };
+  return { dirs: [setup, letto], projects: [`${id}-setup`, `${id}-letto`], healthUrl: `http://127.0.0.1:${port}/letto/test.jsf`, refs, dbPassword };
 }
 
 /** Pulls `revision` from the registry, tags it as the compose files name it (`:stable`) and brings both folders up: the starting install. */
