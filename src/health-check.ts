@@ -61,16 +61,13 @@ export function pluginLine(state: PluginState, summary: string, perfdata = ''): 
 export async function checkHealth(ctx: Context, t: HealthThresholds): Promise<HealthReport> {
   const adapter = adapterFor(ctx);
   const url = adapter.health(ctx).url;
-  // the status script, the installed revision and (TomEE: always asked) the health page at once: a
-  // monitoring plugin waits for the slowest of them, not for their sum; the probe times its request alone
+  // the status script and the installed revision at once; the health page after both, so that its
+  // time (perfdata) is the request alone and not the event loop's work for the other two
   const runtime = adapter.runtime(ctx).then((value) => ({ value }), (error: unknown) => ({ error }));
-  const installed = adapter.installed(ctx).then((i) => i.revision, () => null);
-  const early = adapter.kind === 'tomee' ? ctx.services.http.probe(url, t.timeout) : null;
-  const revision = await installed;
+  const revision = await adapter.installed(ctx).then((i) => i.revision, () => null);
   const base = { revision, running: null, pid: null, httpStatus: null, ms: null, perfdata: '' };
   const outcome = await runtime;
   if ('error' in outcome) {
-    await early;
     if (!(outcome.error instanceof LettoError)) throw outcome.error;
     return { ...base, state: 'UNKNOWN', summary: outcome.error.message.replace(/\.$/, ''), hint: outcome.error.hint };
   }
@@ -82,7 +79,7 @@ export async function checkHealth(ctx: Context, t: HealthThresholds): Promise<He
     if (!status.running) return report('CRITICAL', `${status.description}, ${label}`);
     if (!url) return report('OK', `${label}, ${status.description} (no docker.health_url to probe)`);
   }
-  const probe = await (early ?? ctx.services.http.probe(url, t.timeout));
+  const probe = await ctx.services.http.probe(url, t.timeout);
   if (!status.running) {
     if (!probe.ok || probe.status !== 200) return report('CRITICAL', `TomEE is not running (${ctx.config.tomee.status}), ${label}`);
     // LeTTo answers although the status script says it is stopped: one of the two is wrong, and it is
