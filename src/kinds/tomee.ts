@@ -2,7 +2,7 @@ import type { Context, WarFile } from '../context.js';
 import { explainDiskFull } from '../errors.js';
 import type { Revision } from '../revision.js';
 import { readInstalled } from '../steps/check.js';
-import { tomeeStatus } from '../steps/tomee.js';
+import { restartTomee, tomeeStatus } from '../steps/tomee.js';
 import { localTime } from '../time.js';
 import type { Adapter, Fetched } from './kind.js';
 
@@ -42,7 +42,7 @@ export const tomeeAdapter: Adapter = {
     const status = await tomeeStatus(ctx);
     return { ...status, description: `TomEE: ${status.running ? `running (PID ${status.pid})` : 'not running'}` };
   },
-  restart: async (ctx) => (await import('../steps/tomee.js')).restartTomee(ctx),
+  restart: (ctx) => restartTomee(ctx),
   health: (ctx) => ({ url: ctx.config.tomee.health_url, timeout: ctx.config.tomee.health_timeout }),
   waitHealthy: async (ctx) => (await import('../steps/health.js')).waitHealthy(ctx),
   async listLocal(ctx) {
