@@ -3,6 +3,7 @@ import type { Context } from './context.js';
 import { BusyError, asLettoError } from './errors.js';
 import { checkHealth, stopsTomee, type HealthReport } from './health-check.js';
 import { acquireRunLock, runLockHolder } from './lock.js';
+import type { LogTail } from './log-tail.js';
 import { notify } from './notify.js';
 import { elapsedSeconds, recoverAndRecord } from './run.js';
 import { adapterFor } from './kinds/index.js';
@@ -19,7 +20,7 @@ const PROBE_TIMEOUT = 10;
  * - `unknown`: the status script cannot be run (nothing counted, nothing restarted);
  * - `grace`: failed, but within `watchdog.grace` seconds of the last restart (a slow start is no failure);
  * - `counting`: failed, fewer than `watchdog.failures` in a row;
- * - `backup-running`: enough failures, but the backup lock exists: no restart during a backup;
+ * - `restarted` / `restart-failed`: TomEE (a Docker install: the LeTTo containers) was restarted and LeTTo answers again / does not.
  * - `restarted` / `restart-failed`: TomEE was restarted and answers again / does not.
  */
 export type WatchdogAction = 'healthy' | 'paused' | 'update-running' | 'unknown' | 'grace' | 'counting' | 'backup-running' | 'restarted' | 'restart-failed';
@@ -75,12 +76,14 @@ export async function watchdogOnce(ctx: Context): Promise<WatchdogReport> {
 async function restart(ctx: Context, health: HealthReport, failures: number, counters: Awaited<ReturnType<typeof readCounters>>): Promise<WatchdogReport> {
   const { failures: threshold } = ctx.config.watchdog;
   const started = ctx.services.clock.now();
+  const adapter = adapterFor(ctx);
   const keep = async (action: WatchdogAction, message: string): Promise<WatchdogReport> => {
     await writeCounters(ctx, { ...counters, failures, lastCheck: started.toISOString(), lastAction: action });
     return { action, failures, threshold, message, health };
   };
   let lock;
   try {
+    await ctx.state.ensure(); // a first restart on a machine where no update ran yet: no state folder
     lock = await acquireRunLock(ctx.state.dir, 'watchdog', ctx.serviceUser);
   } catch (error) {
     if (error instanceof BusyError) return keep('update-running', `LeTTo does not answer, but another run holds the lock: ${error.message}`);
@@ -96,6 +99,7 @@ async function restart(ctx: Context, health: HealthReport, failures: number, cou
     ctx.emit({ type: 'critical', active: true });
     let action: WatchdogAction;
     let message: string;
+    let log: LogTail | null = null;
     try {
       // an update or rollback killed midway is finished or undone first (src/recover.ts), rather than
       // TomEE restarted on whatever that run left in webapps
@@ -105,26 +109,27 @@ async function restart(ctx: Context, health: HealthReport, failures: number, cou
         action = 'restarted';
         message = `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); an interrupted ${recovered.journal.command} was recovered: ${recovered.message}`;
       } else {
-        await adapterFor(ctx).restart(ctx);
-        const after = await adapterFor(ctx).waitHealthy(ctx);
+        await adapter.restart(ctx);
+        const after = await adapter.waitHealthy(ctx);
         action = after.healthy ? 'restarted' : 'restart-failed';
         message = after.healthy
-          ? `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); TomEE was restarted and answers again after ${after.seconds} s.`
-          : `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); TomEE was restarted but does not answer within ${adapterFor(ctx).health(ctx).timeout} s (last: ${after.last}).`;
+          ? `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); ${adapter.restarted.ok} after ${after.seconds} s.`
+          : `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); ${adapter.restarted.failed} within ${adapter.health(ctx).timeout} s (last: ${after.last}).`;
+        if (after.log) log = after.log;
       }
     } catch (error) {
       action = 'restart-failed';
-      message = `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); restarting TomEE failed: ${asLettoError(error).message}`;
+      message = `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); restarting ${adapter.serverName} failed: ${asLettoError(error).message}`;
     } finally {
       ctx.emit({ type: 'critical', active: false });
     }
     await writeCounters(ctx, { failures: 0, lastCheck: started.toISOString(), lastRestart: ctx.services.clock.now().toISOString(), lastAction: action });
     const durationSeconds = elapsedSeconds(ctx, started);
-    const hint = action === 'restart-failed' ? `Look at ${ctx.config.tomee.start}, ${ctx.config.tomee.status} and catalina.out; \`letto-update watchdog pause\` stops the watchdog while you work.` : undefined;
+    const hint = action === 'restart-failed' ? adapter.restartFailedHint(ctx) : undefined;
     await ctx.state
       .recordRun({ time: ctx.services.clock.now().toISOString(), command: 'watchdog', from: health.revision, to: health.revision, result: action === 'restarted' ? 'restarted' : 'restart-failed', durationSeconds, message })
       .catch((error: Error) => ctx.emit({ type: 'warn', message: `Could not record the restart: ${error.message}` }));
-    await notify(ctx, { command: 'watchdog', result: action, from: health.revision, to: health.revision, durationSeconds, message, ...(hint ? { hint } : {}) });
+    await notify(ctx, { command: 'watchdog', result: action, from: health.revision, to: health.revision, durationSeconds, message, ...(hint ? { hint } : {}), ...(log ? { log } : {}) });
     return { action, failures: 0, threshold, message, health };
   } finally {
     if (marker) await releaseBackupLock(lockPath, marker).catch(() => undefined);

@@ -12,6 +12,9 @@ export const dockerAdapter: Adapter = {
   kind: 'docker',
   restartNote: 'every LeTTo container will be recreated',
   beforeFetchNote: 'Checking the Docker engine and the compose folders',
+  serverName: 'the LeTTo containers',
+  restarted: { ok: 'the LeTTo containers were restarted (compose restart) and answer again', failed: 'the LeTTo containers were restarted (compose restart) but do not all run healthy' },
+  restartFailedHint: () => 'Look at `docker ps -a` and `docker logs` of the LeTTo containers (the notice carries the last lines of the failed ones); `letto-update watchdog pause` stops the watchdog while you work.',
   async load() {
     await Promise.all([
       import('../docker/compose.js'),
@@ -63,7 +66,13 @@ export const dockerAdapter: Adapter = {
     for (const dir of ctx.config.docker!.compose_dirs) await composeRestart(ctx, dir);
   },
   health: (ctx) => ({ url: ctx.config.docker!.health_url, timeout: ctx.config.docker!.health_timeout }),
-  waitHealthy: async (ctx) => (await import('../docker/health.js')).waitServicesHealthy(ctx, null),
+  async waitHealthy(ctx) {
+    const health = await (await import('../docker/health.js')).waitServicesHealthy(ctx, null);
+    if (health.healthy) return health;
+    // read now, while the failed containers are still there to be asked
+    const log = await (await import('../docker/logs.js')).failedServiceLogs(ctx, health.failing, health.last);
+    return log ? { ...health, log } : health;
+  },
   async listLocal(ctx) {
     const { readLettoServices } = await import('../docker/compose.js');
     const { localRevisions } = await import('../docker/revisions.js');

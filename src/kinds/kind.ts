@@ -92,6 +92,12 @@ export interface Adapter {
   readonly restartNote: string;
   /** The step message before {@link Adapter.beforeFetch} in `update`. */
   readonly beforeFetchNote: string;
+  /** What {@link Adapter.restart} restarts, for messages: `TomEE`, `the LeTTo containers`. */
+  readonly serverName: string;
+  /** The watchdog's words after a restart: `TomEE was restarted and answers again` / `… but does not answer`. */
+  readonly restarted: { ok: string; failed: string };
+  /** What the watchdog tells after a restart that did not bring LeTTo back: where to look. */
+  restartFailedHint(ctx: Context): string;
   /**
    * Imports every module the steps below need (they are imported lazily, so that `health` and `check`
    * start fast). Commands that may change the install call it first: a package upgrade that replaces
@@ -123,7 +129,10 @@ export interface Adapter {
   restart(ctx: Context): Promise<void>;
   /** The URL and timeout (s) of the health check (`url` may be empty for Docker: containers only). */
   health(ctx: Context): { url: string; timeout: number };
-  /** Waits until LeTTo answers its health check or the timeout passes (after a watchdog restart). Never throws. */
+  /**
+   * Waits until LeTTo answers its health check or the timeout passes (after a watchdog restart). When it
+   * does not, a Docker install adds `log`: `docker logs` of the services that failed. Never throws.
+   */
   waitHealthy(ctx: Context): Promise<HealthResult>;
   /** Revisions kept on this machine, newest first. */
   listLocal(ctx: Context): Promise<LocalRevision[]>;

@@ -17,6 +17,9 @@ export const tomeeAdapter: Adapter = {
   kind: 'tomee',
   restartNote: 'TomEE will be restarted',
   beforeFetchNote: 'Checking free disk space in staging, backups and webapps',
+  serverName: 'TomEE',
+  restarted: { ok: 'TomEE was restarted and answers again', failed: 'TomEE was restarted but does not answer' },
+  restartFailedHint: (ctx) => `Look at ${ctx.config.tomee.start}, ${ctx.config.tomee.status} and catalina.out; \`letto-update watchdog pause\` stops the watchdog while you work.`,
   async load() {
     await Promise.all([import('../install.js'), import('../recover.js'), import('../steps/download.js'), import('../steps/backup.js'), import('../steps/health.js'), import('../war.js')]);
   },

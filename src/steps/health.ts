@@ -1,4 +1,5 @@
 import type { Context } from '../context.js';
+import type { LogTail } from '../log-tail.js';
 
 /** Seconds between two health probes, and the most one probe may take. */
 const POLL_INTERVAL = 2;
@@ -9,6 +10,8 @@ export interface HealthResult {
   healthy: boolean;
   last: string;
   seconds: number;
+  /** When not healthy, where an adapter has them: the log lines of what failed (secrets taken out). */
+  log?: LogTail;
 }
 
 /**

@@ -85,6 +85,12 @@ export function dockerSuite(opts: DockerSuiteOptions): void {
       await expect(stat(backupLock)).rejects.toThrow();
     }
 
+    /** Waits (up to 60 s) until every LeTTo container is healthy again, then {@link expectAllOn}. */
+    async function expectAllOnSoon(revision: number): Promise<void> {
+      for (let i = 0; i < 60 && (await containers(install!)).some((c) => c.health !== 'healthy'); i++) await new Promise((r) => setTimeout(r, 1000));
+      await expectAllOn(revision);
+    }
+
     /** Containers (id, image id, state) and images (id and name) of this suite: what a dry run must leave as it was. */
     async function engineSnapshot(): Promise<{ containers: string; images: string[] }> {
       const ids: string[] = [];
@@ -144,28 +150,31 @@ export function dockerSuite(opts: DockerSuiteOptions): void {
       await writeFile(
         config,
         `[server]
-  url = "${download.url}"
-  user = "letto"
-  password_file = "${join(etc, 'password')}"
-  ca_file = "${join(etc, 'ca.pem')}"
+url = "${download.url}"
+user = "letto"
+password_file = "${join(etc, 'password')}"
+ca_file = "${join(etc, 'ca.pem')}"
 
-  [paths]
-  state = "${state}"
-  backup_lock = "${backupLock}"
-  keep = 2
+[paths]
+state = "${state}"
+backup_lock = "${backupLock}"
+keep = 2
 
-  [docker]
-  compose_dirs = ["${install.dirs[0]}", "${install.dirs[1]}"]
-  image_prefix = "${prefix}"
-  registry = "${registry.host}"
-  health_url = "${install.healthUrl}"
-  health_timeout = 30
-  ${v2 ? '# compose: found (`docker compose`, the v2 plugin in DOCKER_CONFIG)' : 'compose = "docker-compose"'}
+[docker]
+compose_dirs = ["${install.dirs[0]}", "${install.dirs[1]}"]
+image_prefix = "${prefix}"
+registry = "${registry.host}"
+health_url = "${install.healthUrl}"
+health_timeout = 30
+${v2 ? '# compose: found (`docker compose`, the v2 plugin in DOCKER_CONFIG)' : 'compose = "docker-compose"'}
 
-  [notify]
-  webhook_url = "http://127.0.0.1:${(webhook.address() as AddressInfo).port}/letto-update"
-  when = "error"
-  `,
+[watchdog]
+failures = 1
+
+[notify]
+webhook_url = "http://127.0.0.1:${(webhook.address() as AddressInfo).port}/letto-update"
+when = "error"
+`,
       );
     }, 300_000);
 
@@ -356,6 +365,26 @@ export function dockerSuite(opts: DockerSuiteOptions): void {
       expect(run.exitCode, run.stdout + run.stderr).toBe(0);
       expect(run.stdout + run.stderr).toMatch(/Pulling/);
       await expectAllOn(100);
+    });
+
+    test('watchdog: LeTTo broken inside its container, the compose restart does not help: exit 1, the notice carries its docker logs', false, async () => {
+      const project = install!.projects[1]!;
+      const id = (await execa('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', 'label=com.docker.compose.service=lettoserver'])).stdout.trim();
+      expect(id).not.toBe('');
+      // the pages go away inside the running container (a restart keeps its files): unhealthy, health_url 404
+      await execa('docker', ['exec', id, '/bin/busybox', 'rm', '/www/ping', '/www/letto/test.jsf']);
+      const run = await cli(['watchdog', '--once']);
+      expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+      expect(run.stderr).toMatch(/the LeTTo containers were restarted \(compose restart\) but do not all run healthy within 30 s/);
+      expect(run.stderr).not.toMatch(/TomEE|catalina/);
+      const notice = notices.at(-1)!;
+      expect(notice.result).toBe('restart-failed');
+      expect(notice.logTail!.source).toMatch(/^`docker logs --tail 40` of lettoserver \(/);
+      expect(notice.logTail!.text).toContain('LeTTo lettoserver revision 100 starting, database letto:********@db');
+      expect(JSON.stringify(notices)).not.toContain(install!.dbPassword);
+      // put it right: a new container from the image
+      await execa(compose.command, [...compose.args, 'up', '-d', '--force-recreate'], { cwd: install!.dirs[1]!, env: compose.env });
+      await expectAllOnSoon(100);
     });
   }, missing);
 }
