@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -50,8 +50,12 @@ describe('image references', () => {
 describe('[docker] config', () => {
   async function load(text: string, env: NodeJS.ProcessEnv = {}) {
     const dir = await mkdtemp(join(tmpdir(), 'lu-docker-config-'));
-    await writeFile(join(dir, 'config.toml'), text);
-    return loadConfig(join(dir, 'config.toml'), env);
+    try {
+      await writeFile(join(dir, 'config.toml'), text);
+      return await loadConfig(join(dir, 'config.toml'), env);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   it('a [docker] section makes a Docker install, with the documented defaults', async () => {
