@@ -27,6 +27,7 @@ import { findLocalSources, intactCheck, matchEntries, type LocalMatch } from './
 import { directoryFromBytes, readRemoteDirectory } from './remote-directory.js';
 import { summarize, type TransferSummary } from './summary.js';
 import type { ZipEntryInfo } from './zip-directory.js';
+import { injectFault } from '../system/fault.js';
 
 /** Neighbouring ranges closer than this become one request. Units: bytes. */
 const GAP = 16 * 1024;
@@ -172,6 +173,7 @@ async function openDelta(ctx: Context, url: string, revision: Revision, final: s
   const files = await DeltaFiles.open(final, ctx.serviceUser, { url, revision, validators: d.validators, total: d.total, directoryOffset: d.directoryOffset });
   await writeAll(files.data, d.tail, d.tailStart);
   files.fetched(d.tailStart, d.total);
+  injectFault('delta:directory');
   return { ok: true, files, total: d.total, directoryOffset: d.directoryOffset, validators: d.validators, entries: d.entries, fetched: [{ start: d.tailStart, end: d.total }], copied: new Map(), resumed: false, transferred: d.fetched, requests: 1 };
 }
 

@@ -6,7 +6,8 @@
  * Besides the journal steps, two points inside the swap: `swap:copied` (the temporary copy in webapps
  * is complete and flushed, not yet renamed) and `swap:renamed` (renamed over letto.war, the exploded
  * folder not yet removed); and one inside recovery, `recover:swapped` (the backup is back in webapps,
- * TomEE not yet started, the journal not yet removed).
+ * TomEE not yet started, the journal not yet removed); and one in the delta download, `delta:directory`
+ * (the remote central directory is in staging with its sidecar, no entry data fetched yet).
  */
 export function injectFault(point: string): void {
   const wanted = process.env.LETTO_UPDATE_FAULT;
