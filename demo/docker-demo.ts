@@ -12,12 +12,11 @@
  * Everything is named `lu-docker-demo-…` (LETTO_TEST_DOCKER_PREFIX replaces `lu-docker`) and removed at the end.
  */
 import { spawn } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDownloadServer, type DownloadServer } from '../test/support/download-server.js';
+import { startWebhook, type WebhookReceiver } from '../test/support/webhook.js';
 import {
   dockerUnavailable,
   installRevision,
@@ -46,8 +45,7 @@ export async function runDockerDemo(cli: string, say: (s?: string) => void, bold
   let registry: TestRegistry | null = null;
   let install: ComposeInstall | null = null;
   let download: DownloadServer | null = null;
-  let webhook: Server | null = null;
-  const notices: Array<{ result: string; logTail: { source: string; text: string } | null }> = [];
+  let webhook: WebhookReceiver<{ result: string; logTail: { source: string; text: string } | null }> | null = null;
   try {
     say(dim('Setting up: registry on loopback, images for revisions 100, 101, 102 (102: lettoserver broken), compose folders …'));
     registry = await startRegistry(root);
@@ -61,16 +59,8 @@ export async function runDockerDemo(cli: string, say: (s?: string) => void, bold
     await writeFile(join(root, 'download', 'daily-revision.txt'), '102\r\n');
     download = await startDownloadServer({ root: join(root, 'download'), tls: false });
     // the failure notices ([notify] webhook_url), to show what the admin would be told
-    webhook = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        notices.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as (typeof notices)[number]);
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => webhook!.listen(0, '127.0.0.1', resolve));
-    const hook = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/letto-update`;
+    webhook = await startWebhook();
+    const hook = webhook.url;
     const config = join(root, 'config.toml');
     await writeFile(
       config,
@@ -99,7 +89,7 @@ export async function runDockerDemo(cli: string, say: (s?: string) => void, bold
       const ok = exit === step.expectExit && new Set(Object.values(running)).size === 1;
       results.push({ args: step.args, exit, expectExit: step.expectExit, revisions, ok });
       say(`${ok ? '✓' : '✗'} exit ${exit} (expected ${step.expectExit}) · containers run: ${revisions}`);
-      const notice = notices.splice(0).at(-1);
+      const notice = webhook.received.splice(0).at(-1)?.body;
       if (notice?.logTail) {
         say(dim(`The failure notice ([notify] webhook; a mail reads the same) carries the last lines of ${notice.logTail.source}:`));
         for (const line of notice.logTail.text.split('\n')) say(dim(`    ${line}`));
@@ -108,7 +98,7 @@ export async function runDockerDemo(cli: string, say: (s?: string) => void, bold
     return { ok: results.every((r) => r.ok), steps: results };
   } finally {
     await download?.close();
-    await new Promise((resolve) => (webhook ? webhook.close(resolve) : resolve(undefined)));
+    await webhook?.close();
     await removeInstall(install, prefix, registry?.host ?? null);
     await registry?.close();
     await rm(root, { recursive: true, force: true });

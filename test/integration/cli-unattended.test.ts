@@ -6,7 +6,6 @@
  * test/e2e/unattended.test.ts.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readWarRevision } from '../../src/war.js';
 import { type ConfigOverrides, type FakeHealth, makeServerLayout, runCli, type ServerLayout, spawnCli, startFakeHealth, writeConfig } from '../support/cli.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
+import { startWebhook, type WebhookPost, type WebhookReceiver } from '../support/webhook.js';
 import { startSmtpListener, type SmtpListener } from '../support/smtp.js';
 
 const USER = 'letto';
@@ -29,9 +29,9 @@ let healthUrl: string;
 let hanging: TcpServer;
 let hangingUrl: string;
 const hangingSockets = new Set<Socket>();
-let webhook: Server;
+let webhook: WebhookReceiver<unknown>;
 let webhookUrl: string;
-const webhookBodies: unknown[] = [];
+let webhookBodies: Array<WebhookPost<unknown>>;
 /** Milliseconds the health server waits before answering. */
 let healthDelay = 0;
 let current: ServerLayout | null = null;
@@ -51,16 +51,9 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
   hangingUrl = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/letto/test.jsf`;
-  webhook = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
-    req.on('end', () => {
-      webhookBodies.push({ path: req.url, type: req.headers['content-type'], body: JSON.parse(body) as unknown });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
-  webhookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/hooks/T0KEN-secret`;
+  webhook = await startWebhook('/hooks/T0KEN-secret');
+  webhookUrl = webhook.url;
+  webhookBodies = webhook.received;
 });
 
 afterAll(async () => {
@@ -68,7 +61,8 @@ afterAll(async () => {
   await smtp?.close();
   for (const s of hangingSockets) s.destroy();
   await health?.close();
-  await Promise.all([hanging, webhook].map((s) => new Promise((resolve) => s?.close(resolve))));
+  await new Promise((resolve) => hanging?.close(resolve));
+  await webhook?.close();
   if (root) await rm(root, { recursive: true, force: true });
 });
 

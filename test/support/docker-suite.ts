@@ -9,8 +9,6 @@
  * cases: dry run, update, a failed health check rolled back, kill -9 and recovery).
  */
 import { mkdir, mkdtemp, rm, writeFile, stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -36,6 +34,10 @@ import {
 } from './docker.js';
 import { describeWithDocker } from './describe-docker.js';
 import { startDownloadServer, type DownloadServer } from './download-server.js';
+import { startWebhook, type WebhookReceiver } from './webhook.js';
+
+/** A failure notice as the webhook receives it (the fields these tests look at). */
+type Notice = { result: string; logTail: { source: string; text: string } | null };
 
 /** Per case: a few CLI runs, each bringing containers up (docker-compose v1 costs ~1 s a call on a loaded machine). */
 const TIMEOUT = 600_000;
@@ -65,8 +67,8 @@ export function dockerSuite(opts: DockerSuiteOptions): void {
     let state: string;
     let backupLock: string;
     /** The failure notices (`[notify] webhook_url`, when = "error"), as posted. */
-    const notices: Array<{ result: string; logTail: { source: string; text: string } | null }> = [];
-    let webhook: Server | null = null;
+    let webhook: WebhookReceiver<Notice> | null = null;
+    const notices = (): Notice[] => webhook!.received.map((post) => post.body);
     /** How the admin runs compose here (and the tests, by hand). */
     let compose: ComposeCli = COMPOSE_V1;
 
@@ -129,15 +131,7 @@ export function dockerSuite(opts: DockerSuiteOptions): void {
       await mkdir(join(root, 'download'), { recursive: true });
       await setStable(100);
       await writeFile(join(root, 'download', 'daily-revision.txt'), '105\r\n');
-      webhook = createServer((req, res) => {
-        const chunks: Buffer[] = [];
-        req.on('data', (c: Buffer) => chunks.push(c));
-        req.on('end', () => {
-          notices.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as (typeof notices)[number]);
-          res.writeHead(204).end();
-        });
-      });
-      await new Promise<void>((resolve) => webhook!.listen(0, '127.0.0.1', resolve));
+      webhook = await startWebhook<Notice>();
       download = await startDownloadServer({ root: join(root, 'download'), tls: true, user: 'letto', password: 'dl-Pässword-3' });
       const etc = join(root, 'etc');
       await mkdir(etc, { recursive: true });
@@ -172,7 +166,7 @@ ${v2 ? '# compose: found (`docker compose`, the v2 plugin in DOCKER_CONFIG)' : '
 failures = 1
 
 [notify]
-webhook_url = "http://127.0.0.1:${(webhook.address() as AddressInfo).port}/letto-update"
+webhook_url = "${webhook.url}"
 when = "error"
 `,
       );
@@ -180,7 +174,7 @@ when = "error"
 
     afterAll(async () => {
       await download?.close();
-      await new Promise((resolve) => webhook?.close(resolve));
+      await webhook?.close();
       await removeInstall(install, prefix, registry?.host ?? null, compose);
       await registry?.close();
       if (root) await rm(root, { recursive: true, force: true });
@@ -294,12 +288,12 @@ when = "error"
       const last = (await readJsonLines(join(state, 'runs.jsonl'))).at(-1);
       expect(last).toMatchObject({ command: 'update', from: 101, to: 102, result: 'rolled-back' });
       // the failure notice carries the failed service's `docker logs` (read before the undo removed its container), without the password
-      const notice = notices.at(-1)!;
+      const notice = notices().at(-1)!;
       expect(notice.result).toBe('rolled-back');
       expect(notice.logTail!.source).toMatch(/^`docker logs --tail 40` of lettoserver \(container \S+ is unhealthy\)$/);
       expect(notice.logTail!.text).toContain('LeTTo lettoserver revision 102 starting, database letto:********@db');
       expect(notice.logTail!.text).toContain('ERROR: lettoserver revision 102 failed to start');
-      expect(JSON.stringify(notices)).not.toContain(install!.dbPassword);
+      expect(JSON.stringify(notices())).not.toContain(install!.dbPassword);
     });
 
     test('only the login service fails: every service goes back, lettoserver too (exit 3, no mix)', false, async () => {
@@ -309,8 +303,8 @@ when = "error"
       expect(run.stderr).toMatch(/unhealthy/);
       expect(await imageIds()).toEqual(before);
       await expectAllOn(101);
-      expect(notices.at(-1)!.logTail!.source).toMatch(/of letto-service-login \(/);
-      expect(notices.at(-1)!.logTail!.text).toContain('ERROR: letto-service-login revision 103 failed to start');
+      expect(notices().at(-1)!.logTail!.source).toMatch(/of letto-service-login \(/);
+      expect(notices().at(-1)!.logTail!.text).toContain('ERROR: letto-service-login revision 103 failed to start');
     });
 
     test('kill -9 while undoing a failed update: the next run (recover) puts every service back', true, async () => {
@@ -377,11 +371,11 @@ when = "error"
       expect(run.exitCode, run.stdout + run.stderr).toBe(1);
       expect(run.stderr).toMatch(/the LeTTo containers were restarted \(compose restart\) but do not all run healthy within 30 s/);
       expect(run.stderr).not.toMatch(/TomEE|catalina/);
-      const notice = notices.at(-1)!;
+      const notice = notices().at(-1)!;
       expect(notice.result).toBe('restart-failed');
       expect(notice.logTail!.source).toMatch(/^`docker logs --tail 40` of lettoserver \(/);
       expect(notice.logTail!.text).toContain('LeTTo lettoserver revision 100 starting, database letto:********@db');
-      expect(JSON.stringify(notices)).not.toContain(install!.dbPassword);
+      expect(JSON.stringify(notices())).not.toContain(install!.dbPassword);
       // put it right: a new container from the image
       await execa(compose.command, [...compose.args, 'up', '-d', '--force-recreate'], { cwd: install!.dirs[1]!, env: compose.env });
       await expectAllOnSoon(100);
