@@ -454,6 +454,41 @@ export function createHttpClient(options: HttpOptions): HttpClient {
     }, undefined, deadline);
   }
 
+  /**
+   * Reads one answer's body through `read`, which hands every chunk to `deliver` (the caller's write to
+   * staging) at its byte position. An abort of `signal` ends it with the signal's reason; an error of
+   * `deliver` (ENOSPC…) is thrown as it is, not as a network problem; anything else is the connection
+   * breaking off: a transient network error naming `what`, which the retries continue from where it stopped.
+   */
+  async function readAnswer<T>(
+    body: { destroy(error?: Error): void },
+    what: string,
+    signal: AbortSignal | undefined,
+    deliver: (chunk: Buffer, position: number) => void | Promise<void>,
+    read: (onData: (chunk: Buffer, position: number) => Promise<void>) => Promise<T>,
+  ): Promise<T> {
+    const stop = () => body.destroy(signal!.reason as Error);
+    signal?.addEventListener('abort', stop, { once: true });
+    let local = null as { error: unknown } | null;
+    const onData = async (chunk: Buffer, position: number) => {
+      try {
+        await deliver(chunk, position);
+      } catch (error) {
+        local = { error };
+        throw error;
+      }
+    };
+    try {
+      return await read(onData);
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      if (local) throw local.error;
+      throw networkError(`${what} broke off: ${describeNetworkError(error)}.`, error, 'Nothing was installed. Run the command again: it continues where it stopped.');
+    } finally {
+      signal?.removeEventListener('abort', stop);
+    }
+  }
+
   async function readRange(url: string, range: ByteRange, opts: RangeOptions): Promise<RangeAnswer> {
     let expect = opts.expect ?? null;
     let next: number | null = 'start' in range ? range.start : null;
@@ -490,26 +525,12 @@ export function createHttpClient(options: HttpOptions): HttpClient {
         first ??= { start: place.start, total: place.total };
         next = place.start;
         end = place.end;
-        const stop = () => response.body.destroy(opts.signal!.reason as Error);
-        opts.signal?.addEventListener('abort', stop, { once: true });
-        let local = null as { error: unknown } | null;
-        try {
+        await readAnswer(response.body, what, opts.signal, opts.onData, async (onData) => {
           for await (const chunk of response.body) {
-            try {
-              await opts.onData(chunk, next);
-            } catch (error) {
-              local = { error };
-              throw error;
-            }
-            next += chunk.length;
+            await onData(chunk, next!);
+            next = next! + chunk.length;
           }
-        } catch (error) {
-          if (opts.signal?.aborted) throw opts.signal.reason;
-          if (local) throw local.error; // a local write error (ENOSPC…) is not a network problem
-          throw networkError(`${what} broke off: ${describeNetworkError(error)}.`, error, 'Nothing was installed. Run the command again: it continues where it stopped.');
-        } finally {
-          opts.signal?.removeEventListener('abort', stop);
-        }
+        });
         if (next !== end + 1) throw markTransient(new DownloadError(`${what} ended early, at byte ${next} of ${end + 1}.`, { hint: 'Run the command again: it continues where it stopped.' }));
         return { ok: true, start: first.start, end, total: first.total, validators: expect };
       },
@@ -559,36 +580,15 @@ export function createHttpClient(options: HttpOptions): HttpClient {
           if (single && single.total !== total) return changed;
           return { ok: false, fallback: 'single', reason: `the server answered a request for ${asked.length} range${several ? 's' : ''} with one part (Content-Range: ${header(response.headers['content-range']) ?? 'none'})` };
         }
-        const stop = () => response.body.destroy(opts.signal!.reason as Error);
-        opts.signal?.addEventListener('abort', stop, { once: true });
-        let local = null as { error: unknown } | null;
-        const onData = async (chunk: Buffer, position: number) => {
-          try {
-            await deliver(chunk, position);
-          } catch (error) {
-            local = { error };
-            throw error;
+        const outcome: Awaited<ReturnType<typeof readByteranges>> = await readAnswer(response.body, what, opts.signal, deliver, async (onData) => {
+          if (!single) return readByteranges(response.body, { contentType: contentType!, total, accept: (r) => asked.some((a) => a.start === r.start && a.end === r.end), onData });
+          let next = single.start;
+          for await (const chunk of response.body) {
+            await onData(chunk, next);
+            next += chunk.length;
           }
-        };
-        let outcome: Awaited<ReturnType<typeof readByteranges>>;
-        try {
-          if (single) {
-            let next = single.start;
-            for await (const chunk of response.body) {
-              await onData(chunk, next);
-              next += chunk.length;
-            }
-            outcome = next === single.end + 1 ? { ok: true } : { ok: false, reason: 'ended early', truncated: true };
-          } else {
-            outcome = await readByteranges(response.body, { contentType: contentType!, total, accept: (r) => asked.some((a) => a.start === r.start && a.end === r.end), onData });
-          }
-        } catch (error) {
-          if (opts.signal?.aborted) throw opts.signal.reason;
-          if (local) throw local.error; // a local write error (ENOSPC…) is not a network problem
-          throw networkError(`${what} broke off: ${describeNetworkError(error)}.`, error, 'Nothing was installed. Run the command again: it continues where it stopped.');
-        } finally {
-          opts.signal?.removeEventListener('abort', stop);
-        }
+          return next === single.end + 1 ? { ok: true } : { ok: false, reason: 'ended early', truncated: true };
+        });
         // every asked byte is here (whatever the parser made of the closing boundary)
         if (left.every((r) => r.start > r.end)) return { ok: true };
         if (!outcome.ok && outcome.truncated) {
