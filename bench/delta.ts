@@ -29,6 +29,7 @@ import { matchEntries } from '../src/delta/local-sources.js';
 import { directoryOfFile } from '../src/delta/zip-directory.js';
 import { startApache } from '../test/support/apache.js';
 import { CLI_BIN, makeServerLayout, writeConfig } from '../test/support/cli.js';
+import { median, startServer } from './measure.js';
 
 const USER = 'letto';
 const PASSWORD = 'bench-secret';
@@ -128,41 +129,13 @@ async function measure(command: string, args: string[], env: NodeJS.ProcessEnv, 
   return { seconds, cpuSeconds: user! + system!, wire: inNs ? txBytes() - before : null, output };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-async function startServer(root: string, host: string): Promise<{ port: number; caPem: string; close(): Promise<void> }> {
-  const serve = new URL('./serve.ts', import.meta.url).pathname;
-  const child = spawn(process.execPath, ['--import', 'tsx', serve, root, USER, PASSWORD, '0', host], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve(out.split('\n')[0]!);
-    });
-    child.on('exit', (code) => reject(new Error(`bench server exited ${code}`)));
-  });
-  const { url, caPem } = JSON.parse(line) as { url: string; caPem: string };
-  return {
-    port: Number(new URL(url).port),
-    caPem,
-    close: async () => {
-      const exited = new Promise((resolve) => child.on('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
 const MiB = 1024 * 1024;
 const fmt = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
 
 /** One scenario: `runs` rounds of letto-update (delta) and curl (whole file), alternating. */
 async function scenario(name: string, oldWar: string, root: string, size: number, inNs: boolean, recorded = true): Promise<string> {
-  const server = await startServer(root, inNs ? SERVER_IP : '127.0.0.1');
+  const server = await startServer(root, USER, PASSWORD, null, inNs ? SERVER_IP : '127.0.0.1');
+  const port = Number(new URL(server.url).port);
   const layout = await makeServerLayout({ revision: 6880 });
   if (recorded) {
     // as after the update that installed it: runs.jsonl holds the installed WAR's SHA-256 (its entries are then copied without inflating)
@@ -171,7 +144,7 @@ async function scenario(name: string, oldWar: string, root: string, size: number
     await writeFile(join(layout.state, 'runs.jsonl'), `${JSON.stringify({ time: new Date().toISOString(), command: 'update', from: 6884, to: 6885, result: 'updated', durationSeconds: 60, message: 'bench', sha256 })}\n`);
   }
   // in the namespace, localhost is the server's address (/etc/netns/<ns>/hosts), so its certificate fits
-  const url = `https://localhost:${server.port}/download/letto/`;
+  const url = `https://localhost:${port}/download/letto/`;
   const config = await writeConfig(layout, { url, caPem: server.caPem, user: USER }, { password: PASSWORD });
   const caFile = join(layout.root, 'etc/ca.pem');
   const curlConfig = join(layout.root, 'etc/curl.conf');
@@ -197,7 +170,7 @@ async function scenario(name: string, oldWar: string, root: string, size: number
   const runCurl = async () => {
     await reset();
     // curl takes localhost to be 127.0.0.1 whatever /etc/hosts says
-    const resolve = inNs ? ['--resolve', `localhost:${server.port}:${SERVER_IP}`] : [];
+    const resolve = inNs ? ['--resolve', `localhost:${port}:${SERVER_IP}`] : [];
     curl.push(await measure('curl', ['-sS', '--fail', ...resolve, '--cacert', caFile, '--config', curlConfig, '-o', curlOut, `${url}letto-stable.war`], process.env, inNs));
     if ((await stat(curlOut)).size !== size) throw new Error('curl fetched a wrong length');
   };

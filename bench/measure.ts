@@ -68,10 +68,13 @@ export function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Starts bench/serve.ts as a child process; resolves once it listens. */
-export async function startServer(root: string, user: string, password: string, bytesPerSecond: number | null = null): Promise<{ url: string; caPem: string; close(): Promise<void> }> {
+/**
+ * Starts bench/serve.ts as a child process; resolves once it listens. `bytesPerSecond`: null sends as
+ * fast as it can; `host`: the address it listens on (default 127.0.0.1, e.g. the veth of a network namespace).
+ */
+export async function startServer(root: string, user: string, password: string, bytesPerSecond: number | null = null, host?: string): Promise<{ url: string; caPem: string; close(): Promise<void> }> {
   const serve = new URL('./serve.ts', import.meta.url).pathname;
-  const args = ['--import', 'tsx', serve, root, user, password, ...(bytesPerSecond ? [String(bytesPerSecond)] : [])];
+  const args = ['--import', 'tsx', serve, root, user, password, ...(bytesPerSecond || host ? [String(bytesPerSecond ?? 0)] : []), ...(host ? [host] : [])];
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     let out = '';
