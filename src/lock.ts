@@ -23,8 +23,10 @@ export interface RunLock {
 export async function acquireRunLock(stateDir: string, command: string, owner: Account): Promise<RunLock> {
   const path = join(stateDir, 'lock');
   const body = JSON.stringify({ pid: process.pid, command, started: new Date().toISOString(), process: processIdentity(process.pid) }) + '\n';
+  const guard = `${path}.takeover`;
   for (let attempt = 0; attempt < 3; attempt++) {
     if (await createExclusive(path, body, owner)) {
+      if (!(await isTakerBusy(guard))) await rm(guard, { force: true }); // left by a run killed after its takeover
       return {
         path,
         async release() {
@@ -38,16 +40,16 @@ export async function acquireRunLock(stateDir: string, command: string, owner: A
     if (holder && isSameProcessAlive(holder.pid, holder.process)) {
       throw new BusyError(`Another letto-update run (process ${holder.pid}) is in progress.`, 'Wait until it has finished, then run again.');
     }
-    // no readable holder: a run may be between creating the file and writing it; only an old one is stale
+    // no readable holder: createExclusive never leaves one (the file appears with its content), but a
+    // version before it could be between creating and writing the file; only an old one is stale
     if (!holder && (await isFresh(path))) {
       throw new BusyError(`Another letto-update run is taking the run lock ${path}.`, 'Wait a moment, then run again.');
     }
     // stale: its process is gone. Several runs may have found the same stale lock: only the one that
     // holds the takeover guard (an O_EXCL file) may remove it, and only if it is still the content read
     // above; a check-then-remove without the guard could remove the lock another run just took over.
-    const guard = `${path}.takeover`;
     if (!(await createExclusive(guard, body, owner))) {
-      if (await isFresh(guard)) {
+      if (await isTakerBusy(guard)) {
         throw new BusyError(`Another letto-update run is taking over the stale run lock ${path}.`, 'Wait a moment, then run again.');
       }
       await rm(guard, { force: true }); // left by a run killed while taking over
@@ -60,6 +62,12 @@ export async function acquireRunLock(stateDir: string, command: string, owner: A
     }
   }
   throw new BusyError(`Could not take the run lock ${path}.`, 'Another run keeps taking it; wait and run again.');
+}
+
+/** Whether the takeover guard names a live process (or, unreadable, was written just now). */
+async function isTakerBusy(guard: string): Promise<boolean> {
+  const taker = await readLockHolder(guard);
+  return taker ? isSameProcessAlive(taker.pid, taker.process) : await isFresh(guard);
 }
 
 /** Milliseconds within which a lock file without a readable holder is taken as being written right now. */

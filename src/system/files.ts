@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chown, copyFile, mkdir, open, readdir, rename, rm, stat, lstat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { chown, copyFile, link, mkdir, open, readdir, rename, rm, stat, lstat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { isAlive } from './proc.js';
 import type { Account } from './users.js';
 
 /*
@@ -174,22 +176,41 @@ export async function sameContent(a: string, b: string): Promise<boolean> {
   }
 }
 
-/** Creates a file only if it does not exist yet (O_EXCL); false when it already exists. */
+/**
+ * Creates a file with its whole content, only if it does not exist yet: the content goes into a
+ * temporary file beside it (`<path>.tmp-<pid>-<random>`), which is then hard-linked to `path` (link(2) fails
+ * with EEXIST like O_EXCL does). So `path` never exists empty or half written, even when the process
+ * is killed at any instant; a kill leaves at most the temporary file, which the next call removes.
+ * Owned by `owner` when given (else by whoever runs this).
+ * @returns true when `path` was created, false when it already exists
+ * @throws the file system error (ENOSPC, EACCES, …); `path` is then not created
+ */
 export async function createExclusive(path: string, data: string, owner: Account | null): Promise<boolean> {
+  await removeDeadTemporaries(path);
+  const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
     try {
       await handle.writeFile(data);
-    } catch (error) {
-      await rm(path, { force: true }); // a full disk: do not leave an empty lock behind
-      throw error;
     } finally {
       await handle.close();
     }
+    if (owner) await giveTo(temp, owner);
+    await link(temp, path);
+    return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
+  } finally {
+    await rm(temp, { force: true });
   }
-  if (owner) await giveTo(path, owner);
-  return true;
+}
+
+/** Removes `<path>.tmp-<pid>-<random>` files beside `path` whose writing process is gone (killed mid-write). */
+async function removeDeadTemporaries(path: string): Promise<void> {
+  const prefix = `${basename(path)}.tmp-`;
+  for (const name of await listDir(dirname(path))) {
+    const pid = name.startsWith(prefix) ? /^(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length))?.[1] : undefined;
+    if (pid && !isAlive(Number(pid))) await rm(join(dirname(path), name), { force: true });
+  }
 }

@@ -20,24 +20,13 @@ import { CLI_BIN, REPO_ROOT } from '../support/cli.js';
 import { startE2eLetto, type E2eLetto } from '../support/e2e-letto.js';
 import { expectWebappsInvariant } from '../support/invariant.js';
 import { describeWithTomcat } from '../support/tomcat.js';
+import { prng } from '../support/seeded.js';
 
 const SEED = Number(process.env.LETTO_KILL_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const KILLS = Number(process.env.LETTO_KILLS ?? 40);
 const KNOWN = [6870, 6880, 6886];
 const A = 6880;
 const B = 6886;
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Mode = 'any moment' | 'stop script' | 'start script' | 'copy' | 'process group';
 const MODES: Array<[Mode, number]> = [

@@ -3,7 +3,6 @@
  * test/support/apache.ts), through the built CLI. Each case asserts the staged WAR byte for byte and what
  * Apache's access log says it sent (status, body bytes, Range and If-Range of every request).
  */
-import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +14,7 @@ import { directoryOfFile } from '../../src/delta/zip-directory.js';
 import { startApache, type Apache, type ApacheRequest } from '../support/apache.js';
 import { describeWithApache } from '../support/describe-apache.js';
 import { makeServerLayout, runCli, spawnCli, writeConfig, type ServerLayout } from '../support/cli.js';
+import { testSeed } from '../support/seeded.js';
 
 const USER = 'letto';
 const PASSWORD = 'geheim';
@@ -213,8 +213,7 @@ describeWithApache('delta download against Apache httpd', () => {
   }, 60_000);
 
   it('a kill at a random moment (slow line: mod_ratelimit), then the next run: no byte fetched twice', async () => {
-    const seed = Number(process.env.LETTO_TEST_SEED ?? randomInt(2 ** 31));
-    console.log(`apache delta kill test: seed ${seed} (LETTO_TEST_SEED=${seed} repeats it)`);
+    const seed = testSeed('apache delta kill test');
     const war = await builds({ jars: 16 }, { jars: 16, changedClasses: true, changedJars: ['lib-2.jar', 'lib-7.jar', 'lib-12.jar'] });
     const config = await configFor('slow');
     const child = spawnCli(['--config', config, 'download']);

@@ -4,7 +4,7 @@
  * for the rest. Each case asserts the bytes on disk (the staged WAR is byte for byte the server's file)
  * and the bytes the server sent.
  */
-import { createHash, randomInt } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, utimesSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -16,6 +16,7 @@ import { directoryOfFile } from '../../src/delta/zip-directory.js';
 import { buildDeltaWar, type DeltaWarOptions } from '../../fixtures/delta-wars.js';
 import { makeServerLayout, runCli, spawnCli, writeConfig, type ServerLayout } from '../support/cli.js';
 import { startDownloadServer, type DownloadServer } from '../support/download-server.js';
+import { prng, testSeed } from '../support/seeded.js';
 
 const USER = 'letto';
 const PASSWORD = 'geheim';
@@ -97,18 +98,6 @@ async function downloadText(): Promise<string> {
 async function expectStagedIs(war: Buffer): Promise<void> {
   expect((await readFile(staged())).equals(war)).toBe(true);
   expect(await readdir(layout.staging)).toEqual([`letto-${NEW}.war`]);
-}
-
-/** A small deterministic PRNG (mulberry32) for the kill moment; the seed is printed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('delta download', () => {
@@ -339,8 +328,7 @@ describe('delta download', () => {
   });
 
   it('a kill at a random moment of a delta download: nothing looks like a WAR, the next run fetches no byte twice', async () => {
-    const seed = Number(process.env.LETTO_TEST_SEED ?? randomInt(2 ** 31));
-    console.log(`delta kill test: seed ${seed} (LETTO_TEST_SEED=${seed} repeats it)`);
+    const seed = testSeed('delta kill test');
     const random = prng(seed);
     const war = await builds({ jars: 16 }, { jars: 16, changedClasses: true, changedJars: ['lib-2.jar', 'lib-7.jar', 'lib-12.jar'] });
     // a slow server (256 KiB/s) so that the kill falls into the download

@@ -1,17 +1,22 @@
 /**
  * The run lock (src/lock.ts) on real files: a live holder is obeyed (exit 75), a dead one or a reused
- * PID is taken over, a half-written lock is obeyed only while fresh, and of several runs that find the
- * same stale lock exactly one takes it over.
+ * PID is taken over, a half-written lock is obeyed only while fresh, of several runs that find the
+ * same stale lock exactly one takes it over, and a run killed at any instant while taking or releasing
+ * the run lock or the backup lock leaves nothing that stops the next run.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createBackupLock, inspectBackupLock, releaseBackupLock } from '../../src/backup-lock.js';
 import { BusyError } from '../../src/errors.js';
 import { acquireRunLock } from '../../src/lock.js';
 import { processIdentity } from '../../src/system/proc.js';
 import type { Account } from '../../src/system/users.js';
+import { REPO_ROOT } from '../support/cli.js';
+import { prng, testSeed } from '../support/seeded.js';
 
 let dir: string;
 const me: Account = { name: 'me', uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, home: '/' };
@@ -21,6 +26,7 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
+  await rm(`${dir}.stale`, { force: true });
 });
 
 const lockFile = () => join(dir, 'lock');
@@ -65,4 +71,56 @@ describe('run lock', () => {
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(BusyError);
   });
+});
+
+describe('run lock and backup lock under SIGKILL at random moments', () => {
+  // A child takes and releases both locks in a loop, as fast as it can, and is killed at a random
+  // instant; then this process (the admin re-running at once) must get both at once. A lock file that
+  // exists before its content is written fails this within a few kills (seen in CI: an empty run lock
+  // made the next run wait, exit 75).
+  it('a run killed at any instant while taking or releasing the locks never leaves one that stops the next run', async () => {
+    const seed = testSeed('lock kill test');
+    const random = prng(seed);
+    const backupLock = join(dir, 'sicherung', 'sqlsicherungaktiv');
+    const script = [
+      `import { acquireRunLock } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'dist', 'lock.js')).href)};`,
+      `import { createBackupLock, releaseBackupLock } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'dist', 'backup-lock.js')).href)};`,
+      "import { rename, writeFile } from 'node:fs/promises';",
+      `const me = ${JSON.stringify(me)};`,
+      // every other round finds the lock of a dead run first, so that kills fall into the takeover too
+      `const stale = ${JSON.stringify(JSON.stringify({ pid: deadPid(), command: 'update' }))};`,
+      'process.stdout.write("ready\\n");',
+      'for (let round = 0; ; round++) {',
+      `  if (round % 2) { await writeFile(${JSON.stringify(`${dir}.stale`)}, stale); await rename(${JSON.stringify(`${dir}.stale`)}, ${JSON.stringify(lockFile())}); }`,
+      `  const lock = await acquireRunLock(${JSON.stringify(dir)}, 'update', me);`,
+      `  const marker = await createBackupLock(${JSON.stringify(backupLock)});`,
+      `  if (marker) await releaseBackupLock(${JSON.stringify(backupLock)}, marker);`,
+      '  await lock.release();',
+      '}',
+    ].join('\n');
+    for (let kill = 1; kill <= 30; kill++) {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.once('data', () => resolve());
+        child.once('exit', (code) => reject(new Error(`the child ended (exit ${code}) before it was killed`)));
+      });
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      await new Promise((resolve) => setTimeout(resolve, random() * 40));
+      child.kill('SIGKILL');
+      await exited;
+      const context = `kill ${kill} (seed ${seed}), files left: ${(await readdir(dir)).join(' ')} | ${(await readdir(dirname(backupLock)).catch(() => [])).join(' ')}`;
+      const lock = await acquireRunLock(dir, 'update', me).catch((error: Error) => expect.fail(`${context}: ${error.message}`));
+      // what the update does with the backup lock: a marker of a dead run is removed, anything else is a backup
+      const state = await inspectBackupLock(backupLock);
+      expect(state.kind, context).not.toBe('backup');
+      if (state.kind === 'ours-stale') await rm(backupLock);
+      const marker = await createBackupLock(backupLock);
+      expect(marker, context).not.toBeNull();
+      await releaseBackupLock(backupLock, marker!);
+      await lock.release();
+      // nothing left behind: the next take removed the temporary files of the killed one
+      expect(await readdir(dir), context).toEqual(['sicherung']);
+      expect(await readdir(dirname(backupLock)), context).toEqual([]);
+    }
+  }, 120_000);
 });
