@@ -11,6 +11,8 @@
  * - 75  busy: another run holds the lock, or a backup is running (EX_TEMPFAIL)
  * - 100 `check`: an update is available
  */
+import type { LogTail } from './log-tail.js';
+
 export const ExitCode = {
   ok: 0,
   failed: 1,
@@ -35,11 +37,14 @@ export class LettoError extends Error {
   readonly exitCode: ExitCode;
   /** What the admin should do next (one or two sentences). */
   readonly hint: string;
-  constructor(message: string, opts: { exitCode?: ExitCode; hint?: string; cause?: unknown } = {}) {
+  /** Log lines that tell why (e.g. `docker logs` of the services that failed their health check), for the failure notice. */
+  readonly log: LogTail | null;
+  constructor(message: string, opts: { exitCode?: ExitCode; hint?: string; cause?: unknown; log?: LogTail | null } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
     this.exitCode = opts.exitCode ?? ExitCode.failed;
     this.hint = opts.hint ?? '';
+    this.log = opts.log ?? null;
   }
 }
 

@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { readSecretFile, type Config } from './config.js';
 import { catalinaOut, type Context } from './context.js';
-import { BusyError, LettoError } from './errors.js';
+import { BusyError, ExitCode, LettoError } from './errors.js';
 import type { Revision } from './revision.js';
 import { elapsedSeconds } from './run.js';
 import type { RunRecord } from './state.js';
@@ -116,7 +116,8 @@ async function deliver(ctx: Context, notice: Notice): Promise<string[]> {
 
 /**
  * Runs an update or rollback (`run`, which records itself) and sends the notice of how it ended: the
- * report it returned, or the LettoError it threw (as `failed`, or `busy`).
+ * report it returned, or the LettoError it threw (as `busy`, `rollback-failed` for exit 4, else `failed`,
+ * with the error's log lines when it carries any).
  * @returns/throws whatever `run` does.
  */
 export async function notifyAfter<R extends Notice>(
@@ -134,12 +135,14 @@ export async function notifyAfter<R extends Notice>(
     if (error instanceof LettoError) {
       await notify(ctx, {
         command,
-        result: error instanceof BusyError ? 'busy' : 'failed',
+        // exit 4: recovering an interrupted run failed, LeTTo may be down (not "nothing changed")
+        result: error instanceof BusyError ? 'busy' : error.exitCode === ExitCode.rollbackFailed ? 'rollback-failed' : 'failed',
         from: known.from,
         to: known.to,
         durationSeconds: elapsedSeconds(ctx, started),
         message: error.message,
         ...(error.hint ? { hint: error.hint } : {}),
+        ...(error.log ? { log: error.log } : {}),
       });
     }
     throw error;

@@ -15,6 +15,7 @@ import { readWarRevision } from '../../src/war.js';
 import { type FakeHealth, listNames, makeServerLayout, runCli, type ServerLayout, startFakeHealth, writeConfig } from '../support/cli.js';
 import { expectWebappsInvariant } from '../support/invariant.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
+import { startWebhook } from '../support/webhook.js';
 
 let health: FakeHealth;
 let healthUrl: string;
@@ -112,14 +113,19 @@ describe('recover after a SIGKILL in the middle of an update', () => {
     expect(runs).toEqual([expect.objectContaining({ command: 'recover', result: 'recovered', from: 6880, to: 6880 })]);
   });
 
-  it('the previous revision does not come back: exit 4, the journal is kept; once fixed, recover succeeds', async () => {
-    const { layout, config } = await killedAfterSwap('health');
+  it('the previous revision does not come back: exit 4, the journal is kept, the notice says rollback-failed; once fixed, recover succeeds', async () => {
+    const hook = await startWebhook<{ result: string; failure: boolean; message: string; logTail: { source: string } | null }>();
+    const { layout, config } = await killedAfterSwap('health', undefined, `[notify]\nwebhook_url = "${hook.url}"\n`);
     unhealthy.add(6880);
     const failed = await runCli(['--config', config, 'update', '--yes']);
+    await hook.close();
     expect(failed.exitCode, failed.stdout + failed.stderr).toBe(4);
     expect(failed.stderr).toMatch(/Recovering from the interrupted update failed: Revision 6880 did not answer its health check/);
     expect(failed.stderr).toMatch(/letto-update recover/);
     expect(await listNames(layout.state)).toContain('journal.json');
+    // not "FAILED (nothing changed)": LeTTo may be down; the notice carries catalina.out's tail
+    expect(hook.received.map((p) => p.body)).toEqual([expect.objectContaining({ result: 'rollback-failed', failure: true, message: expect.stringMatching(/LeTTo may be down/) })]);
+    expect(hook.received[0]!.body.logTail?.source).toMatch(/catalina\.out$/);
     await expectWebappsInvariant(layout.webapps, [6880], { settled: true });
 
     unhealthy.clear();

@@ -8,7 +8,7 @@
  * every case) and by test/e2e/docker-compose-v2.test.ts with compose v2 (`docker compose`, the core
  * cases: dry run, update, a failed health check rolled back, kill -9 and recovery).
  */
-import { mkdir, mkdtemp, rm, writeFile, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -314,6 +314,32 @@ when = "error"
       const recover = await cli(['recover']);
       expect(recover.exitCode, recover.stdout + recover.stderr).toBe(0);
       expect(recover.stdout).toMatch(/undone/);
+      expect(await imageIds()).toEqual(before);
+      await expectAllOn(101);
+    });
+
+    test('the nightly run finds an interrupted update whose previous images do not come up: exit 4, a rollback-failed notice with their docker logs, the journal kept', false, async () => {
+      const before = await imageIds();
+      const killed = await cli(['update', '--revision', '102', '--yes'], { LETTO_UPDATE_FAULT: 'undo' });
+      expect(killed.signal, killed.stdout + killed.stderr).toBe('SIGKILL');
+      const journalPath = join(state, 'journal.json');
+      const journal = JSON.parse(await readFile(journalPath, 'utf8')) as { previousImages: unknown; targetImages: unknown };
+      // as if the images it ran before were broken too: recovery brings back revision 102's, which fail
+      await writeFile(journalPath, JSON.stringify({ ...journal, previousImages: journal.targetImages }));
+      const sent = notices().length;
+      const next = await cli(['update', '--cron']);
+      expect(next.exitCode, next.stdout + next.stderr).toBe(4);
+      expect(next.stderr).toMatch(/Recovering from the interrupted update failed: .* LeTTo may be down/);
+      expect(notices()).toHaveLength(sent + 1);
+      const notice = notices().at(-1)!;
+      expect(notice.result).toBe('rollback-failed');
+      expect(notice.logTail!.source).toMatch(/^`docker logs --tail 40` of lettoserver \(/);
+      expect(notice.logTail!.text).toContain('ERROR: lettoserver revision 102 failed to start');
+      expect(JSON.stringify(notice)).not.toContain(install!.dbPassword);
+      // the journal stays for the next try; with the true images back in it, recover puts every service back
+      await writeFile(journalPath, JSON.stringify(journal));
+      const recover = await cli(['recover']);
+      expect(recover.exitCode, recover.stdout + recover.stderr).toBe(0);
       expect(await imageIds()).toEqual(before);
       await expectAllOn(101);
     });
