@@ -8,7 +8,7 @@
  * every case) and by test/e2e/docker-compose-v2.test.ts with compose v2 (`docker compose`, the core
  * cases: dry run, update, a failed health check rolled back, kill -9 and recovery).
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -34,6 +34,7 @@ import {
 } from './docker.js';
 import { describeWithDocker } from './describe-docker.js';
 import { startDownloadServer, type DownloadServer } from './download-server.js';
+import { testSeed } from './seeded.js';
 import { startWebhook, type WebhookReceiver } from './webhook.js';
 
 /** A failure notice as the webhook receives it (the fields these tests look at). */
@@ -247,6 +248,26 @@ when = "error"
       }
     });
 
+    if (v2) {
+      test('compose v2 installed as `docker-compose` (no docker plugin): found and used; status and the dry run work', true, async () => {
+        // a DOCKER_CONFIG logged in to the registry but without cli-plugins, and the v2 binary first on PATH as docker-compose
+        const bin = join(root, 'v2-as-docker-compose', 'bin');
+        const dockerConfig = join(root, 'v2-as-docker-compose', 'docker-config');
+        await mkdir(bin, { recursive: true });
+        await mkdir(dockerConfig, { recursive: true });
+        await symlink(plugin!, join(bin, 'docker-compose'));
+        await copyFile(join(registry!.dockerConfig, 'config.json'), join(dockerConfig, 'config.json'));
+        const env = { DOCKER_CONFIG: dockerConfig, PATH: `${bin}:${process.env.PATH ?? ''}` };
+        const status = await cli(['--json', 'status'], env);
+        expect(status.exitCode, status.stdout + status.stderr).toBe(0);
+        expect(JSON.parse(status.stdout)).toMatchObject({ installed: 100, healthy: true });
+        const plan = await cli(['update', '--dry-run', '--revision', '101'], env);
+        expect(plan.exitCode, plan.stdout + plan.stderr).toBe(0);
+        expect(planTable(plan.stdout).get('docker engine')).toMatch(/compose: docker-compose 2\./);
+        await expectAllOn(100);
+      });
+    }
+
     test('a registry that refuses the credentials: exit 1, nothing changed, the hint names docker login', false, async () => {
       const before = await imageIds();
       const run = await cli(['update', '--yes'], { DOCKER_CONFIG: registry!.wrongDockerConfig });
@@ -345,10 +366,10 @@ when = "error"
     });
 
     test('kill -9 at a random step of an update: the next run finishes or undoes it, then updates', true, async () => {
-      const seed = Number(process.env.LETTO_TEST_SEED ?? Date.now() % 100_000);
+      const seed = testSeed('docker kill test');
       const points = ['download', 'backup', 'backup-lock', 'swap', 'start', 'health', 'installed'];
       const point = points[seed % points.length]!;
-      console.log(`docker kill test: seed ${seed} (LETTO_TEST_SEED), killed at "${point}"`);
+      console.log(`docker kill test: killed at "${point}"`);
       await setStable(105);
       const killed = await cli(['update', '--yes'], { LETTO_UPDATE_FAULT: point });
       expect(killed.signal, killed.stdout + killed.stderr).toBe('SIGKILL');
