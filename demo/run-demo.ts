@@ -23,7 +23,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +30,7 @@ import { parseArgs } from 'node:util';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../test/support/download-server.js';
 import { createDemoServer, demoLayout, type DemoLayout } from './layout.js';
 import { runDockerDemo } from './docker-demo.js';
+import { freePort } from '../test/support/net.js';
 
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 const CLI = join(REPO, 'bin', 'letto-update.js');
@@ -70,19 +70,6 @@ interface StepResult {
   revision: number | null;
   ms: number;
   ok: boolean;
-}
-
-/** A free TCP port on 127.0.0.1 for the TomEE stand-in. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** The environment for child processes, without any LETTO_UPDATE_* that would override the demo config. */

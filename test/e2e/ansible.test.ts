@@ -10,7 +10,6 @@
  */
 import { execa } from 'execa';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -19,6 +18,7 @@ import { readWarRevision } from '../../src/war.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
 import { debugLines, describeWithAnsible, recap, runAnsible, tableRows, type ToolRun } from '../support/ansible.js';
+import { freePort } from '../support/net.js';
 
 const USER = 'letto';
 const PASSWORD = 'fleet-secret-8125';
@@ -31,18 +31,6 @@ const NAMES = Object.keys(HOSTS) as Host[];
 const OFFLINE = 'letto-offline';
 /** Seconds a new revision gets to answer (the broken one is rolled back after this). */
 const HEALTH_TIMEOUT = 6;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** The revision LeTTo answers with on `port` (the fixture's test.jsf says `revision N`), else null. */
 async function answering(port: number): Promise<number | null> {

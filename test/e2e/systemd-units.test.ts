@@ -12,26 +12,15 @@
  */
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDemoServer, demoLayout, type DemoLayout } from '../../demo/layout.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
 import { describeWithSystemd, startSystemdContainer, systemdImage, type SystemdContainer } from '../support/systemd-container.js';
+import { freePort } from '../support/net.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /** The health page's status and body (null when nothing answers). */
 async function health(url: string): Promise<{ status: number; body: string } | null> {

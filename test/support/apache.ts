@@ -12,10 +12,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getTestCertificate } from './download-server.js';
+import { freePort } from './net.js';
 
 const APACHE = '/usr/sbin/apache2';
 const MODULES = '/usr/lib/apache2/modules';
@@ -48,14 +49,6 @@ export interface Apache {
 export function apacheMissing(): string | null {
   if (!existsSync(APACHE) || !existsSync(join(MODULES, 'mod_ssl.so'))) return `${APACHE} with mod_ssl is not installed (Debian package apache2)`;
   return null;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Starts httpd serving `root` (made readable for Apache's user `nobody`), Basic auth `user`/`password`, on `host` (default 127.0.0.1). */

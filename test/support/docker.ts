@@ -12,8 +12,8 @@ import { execa } from 'execa';
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants as fsConstants, existsSync, readdirSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from './net.js';
 
 const BUSYBOX = '/bin/busybox';
 const CERTS_D = '/etc/docker/certs.d';
@@ -37,15 +37,6 @@ export function dockerUnavailable(): string | null {
 /** Runs a command synchronously (at collection time) and says whether it exited 0. */
 function execaSyncOk(command: string, args: string[]): boolean {
   return spawnSync(command, args, { stdio: 'ignore', timeout: 20_000 }).status === 0;
-}
-
-/** A free TCP port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 async function sh(command: string, args: string[], opts: { input?: string; cwd?: string; env?: Record<string, string> } = {}): Promise<string> {

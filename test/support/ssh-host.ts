@@ -9,11 +9,11 @@
  */
 import { execa } from 'execa';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'vitest';
 import { ansibleAvailable } from './ansible.js';
 import { startSystemdContainer, systemdImage, systemdUnavailable, type SystemdContainer } from './systemd-container.js';
+import { freePort } from './net.js';
 
 /** Debian packages added to systemd's root file system: sshd, and Python with apt for Ansible's modules. */
 export const SSH_HOST_PACKAGES = ['openssh-server', 'python3', 'python3-apt'];
@@ -49,18 +49,6 @@ export function describeWithSshHost(name: string, body: () => void): void {
     console.warn(`\n*** SSH/SYSTEMD ANSIBLE SUITE SKIPPED (${name}): ${reason}. ***\n`);
   }
   describe.skipIf(reason !== null)(name, body);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -38,9 +38,10 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { request } from 'node:http';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
+import { freePort } from './net.js';
 
 /** Debian's script that creates a private Tomcat instance (`CATALINA_BASE`). */
 export const TOMCAT_INSTANCE_CREATE = '/usr/bin/tomcat10-instance-create';
@@ -672,19 +673,6 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   } catch {
     // gone
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port'))));
-    });
-  });
 }
 
 function portOpen(port: number): Promise<boolean> {
