@@ -178,10 +178,12 @@ export async function sameContent(a: string, b: string): Promise<boolean> {
 
 /**
  * Creates a file with its whole content, only if it does not exist yet: the content goes into a
- * temporary file beside it (`<path>.tmp-<pid>-<random>`), which is then hard-linked to `path` (link(2) fails
- * with EEXIST like O_EXCL does). So `path` never exists empty or half written, even when the process
- * is killed at any instant; a kill leaves at most the temporary file, which the next call removes.
- * Owned by `owner` when given (else by whoever runs this).
+ * temporary file beside it (`<path>.tmp-<pid>-<random>`), which is then hard-linked to `path` (link(2)
+ * fails with EEXIST like O_EXCL does). So `path` never exists empty or half written, even when the
+ * process is killed at any instant; a kill leaves at most the temporary file, which the next call
+ * removes. On a file system without hard links (vfat, CIFS without Unix extensions: link(2) fails with
+ * EPERM, ENOTSUP or ENOSYS) `path` is created with O_EXCL and then written, where a kill in between
+ * leaves it empty. Owned by `owner` when given (else by whoever runs this).
  * @returns true when `path` was created, false when it already exists
  * @throws the file system error (ENOSPC, EACCES, …); `path` is then not created
  */
@@ -189,14 +191,13 @@ export async function createExclusive(path: string, data: string, owner: Account
   await removeDeadTemporaries(path);
   const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-    try {
-      await handle.writeFile(data);
-    } finally {
-      await handle.close();
-    }
+    await writeNew(temp, data);
     if (owner) await giveTo(temp, owner);
-    await link(temp, path);
+    await link(temp, path).catch(async (error: NodeJS.ErrnoException) => {
+      if (!NO_HARD_LINKS.has(error.code ?? '')) throw error;
+      await writeNew(path, data);
+      if (owner) await giveTo(path, owner);
+    });
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
@@ -204,6 +205,25 @@ export async function createExclusive(path: string, data: string, owner: Account
   } finally {
     await rm(temp, { force: true });
   }
+}
+
+/** What link(2) fails with on a file system that has no hard links. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * Creates `path` (O_EXCL, O_NOFOLLOW, mode 644) and writes `data`; a failed write removes it again.
+ * @throws EEXIST when it exists, or the file system error
+ */
+async function writeNew(path: string, data: string): Promise<void> {
+  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  try {
+    await handle.writeFile(data);
+  } catch (error) {
+    await handle.close();
+    await rm(path, { force: true }); // a full disk: leave no empty file behind
+    throw error;
+  }
+  await handle.close();
 }
 
 /** Removes `<path>.tmp-<pid>-<random>` files beside `path` whose writing process is gone (killed mid-write). */
