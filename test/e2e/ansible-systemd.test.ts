@@ -3,9 +3,10 @@
  * test/support/ssh-host.ts on test/support/systemd-container.ts): what the fleet suite on this machine cannot show, since it has no
  * systemd. With `letto_update_scheduler: auto` the role finds systemd and enables the nightly timer
  * and the watchdog service from contrib/systemd, names a non-default config file in a drop-in, and
- * turns both off again; check.yml reads that server's revision through ssh and become.
+ * turns both off again; check.yml reads that server's revision through ssh and become. Then the server
+ * moves to the Debian package (`letto_update_install_method: deb`, build/ from `npm run package`).
  */
-import { realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,8 @@ import { describeWithSshHost, startSshHost, type SshHost } from '../support/ssh-
 const PASSWORD = 'systemd-secret-3306';
 const CONFIG = '/etc/letto-update/fleet.toml';
 const HOST = 'debian-systemd';
+const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const DEB = join(REPO_ROOT, 'build', `letto-update_${VERSION}_amd64.deb`);
 
 describeWithSshHost('contrib/ansible over ssh: the role on a Debian server with systemd', () => {
   let tmp: string;
@@ -123,6 +126,35 @@ describeWithSshHost('contrib/ansible over ssh: the role on a Debian server with 
     expect(await unitState('letto-update.timer')).toEqual({ enabled: 'disabled', active: 'inactive' });
     expect(await unitState('letto-update-watchdog.service')).toEqual({ enabled: 'disabled', active: 'inactive' });
     const again = await playbook('install.yml', ...off);
+    expect(again.exitCode, again.stdout + again.stderr).toBe(0);
+    expect(recap(again.stdout)[HOST]).toMatchObject({ changed: 0, failed: 0 });
+  }, 360_000);
+
+  // build/letto-update_<version>_amd64.deb comes from `npm run package` (.ci/run makes it before the tests)
+  it.skipIf(!existsSync(DEB) && process.env.LETTO_E2E_REQUIRED !== '1')('moves the server to the Debian package (install method deb): apt installs it, the timer runs the package\'s letto-update with the drop-in', async () => {
+    expect(existsSync(DEB), `${DEB} is missing: run npm run package`).toBe(true);
+    // the admin takes the by-hand install away; the package brings its own units (/usr/lib/systemd/system)
+    await inside('sh', '-c', 'rm -f /usr/local/bin/letto-update /etc/systemd/system/letto-update.service /etc/systemd/system/letto-update.timer /etc/systemd/system/letto-update-watchdog.service && systemctl daemon-reload');
+    const deb = ['-e', 'letto_update_install_method=deb', '-e', `letto_update_deb_file=${DEB}`];
+    const run = await playbook('install.yml', ...deb);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout + run.stderr).not.toContain(PASSWORD);
+    expect(await inside('dpkg-query', '-W', '-f', '${Status} ${Version}', 'letto-update')).toBe(`install ok installed ${VERSION}`);
+    expect(await inside('/usr/bin/letto-update', '--version')).toContain(VERSION);
+    // /lib is /usr/lib on a merged-/usr system; systemd may name either
+    expect(await inside('systemctl', 'show', '-p', 'FragmentPath', 'letto-update.service')).toMatch(/^FragmentPath=(\/usr)?\/lib\/systemd\/system\/letto-update\.service$/);
+    expect(await inside('systemctl', 'show', '-p', 'ExecStart', 'letto-update.service')).toContain('argv[]=/usr/bin/env letto-update update --cron ;');
+    expect(await unitState('letto-update.timer')).toEqual({ enabled: 'enabled', active: 'active' });
+    const environment = (await inside('systemctl', 'show', '-p', 'Environment', 'letto-update.service')).slice('Environment='.length).split(' ');
+    expect(environment).toContain(`LETTO_UPDATE_CONFIG=${CONFIG}`);
+    // the unit's PATH finds the package's executable (the by-hand link is gone)
+    const path = environment.find((v) => v.startsWith('PATH='))!;
+    expect(await inside('env', '-i', path, 'sh', '-c', 'command -v letto-update')).toBe('/usr/bin/letto-update');
+    // the packaged executable reads the server's revision for check.yml, through ssh and become
+    const check = await playbook('check.yml', '-e', `letto_update_config_file=${CONFIG}`, ...deb);
+    expect(check.exitCode, check.stdout + check.stderr).toBe(0);
+    expect(tableRows(debugLines(check.stdout, 'Print the table'), [HOST])).toEqual({ [HOST]: ['6880', '6886', 'behind'] });
+    const again = await playbook('install.yml', ...deb);
     expect(again.exitCode, again.stdout + again.stderr).toBe(0);
     expect(recap(again.stdout)[HOST]).toMatchObject({ changed: 0, failed: 0 });
   }, 360_000);
