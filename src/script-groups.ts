@@ -20,7 +20,13 @@ export interface ScriptRecord extends ScriptGroup {
   owner: { pid: number; process: string | null };
 }
 
-export type ScriptName = 'stop' | 'start' | 'restart' | 'status';
+/** TomEE's scripts, and `compose` for a compose command that changes containers (`up`, `restart`) of a Docker install. */
+export type ScriptName = 'stop' | 'start' | 'restart' | 'status' | 'compose';
+
+/** How a record is named in messages: `the stop script`, `the compose command`. */
+export function scriptLabel(record: Pick<ScriptRecord, 'name'>): string {
+  return record.name === 'compose' ? 'compose command' : `${record.name} script`;
+}
 
 function scriptsDir(ctx: Context): string {
   return join(ctx.state.dir, 'scripts');
@@ -115,13 +121,13 @@ export async function settleScripts(ctx: Context): Promise<SettledScript[]> {
       const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
       ctx.emit({
         type: 'warn',
-        message: `The ${record.name} script of an interrupted run (${record.command}, process group ${record.pgid}) still runs; waiting up to ${left} s for it to finish before anything else is done.`,
+        message: `The ${scriptLabel(record)} of an interrupted run (${record.command}, process group ${record.pgid}) still runs; waiting up to ${left} s for it to finish before anything else is done.`,
       });
       // real time: this waits for a real process, whatever clock the steps use
       while (isSameProcessAlive(record.pgid, record.process) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
       if (isSameProcessAlive(record.pgid, record.process)) {
         outcome = 'ended';
-        ctx.emit({ type: 'warn', message: `The ${record.name} script ${record.command} ran past its ${record.timeout} s; its process group ${record.pgid} is ended (SIGTERM, then SIGKILL after ${KILL_GRACE} s).` });
+        ctx.emit({ type: 'warn', message: `The ${scriptLabel(record)} ${record.command} ran past its ${record.timeout} s; its process group ${record.pgid} is ended (SIGTERM, then SIGKILL after ${KILL_GRACE} s).` });
         await endGroup(record.pgid);
       }
     }

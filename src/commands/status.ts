@@ -3,6 +3,7 @@ import { describeConfigSource } from '../config.js';
 import { ExitCode } from '../errors.js';
 import { runStatus } from '../inspect.js';
 import { describePause } from '../watchdog-state.js';
+import { scriptLabel } from '../script-groups.js';
 import { withSession } from './shared.js';
 import type { CommandRun } from './types.js';
 
@@ -22,7 +23,7 @@ export function statusCommand(run: CommandRun): Promise<number> {
     if (report.unfinished) out.line(`interrupted run: ${report.unfinished} The next update, rollback or \`letto-update recover\` finishes or undoes it.`);
     for (const script of report.orphanedScripts) {
       const deadline = localTime(new Date(Date.parse(script.started) + script.timeout * 1000));
-      out.line(`script still running: the ${script.name} script ${script.command} of an interrupted run (process group ${script.pgid}, since ${localTime(script.started)}); the next update, rollback or \`letto-update recover\` waits for it until ${deadline}, then ends it.`);
+      out.line(`script still running: the ${scriptLabel(script)} ${script.command} of an interrupted run (process group ${script.pgid}, since ${localTime(script.started)}); the next update, rollback or \`letto-update recover\` waits for it until ${deadline}, then ends it.`);
     }
     if (report.failedRevision) out.line(`failed revision: ${report.failedRevision.revision} (${localTime(report.failedRevision.time)}); the nightly run skips it until a newer one appears`);
     if (report.watchdogPause) out.line(`watchdog: paused ${describePause(report.watchdogPause)}`);

@@ -1,6 +1,8 @@
 import type { Context } from '../context.js';
 import { LettoError } from '../errors.js';
-import { createDockerRunner, lastLine, type DockerRunner } from '../system/docker.js';
+import { clearScript, recordScript } from '../script-groups.js';
+import { createDockerRunner, lastLine, type DockerResult, type DockerRunner } from '../system/docker.js';
+import { currentAccount } from '../system/users.js';
 
 /** Seconds one image query or tag may take; a pull gets {@link PULL_TIMEOUT}. */
 const QUERY_TIMEOUT = 60;
@@ -8,14 +10,31 @@ const PULL_TIMEOUT = 1800;
 
 const runners = new WeakMap<Context, DockerRunner>();
 
-/** The {@link DockerRunner} of this run (`docker.command`, `docker.compose` of the config). */
+/**
+ * The {@link DockerRunner} of this run (`docker.command`, `docker.compose` of the config). Compose's
+ * `up` and `restart` run like TomEE's scripts (src/system/process.ts): as this process's user, in a
+ * process group of their own, recorded in the script journal (src/script-groups.ts) before they start.
+ * A run killed meanwhile leaves them running to their end, and the next run waits for them.
+ */
 export function dockerOf(ctx: Context): DockerRunner {
   let runner = runners.get(ctx);
   if (!runner) {
-    runner = createDockerRunner(ctx.config.docker!.command, ctx.config.docker!.compose);
+    runner = createDockerRunner(ctx.config.docker!.command, ctx.config.docker!.compose, (command, args, cwd, timeout) => recordedCompose(ctx, command, args, cwd, timeout));
     runners.set(ctx, runner);
   }
   return runner;
+}
+
+async function recordedCompose(ctx: Context, command: string, args: string[], cwd: string, timeout: number): Promise<DockerResult> {
+  const line = [command, ...args].join(' ');
+  try {
+    const result = await ctx.services.processes.runScript(command, currentAccount(), timeout, { args, cwd, beforeStart: (group) => recordScript(ctx, 'compose', { ...group, command: line }) });
+    return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr, ...(result.failure ? { failure: result.failure } : {}) };
+  } catch (error) {
+    return { exitCode: -1, stdout: '', stderr: '', failure: `\`${line}\` was not started: the script journal could not be written (${(error as Error).message})` };
+  } finally {
+    await clearScript(ctx);
+  }
 }
 
 /**

@@ -39,13 +39,25 @@ function childEnv(): Record<string, string> {
 }
 
 /**
+ * Runs a compose command that changes containers in a process group of its own, recorded in the script
+ * journal before it starts, so that it is neither cut off by our own death (its output goes to files,
+ * not to our pipes) nor raced by the next run (which waits for it). `args` are the compose arguments,
+ * after the program's own (`compose` for the plugin).
+ */
+export type RecordedRun = (command: string, args: string[], cwd: string, timeoutSeconds: number) => Promise<DockerResult>;
+
+/** Compose subcommands that create, recreate or restart containers: run through {@link RecordedRun}. */
+const CHANGING = new Set(['up', 'restart']);
+
+/**
  * Creates the {@link DockerRunner} (node:child_process `spawn`, no shell; output collected; on timeout
  * SIGTERM, then SIGKILL 10 s later).
  * @param docker the docker CLI (`docker.command` of the config); @param compose `docker.compose` of the
  * config: "" finds one (`docker compose` if the plugin answers, else `docker-compose`), or a command
  * line like `docker-compose` or `docker compose`.
+ * @param recorded how `up` and `restart` run (see {@link RecordedRun}); without it, like every other command.
  */
-export function createDockerRunner(docker: string, compose: string): DockerRunner {
+export function createDockerRunner(docker: string, compose: string, recorded?: RecordedRun): DockerRunner {
   let program: Promise<ComposeProgram> | null = null;
   const run = (command: string, args: string[], timeoutSeconds: number, cwd: string, onStderr?: (line: string) => void): Promise<DockerResult> =>
     new Promise((resolve) => {
@@ -93,6 +105,7 @@ export function createDockerRunner(docker: string, compose: string): DockerRunne
     docker: (args, timeoutSeconds, opts = {}) => run(docker, args, timeoutSeconds, '/', opts.onStderr),
     async compose(dir, args, timeoutSeconds) {
       const p = await this.composeProgram();
+      if (recorded && CHANGING.has(args[0] ?? '')) return recorded(p.command, [...p.args, ...args], dir, timeoutSeconds);
       return run(p.command, [...p.args, ...args], timeoutSeconds, dir);
     },
     composeProgram() {

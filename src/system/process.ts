@@ -35,12 +35,16 @@ export interface ScriptGroup {
 export interface ScriptOptions {
   /** Called with the new group before the script runs its first line; when it throws, the script never runs. */
   beforeStart?: (group: ScriptGroup) => Promise<void>;
+  /** Arguments for the command (none for TomEE's scripts; `up -d --no-build` for compose). */
+  args?: string[];
+  /** Working folder (default `/`; compose reads the folder's files and `.env`). */
+  cwd?: string;
 }
 
 /** The thin process module: every child process letto-update starts goes through here. */
 export interface ProcessRunner {
   /**
-   * Runs `command` (a script path, no shell, no arguments) as `account`: switched to its uid/gid when
+   * Runs `command` (a script path or program, no shell, `options.args` as its arguments) as `account`: switched to its uid/gid when
    * this process is root, directly otherwise. Never throws for a non-zero exit; the caller decides.
    * @param timeoutSeconds after this many seconds the script's process group gets SIGTERM, and
    * {@link KILL_GRACE} seconds later SIGKILL.
@@ -60,7 +64,7 @@ export const KILL_GRACE = 10;
  * and the script never runs. Then the gate sets the IO class to "none" (derived from the nice level,
  * which this process resets to 0 before): TomEE must not inherit the nightly run's Nice=10 and idle IO.
  */
-const GATE = 'IFS= read -r go && [ "$go" = go ] || exit 125; exec 0</dev/null; command -v ionice >/dev/null 2>&1 && ionice -c 0 -p $$ 2>/dev/null; exec "$0"';
+const GATE = 'IFS= read -r go && [ "$go" = go ] || exit 125; exec 0</dev/null; command -v ionice >/dev/null 2>&1 && ionice -c 0 -p $$ 2>/dev/null; exec "$0" "$@"';
 
 /**
  * Creates the {@link ProcessRunner}. The child gets HOME, USER and LOGNAME of the account and not the
@@ -78,10 +82,10 @@ export function createProcessRunner(): ProcessRunner {
       const errHandle = await open(err, 'w', 0o600);
       const read = (path: string) => readFile(path, 'utf8').then((t) => t.trim(), () => '');
       try {
-        const child = spawn('/bin/sh', ['-c', GATE, command], {
+        const child = spawn('/bin/sh', ['-c', GATE, command, ...(options.args ?? [])], {
           detached: true,
           stdio: ['pipe', outHandle.fd, errHandle.fd],
-          cwd: '/',
+          cwd: options.cwd ?? '/',
           env: childEnv(account),
           ...(switchUser ? { uid: account.uid, gid: account.gid } : {}),
         });

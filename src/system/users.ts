@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 
 /** A Linux account: name, numeric ids and home folder (from /etc/passwd). */
 export interface Account {
@@ -24,4 +25,10 @@ export async function readAccounts(passwdFile = '/etc/passwd'): Promise<Account[
 export async function findAccount(key: string | number): Promise<Account | null> {
   const accounts = await readAccounts();
   return accounts.find((a) => (typeof key === 'number' ? a.uid === key : a.name === key)) ?? null;
+}
+
+/** The account this process runs as (for children that must not switch users, e.g. compose). */
+export function currentAccount(): Account {
+  const me = userInfo();
+  return { name: me.username, uid: me.uid, gid: me.gid, home: me.homedir };
 }

@@ -96,6 +96,12 @@ describe('runScript: a process group of its own, recorded first, a timeout for t
     expect(Date.now() - started).toBeLessThan(15_000);
   }, 20_000);
 
+  it('a program with arguments in a folder (how compose up runs): arguments passed as they are, no shell', async () => {
+    const result = await runner.runScript('/bin/sh', me, 5, { args: ['-c', 'pwd; printf "%s|" "$@"', 'sh', 'up', '-d', 'two words', '$HOME;'], cwd: dir });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toBe(`${dir}\nup|-d|two words|$HOME;|`);
+  });
+
   it('a missing script is a failure, not an exit code', async () => {
     const result = await runner.runScript(join(dir, 'missing.sh'), me, 5);
     expect(result.failure).toBe(`${join(dir, 'missing.sh')} does not exist (ENOENT)`);

@@ -55,6 +55,8 @@ export interface CliOptions {
   env?: Record<string, string>;
   input?: string;
   timeoutMs?: number;
+  /** Run in a process group of its own (so that `process.kill(-pid)` ends it with its children, as systemd does). */
+  detached?: boolean;
 }
 
 /**
@@ -75,6 +77,7 @@ export function spawnCli(args: string[], opts: CliOptions = {}) {
     input: opts.input ?? '',
     timeout: opts.timeoutMs ?? 60_000,
     stripFinalNewline: false,
+    detached: opts.detached ?? false,
   });
 }
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runCli, type CliResult } from './cli.js';
+import { runCli, spawnCli, type CliResult } from './cli.js';
 import {
   addComposePlugin,
   COMPOSE_V1,
@@ -34,7 +34,7 @@ import {
 } from './docker.js';
 import { describeWithDocker } from './describe-docker.js';
 import { startDownloadServer, type DownloadServer } from './download-server.js';
-import { testSeed } from './seeded.js';
+import { prng, testSeed } from './seeded.js';
 import { startWebhook, type WebhookReceiver } from './webhook.js';
 
 /** A failure notice as the webhook receives it (the fields these tests look at). */
@@ -426,6 +426,56 @@ when = "error"
       // put it right: a new container from the image
       await execa(compose.command, [...compose.args, 'up', '-d', '--force-recreate'], { cwd: install!.dirs[1]!, env: compose.env });
       await expectAllOnSoon(100);
+    });
+
+    test('killed while compose brings a folder up: the compose command runs to its end, and the next run waits for it first', false, async () => {
+      // compose made slow (3 s before it starts), so that the kill falls while it runs
+      const slow = join(root, 'slow-compose');
+      await writeFile(slow, '#!/bin/sh\nsleep 3\nexec docker-compose "$@"\n', { mode: 0o755 });
+      const slowConfig = join(root, 'slow-compose.toml');
+      const text = await readFile(config, 'utf8');
+      expect(text).toContain('compose = "docker-compose"');
+      await writeFile(slowConfig, text.replace('compose = "docker-compose"', `compose = "${slow}"`));
+      const child = spawnCli(['--config', slowConfig, 'update', '--revision', '105', '--yes'], { env: { DOCKER_CONFIG: registry!.dockerConfig }, timeoutMs: 540_000 });
+      let seen = '';
+      await new Promise<void>((resolve) => {
+        const look = (chunk: Buffer) => {
+          seen += chunk.toString('utf8');
+          if (seen.includes('Bringing up')) resolve();
+        };
+        child.stdout!.on('data', look);
+        child.stderr!.on('data', look);
+        void child.then(() => resolve());
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      child.kill('SIGKILL');
+      expect((await child).signal, seen).toBe('SIGKILL');
+      const next = await runCli(['--config', slowConfig, 'update', '--revision', '105', '--yes'], { env: { DOCKER_CONFIG: registry!.dockerConfig }, timeoutMs: 540_000 });
+      expect(next.exitCode, next.stdout + next.stderr).toBe(0);
+      expect(next.stderr).toMatch(/The compose command of an interrupted run \(\S+slow-compose up -d --no-build, process group \d+\) still runs; waiting up to \d+ s/);
+      await expectAllOn(105);
+    });
+
+    test('kill -9 at random moments (seeded) of whole updates, sometimes with the whole process group; the admin re-runs at once and every service ends on the intended revision', false, async () => {
+      const random = prng(testSeed('docker random-moment kills'));
+      const kills = Number(process.env.LETTO_DOCKER_KILLS ?? 3);
+      const targets = [101, 105];
+      for (let n = 0; n < kills; n++) {
+        const target = targets[n % targets.length]!;
+        // an update here takes 10–30 s (pull, tags, two compose folders, health): the kill falls anywhere in it,
+        // while docker pull or docker-compose runs too; killing only our process leaves those running, as a real kill does
+        const group = random() < 0.5;
+        const delayMs = Math.round(random() * 25_000);
+        const child = spawnCli(['--config', config, 'update', '--revision', String(target), '--yes'], { env: { DOCKER_CONFIG: registry!.dockerConfig }, detached: true, timeoutMs: 540_000 });
+        const timer = setTimeout(() => (group ? process.kill(-child.pid!, 'SIGKILL') : child.kill('SIGKILL')), delayMs);
+        const killed = await child;
+        clearTimeout(timer);
+        const context = `kill ${n + 1}: update to ${target}, ${group ? 'process group' : 'process'} killed at ${delayMs} ms (${killed.signal ?? `ended first, exit ${killed.exitCode}`})`;
+        const next = await cli(['update', '--revision', String(target), '--yes']);
+        console.log(`${context}; the next run: ${(next.stdout + next.stderr).split('\n').filter((l) => /still runs|Recovered/.test(l)).join(' ') || 'nothing to recover'}`);
+        expect(next.exitCode, `${context}\n${next.stdout}${next.stderr}`).toBe(0);
+        await expectAllOn(target);
+      }
     });
   }, missing);
 }
