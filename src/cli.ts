@@ -120,7 +120,7 @@ Documentation: ${docsFolder()} (usage.md, configuration.md, operations.md, relia
 
   program
     .command('status')
-    .description('installed revision, whether TomEE runs (Docker: each LeTTo service and its revision), one health check, the last run, an interrupted run waiting for recovery, a TomEE script a killed run left running (exit 0 healthy, 1 not)')
+    .description('installed revision, whether TomEE runs (Docker: each LeTTo service and its revision), one health check, the last run, an interrupted run waiting for recovery, a TomEE script or compose command a killed run left running (exit 0 healthy, 1 not)')
     .action(() => run(async (cmd) => (await import('./commands/status.js')).statusCommand(cmd)));
 
   program
