@@ -42,6 +42,8 @@ type Notice = { result: string; logTail: { source: string; text: string } | null
 
 /** Per case: a few CLI runs, each bringing containers up (docker-compose v1 costs ~1 s a call on a loaded machine). */
 const TIMEOUT = 600_000;
+/** Kills of the random-moment kill case (`LETTO_DOCKER_KILLS`, default 3; each costs about a minute). */
+const DOCKER_KILLS = Number(process.env.LETTO_DOCKER_KILLS ?? 3);
 
 /** Which compose runs the install; `core`: only the core cases (those marked `true`). */
 export interface DockerSuiteOptions {
@@ -55,7 +57,7 @@ export function dockerSuite(opts: DockerSuiteOptions): void {
   const plugin = v2 ? composeV2Plugin() : null;
   const missing = v2 && !plugin ? `compose v2 not found (${COMPOSE_V2_WHERE}; .ci/run fetches it with fixtures/compose-v2.sh)` : null;
   /** A case of the full suite; `core` cases run with compose v2 too. */
-  const test = (name: string, core: boolean, fn: () => Promise<void>) => (core || !opts.core ? it(name, fn, TIMEOUT) : undefined);
+  const test = (name: string, core: boolean, fn: () => Promise<void>, timeoutMs = TIMEOUT) => (core || !opts.core ? it(name, fn, timeoutMs) : undefined);
   describeWithDocker(`Docker install (compose ${opts.compose}): update, health check, rollback on every service, recovery`, () => {
     // LETTO_TEST_DOCKER_PREFIX: another name for what this suite creates in the shared engine (default lu-docker)
     const id = `${process.env.LETTO_TEST_DOCKER_PREFIX ?? 'lu-docker'}-${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
@@ -458,9 +460,8 @@ when = "error"
 
     test('kill -9 at random moments (seeded) of whole updates, sometimes with the whole process group; the admin re-runs at once and every service ends on the intended revision', false, async () => {
       const random = prng(testSeed('docker random-moment kills'));
-      const kills = Number(process.env.LETTO_DOCKER_KILLS ?? 3);
       const targets = [101, 105];
-      for (let n = 0; n < kills; n++) {
+      for (let n = 0; n < DOCKER_KILLS; n++) {
         const target = targets[n % targets.length]!;
         // an update here takes 10–30 s (pull, tags, two compose folders, health): the kill falls anywhere in it,
         // while docker pull or docker-compose runs too; killing only our process leaves those running, as a real kill does
@@ -476,6 +477,6 @@ when = "error"
         expect(next.exitCode, `${context}\n${next.stdout}${next.stderr}`).toBe(0);
         await expectAllOn(target);
       }
-    });
+    }, Math.max(TIMEOUT, DOCKER_KILLS * 120_000));
   }, missing);
 }
