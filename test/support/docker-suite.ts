@@ -6,7 +6,9 @@
  * service broken), 104 (login image missing), 105. The cases run in order, each from the state the
  * previous one left. Run by test/e2e/docker.test.ts with compose v1 (Debian's docker-compose 1.29,
  * every case) and by test/e2e/docker-compose-v2.test.ts with compose v2 (`docker compose`, the core
- * cases: dry run, update, a failed health check rolled back, kill -9 and recovery).
+ * cases: dry run, update, a failed health check rolled back, kill -9 and recovery; and v2 installed as
+ * `docker-compose`). Kills: at journal steps, while a slowed compose runs, and at random moments
+ * (seeded, `LETTO_DOCKER_KILLS`).
  */
 import { copyFile, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
