@@ -18,7 +18,7 @@ export const REDACTED = '********';
 export const SECRET_NAME = /pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|private[_-]?key|credential/i;
 
 /** `password=…`, `"secret": "…"`, `token: …` in a log line: the name kept, the value replaced. */
-const SECRET_ASSIGNMENT = /((?:[\w.-]*)(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|private[_-]?key|credential)[\w.-]*["']?\s*[:=]\s*["']?)([^\s"',;&]+)/gi;
+const SECRET_ASSIGNMENT = new RegExp(`((?:[\\w.-]*)(?:${SECRET_NAME.source})[\\w.-]*["']?\\s*[:=]\\s*["']?)([^\\s"',;&]+)`, 'gi');
 /** `scheme://user:password@host`: the password replaced. */
 const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:@/]+:)[^\s@/]+@/gi;
 
@@ -50,6 +50,4 @@ export function boundTail(text: string, lines: number, lineChars = 500, maxChars
 }
 
 /** The secrets this process knows from its environment (the download and SMTP passwords), for {@link redactSecrets}. */
-export function environmentSecrets(env: NodeJS.ProcessEnv = process.env): string[] {
-  return ['LETTO_UPDATE_PASSWORD', 'LETTO_UPDATE_SMTP_PASSWORD'].map((name) => env[name] ?? '').filter(Boolean);
-}
+export { environmentSecrets } from './system/secret-env.js';

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { withoutSecrets } from './secret-env.js';
 
 /**
  * What one `docker …` or compose command returned. `failure` is set when it did not run to an exit code
@@ -29,15 +30,6 @@ export interface DockerRunner {
   composeProgram(): Promise<ComposeProgram>;
 }
 
-/** Variables that hold passwords: never handed to docker or compose. */
-const SECRET_VARIABLES = ['LETTO_UPDATE_PASSWORD', 'LETTO_UPDATE_SMTP_PASSWORD'];
-
-function childEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !SECRET_VARIABLES.includes(key)) env[key] = value;
-  return env;
-}
-
 /**
  * Runs a compose command that changes containers in a process group of its own, recorded in the script
  * journal before it starts, so that it is neither cut off by our own death (its output goes to files,
@@ -62,7 +54,7 @@ export function createDockerRunner(docker: string, compose: string, recorded?: R
   const run = (command: string, args: string[], timeoutSeconds: number, cwd: string, onStderr?: (line: string) => void): Promise<DockerResult> =>
     new Promise((resolve) => {
       const label = `\`${command} ${args.join(' ')}\``;
-      const child = spawn(command, args, { cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(command, args, { cwd, env: withoutSecrets(), stdio: ['ignore', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let buffered = '';

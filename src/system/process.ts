@@ -4,6 +4,7 @@ import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processIdentity } from './proc.js';
 import type { Account } from './users.js';
+import { withoutSecrets } from './secret-env.js';
 
 /**
  * What a script run returned: its exit code and output (stdout and stderr, trimmed). `failure` is set
@@ -185,12 +186,7 @@ function spawnFailure(command: string, user: string, code: 126 | 127): string {
   return code === 127 ? `${command} does not exist (ENOENT)` : `${command} is not executable for ${user} (EACCES)`;
 }
 
-/** Variables that hold passwords: never handed to a child process. */
-const SECRET_VARIABLES = new Set(['LETTO_UPDATE_PASSWORD', 'LETTO_UPDATE_SMTP_PASSWORD']);
-
 /** The child's environment: ours without the download and SMTP passwords, with the account's HOME, USER, LOGNAME. */
 function childEnv(account: Account): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !SECRET_VARIABLES.has(key)) env[key] = value;
-  return { ...env, HOME: account.home, USER: account.name, LOGNAME: account.name };
+  return { ...withoutSecrets(), HOME: account.home, USER: account.name, LOGNAME: account.name };
 }
