@@ -1,12 +1,7 @@
 import type { Context } from '../context.js';
 import type { HealthResult } from '../steps/health.js';
 import { readLettoServices, type LettoService } from './compose.js';
-
-/** A Docker health check's result, with the services to blame when it failed (whose logs the failure notice carries). */
-export interface ServicesHealth extends HealthResult {
-  /** The services that were unhealthy, exited, on the wrong image or not ready when the time ran out; every service when only health_url failed. */
-  failing: LettoService[];
-}
+import { failedServiceLogs } from './logs.js';
 
 /** Seconds between two looks, and the most one probe of health_url may take. */
 const POLL_INTERVAL = 2;
@@ -18,8 +13,11 @@ const PROBE_TIMEOUT = 10;
  * whose image has a HEALTHCHECK reports `healthy`, and `docker.health_url` (when set) answers HTTP 200
  * — or until `docker.health_timeout` seconds have passed. A container that is `unhealthy`, `exited` or
  * `dead` fails at once. Never throws for what it checks.
+ * @returns when not healthy, with `log`: `docker logs` of the services to blame (unhealthy, exited, on
+ *   the wrong image or not ready when the time ran out; every service when only health_url failed),
+ *   read at once, before an undo recreates their containers and their logs go with them.
  */
-export async function waitServicesHealthy(ctx: Context, expected: Map<string, string> | null): Promise<ServicesHealth> {
+export async function waitServicesHealthy(ctx: Context, expected: Map<string, string> | null): Promise<HealthResult> {
   const { health_url: url, health_timeout: timeout } = ctx.config.docker!;
   ctx.emit({ type: 'step', step: 'health', message: `Waiting up to ${timeout} s for every LeTTo container to run healthy${url ? ` and ${url} to answer HTTP 200` : ''}` });
   const started = ctx.services.clock.now().getTime();
@@ -37,19 +35,24 @@ export async function waitServicesHealthy(ctx: Context, expected: Map<string, st
       const verdict = judge(services, expected);
       last = verdict.last;
       failing = verdict.blame;
-      if (verdict.final) return { healthy: false, last, seconds, failing };
+      if (verdict.final) return unhealthy(ctx, last, seconds, failing);
       if (verdict.ok && url) {
         const probe = await ctx.services.http.probe(url, PROBE_TIMEOUT);
-        if (probe.ok && probe.status === 200) return { healthy: true, last: 'every container healthy, HTTP 200', seconds, failing: [] };
+        if (probe.ok && probe.status === 200) return { healthy: true, last: 'every container healthy, HTTP 200', seconds };
         last = `containers healthy, ${url}: ${probe.ok ? `HTTP ${probe.status}` : probe.error}`;
         failing = services;
       } else if (verdict.ok) {
-        return { healthy: true, last: 'every container healthy', seconds, failing: [] };
+        return { healthy: true, last: 'every container healthy', seconds };
       }
     }
-    if (seconds >= timeout) return { healthy: false, last, seconds, failing };
+    if (seconds >= timeout) return unhealthy(ctx, last, seconds, failing);
     await ctx.services.clock.sleep(POLL_INTERVAL);
   }
+}
+
+async function unhealthy(ctx: Context, last: string, seconds: number, failing: LettoService[]): Promise<HealthResult> {
+  const log = await failedServiceLogs(ctx, failing, last);
+  return { healthy: false, last, seconds, ...(log ? { log } : {}) };
 }
 
 /** One look at the containers: ok, still waiting, or failed for good (`final`); `blame`: the services not (yet) fine. */

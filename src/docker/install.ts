@@ -11,7 +11,6 @@ import { imageId, tag } from './engine.js';
 import type { DockerFetched } from './fetch.js';
 import { requireLettoServices } from './fetch.js';
 import { waitServicesHealthy } from './health.js';
-import { failedServiceLogs } from './logs.js';
 import { parseRef, revisionTag } from './refs.js';
 
 /** The tag that keeps the previous images when their revision is unknown. */
@@ -59,8 +58,7 @@ export async function installImages(ctx: Context, from: Revision | null, target:
     await journal.record('health');
     const health = await waitServicesHealthy(ctx, byRef(target.images));
     if (!health.healthy) {
-      // read now: the undo recreates the failed containers, and their logs go with them
-      log = await failedServiceLogs(ctx, health.failing, health.last);
+      log = health.log ?? null; // read before the undo recreates the failed containers
       throw new LettoError(`Revision ${target.revision ?? 'unknown'} did not become healthy within ${ctx.config.docker!.health_timeout} s (last: ${health.last}).`, {
         hint: 'Look at `docker ps -a` and the logs of the LeTTo containers (`docker logs NAME`) for why it did not start.',
       });

@@ -6,7 +6,6 @@ import { describeJournal, releaseStaleMarker, type Recovery } from '../recover.j
 import { injectFault } from '../system/fault.js';
 import { readLettoServices } from './compose.js';
 import { waitServicesHealthy } from './health.js';
-import { failedServiceLogs } from './logs.js';
 import { pruneImages } from './revisions.js';
 import { byRef, pointAt, upAll } from './install.js';
 
@@ -59,11 +58,7 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
     await upAll(ctx);
     await ctx.state.write({ installed: journal.from });
     const health = await waitServicesHealthy(ctx, byRef(previous));
-    if (!health.healthy) {
-      // read now, while the failed containers are there to be asked (the notice carries them)
-      const log = await failedServiceLogs(ctx, health.failing, health.last);
-      throw new LettoError(`${label} did not become healthy (${health.last}).`, { log });
-    }
+    if (!health.healthy) throw new LettoError(`${label} did not become healthy (${health.last}).`, { log: health.log ?? null });
     return { kind: 'undone', journal, running: journal.from, message: `It was undone: every LeTTo service runs ${label} again and answers its health check.` };
   } catch (caught) {
     const error = asLettoError(caught);

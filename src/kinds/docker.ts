@@ -66,13 +66,7 @@ export const dockerAdapter: Adapter = {
     for (const dir of ctx.config.docker!.compose_dirs) await composeRestart(ctx, dir);
   },
   health: (ctx) => ({ url: ctx.config.docker!.health_url, timeout: ctx.config.docker!.health_timeout }),
-  async waitHealthy(ctx) {
-    const health = await (await import('../docker/health.js')).waitServicesHealthy(ctx, null);
-    if (health.healthy) return health;
-    // read now, while the failed containers are still there to be asked
-    const log = await (await import('../docker/logs.js')).failedServiceLogs(ctx, health.failing, health.last);
-    return log ? { ...health, log } : health;
-  },
+  waitHealthy: async (ctx) => (await import('../docker/health.js')).waitServicesHealthy(ctx, null),
   async listLocal(ctx) {
     const { readLettoServices } = await import('../docker/compose.js');
     const { localRevisions } = await import('../docker/revisions.js');
