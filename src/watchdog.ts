@@ -20,8 +20,8 @@ const PROBE_TIMEOUT = 10;
  * - `unknown`: the status script cannot be run (nothing counted, nothing restarted);
  * - `grace`: failed, but within `watchdog.grace` seconds of the last restart (a slow start is no failure);
  * - `counting`: failed, fewer than `watchdog.failures` in a row;
+ * - `backup-running`: enough failures, but the backup lock exists: no restart during a backup;
  * - `restarted` / `restart-failed`: TomEE (a Docker install: the LeTTo containers) was restarted and LeTTo answers again / does not.
- * - `restarted` / `restart-failed`: TomEE was restarted and answers again / does not.
  */
 export type WatchdogAction = 'healthy' | 'paused' | 'update-running' | 'unknown' | 'grace' | 'counting' | 'backup-running' | 'restarted' | 'restart-failed';
 
