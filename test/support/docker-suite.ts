@@ -35,7 +35,7 @@ import {
   type TestRegistry,
 } from './docker.js';
 import { describeWithDocker } from './describe-docker.js';
-import { startDownloadServer, type DownloadServer } from './download-server.js';
+import { startDownloadServer, writeServerSection, type DownloadServer } from './download-server.js';
 import { prng, testSeed } from './seeded.js';
 import { startWebhook, type WebhookReceiver } from './webhook.js';
 
@@ -139,21 +139,14 @@ export function dockerSuite(opts: DockerSuiteOptions): void {
       webhook = await startWebhook<Notice>();
       download = await startDownloadServer({ root: join(root, 'download'), tls: true, user: 'letto', password: 'dl-Pässword-3' });
       const etc = join(root, 'etc');
-      await mkdir(etc, { recursive: true });
-      await writeFile(join(etc, 'password'), 'dl-Pässword-3\n', { mode: 0o600 });
-      await writeFile(join(etc, 'ca.pem'), download.caPem);
+      const serverSection = await writeServerSection(etc, download, 'dl-Pässword-3');
       state = join(root, 'state');
       backupLock = join(root, 'sicherung', 'sqlsicherungaktiv');
       await mkdir(join(root, 'sicherung'), { recursive: true });
       config = join(etc, 'config.toml');
       await writeFile(
         config,
-        `[server]
-url = "${download.url}"
-user = "letto"
-password_file = "${join(etc, 'password')}"
-ca_file = "${join(etc, 'ca.pem')}"
-
+        `${serverSection}
 [paths]
 state = "${state}"
 backup_lock = "${backupLock}"

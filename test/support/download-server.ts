@@ -742,3 +742,20 @@ function throttle(rate: number): Transform {
     },
   });
 }
+
+/**
+ * What a config needs to reach `download` as user `letto`, written into the folder `etc`: the password
+ * file (`etc/password`, mode 600) and the server's CA certificate (`etc/ca.pem`).
+ * @returns the config's `[server]` table (url, user, password_file, ca_file, then the lines of `extra`)
+ */
+export async function writeServerSection(etc: string, download: DownloadServer, password: string, extra = ''): Promise<string> {
+  await mkdir(etc, { recursive: true });
+  await writeFile(join(etc, 'password'), `${password}\n`, { mode: 0o600 });
+  await writeFile(join(etc, 'ca.pem'), download.caPem);
+  return `[server]
+url = "${download.url}"
+user = "letto"
+password_file = "${join(etc, 'password')}"
+ca_file = "${join(etc, 'ca.pem')}"
+${extra ? `${extra}\n` : ''}`;
+}

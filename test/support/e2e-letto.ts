@@ -3,14 +3,14 @@
  * `letto.war` of `installed` running and healthy, a TLS + Basic-auth download server on loopback,
  * and the config file pointing at both. Shared by the end-to-end suites (update, unattended, faults).
  */
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { buildWar } from '../../fixtures/build-war.js';
 import { readWarRevision } from '../../src/war.js';
 import { expectWebappsInvariant } from './invariant.js';
 import { runCli, type CliResult } from './cli.js';
-import { populateDownloadRoot, startDownloadServer, type DownloadServer, type PopulateOptions } from './download-server.js';
+import { populateDownloadRoot, startDownloadServer, writeServerSection, type DownloadServer, type PopulateOptions } from './download-server.js';
 import { createLettoServer, type LettoServer } from './tomcat.js';
 
 export interface E2eLetto {
@@ -64,9 +64,7 @@ export async function startE2eLetto(opts: {
     await server.start();
     if (!(await server.waitHealthy(90))) throw new Error(`the initial revision did not answer:\n${await server.catalinaOut()}`);
     const etc = join(server.root, 'etc');
-    await mkdir(etc, { recursive: true });
-    await writeFile(join(etc, 'password'), `${password}\n`, { mode: 0o600 });
-    await writeFile(join(etc, 'ca.pem'), download.caPem);
+    const serverSection = await writeServerSection(etc, download, password, 'channel = "stable"');
     const state = join(server.root, 'var/lib/letto-update');
     const backupLock = join(server.root, 'sicherung/sqlsicherungaktiv');
     const staging = `${server.letto}/war`;
@@ -74,13 +72,7 @@ export async function startE2eLetto(opts: {
     const config = join(etc, 'config.toml');
     await writeFile(
       config,
-      `[server]
-url = "${download.url}"
-user = "letto"
-password_file = "${join(etc, 'password')}"
-channel = "stable"
-ca_file = "${join(etc, 'ca.pem')}"
-
+      `${serverSection}
 [tomee]
 webapps = "${server.webapps}"
 start = "${server.letto}/start.sh"
