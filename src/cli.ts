@@ -8,9 +8,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { parseDuration, parseDurationSeconds } from './duration.js';
+import { parseDuration, parseDurationSeconds } from './config/duration.js';
 import { ExitCode, PluginState, asLettoError, type LettoError } from './errors.js';
-import type { Output } from './output.js';
+import type { Output } from './report/output.js';
 import type { Channel } from './revision.js';
 import type { CommandRun, GlobalOptions } from './commands/types.js';
 import { version } from './version.js';
@@ -202,18 +202,18 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
       if (plugin) {
-        const { pluginLine } = await import('./health-check.js');
+        const { pluginLine } = await import('./report/health-check.js');
         process.stdout.write(pluginLine('UNKNOWN', 'usage error (see letto-update health --help)'));
         return PluginState.UNKNOWN;
       }
       return ExitCode.usage;
     }
     const failure: LettoError = asLettoError(error);
-    const out = output ?? new (await import('./output.js')).Output({ json: argv.includes('--json'), quiet: false, verbose: argv.includes('--verbose') });
+    const out = output ?? new (await import('./report/output.js')).Output({ json: argv.includes('--json'), quiet: false, verbose: argv.includes('--verbose') });
     if (plugin) {
       // monitoring plugins: one line on stdout, config and every other error is UNKNOWN; the whole
       // message and what to do go to stderr
-      const { pluginLine } = await import('./health-check.js');
+      const { pluginLine } = await import('./report/health-check.js');
       out.plugin(pluginLine('UNKNOWN', failure.message.replace(/\.$/, '')));
       out.json({ state: 'UNKNOWN', summary: failure.message, hint: failure.hint, exitCode: PluginState.UNKNOWN });
       if (!out.mode.json) out.error(failure.message, failure.hint, error);

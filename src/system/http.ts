@@ -11,7 +11,7 @@ import { digestAuthorization, parseDigestChallenge, UnsupportedDigestError, type
 import { createNodeTransport, type Transport, type TransportResponse } from './node-transport.js';
 import { probesDirectly, probeUrl, type ProbeResult } from './probe.js';
 import { importUndici } from './undici.js';
-import { isLoopbackHost } from '../config.js';
+import { isLoopbackHost } from '../config/config.js';
 import { DownloadError } from '../errors.js';
 import { fileSize } from './files.js';
 import { hasProxy, proxyFor } from './proxy.js';
