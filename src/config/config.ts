@@ -58,6 +58,11 @@ const watchdogSchema = z
  * `[docker]`: a Docker install (LeTTo's images, brought up by compose). Its presence makes the install
  * a Docker one (see src/kinds/); without it, a TomEE install.
  */
+/** A health URL of a Docker install; `{school}` stands for each school (`https://localhost/letto{school}/test.jsf`). */
+const dockerHealthUrl = z
+  .string()
+  .refine((url) => URL.canParse(url.replaceAll('{school}', 'school')), 'must be a URL like https://localhost/letto/test.jsf or https://localhost/letto{school}/test.jsf');
+
 const dockerSchema = z
   .object({
     compose_dirs: z.preprocess(
@@ -70,7 +75,13 @@ const dockerSchema = z
       .regex(/^$|^[A-Za-z0-9.-]+(:\d+)?$/, 'must be empty (Docker Hub) or a registry host like "localhost:5000", without https:// or a path')
       .default(''),
     revision_tag: z.string().regex(/^[A-Za-z0-9_.-]*\{revision\}[A-Za-z0-9_.-]*$/, 'must be a tag containing {revision}, like "rev{revision}"').default('rev{revision}'),
-    health_url: z.string().url('must be a URL like https://localhost/letto/test.jsf').or(z.literal('')).default('https://localhost/letto/test.jsf'),
+    health_url: z
+      .preprocess(
+        // from the environment: several URLs separated by spaces
+        (value) => (typeof value === 'string' && /\s/.test(value.trim()) ? value.split(/\s+/).filter(Boolean) : value),
+        z.union([dockerHealthUrl.or(z.literal('')), z.array(dockerHealthUrl, { invalid_type_error: 'must be a URL or a list of URLs' })]),
+      )
+      .default('https://localhost/letto/test.jsf'),
     health_timeout: seconds.default(300),
     compose: z.string().default(''),
     command: path.default('docker'),

@@ -54,6 +54,29 @@ export interface JournalEntry {
    */
   previousImages?: ImagePointer[];
   targetImages?: ImagePointer[];
+  /**
+   * Docker: the compose calls (groups of LeTTo containers) that were up when the run started, each
+   * brought up again the way it was (`-p`, each `-f`, the project folder, the env file). A group the
+   * admin had stopped is not in it. Missing in journals of older versions: the groups found then.
+   */
+  composeGroups?: ComposeCall[];
+}
+
+/**
+ * How one group of containers was brought up, as compose recorded it on them (labels
+ * `com.docker.compose.project`, `…project.working_dir`, `…project.config_files`, v2
+ * `…project.environment_file`). `files` empty: the folder's own default (`docker-compose.yml` or the
+ * `.env`'s `COMPOSE_FILE`), for LeTTo services that have no container yet.
+ */
+export interface ComposeCall {
+  /** The project folder: compose runs there (absolute). */
+  dir: string;
+  /** `-p`; null: compose's own choice (the `.env`'s COMPOSE_PROJECT_NAME, else the folder's name). */
+  project: string | null;
+  /** Each `-f` (absolute). */
+  files: string[];
+  /** Each `--env-file` (absolute; compose v2 records them, v1 reads the folder's `.env` itself). */
+  envFiles: string[];
 }
 
 /** An image reference as the compose files name it, and the image id (`sha256:…`) it points at. */

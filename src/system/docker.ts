@@ -24,8 +24,11 @@ export type ComposeProgram = { command: string; args: string[]; label: string };
 export interface DockerRunner {
   /** `docker ...args`. @param timeoutSeconds killed after this many seconds. */
   docker(args: string[], timeoutSeconds: number, opts?: { onStderr?: (line: string) => void }): Promise<DockerResult>;
-  /** Compose in `dir` (its `.env`, `COMPOSE_FILE`, `COMPOSE_PROJECT_NAME` are read by compose itself). */
-  compose(dir: string, args: string[], timeoutSeconds: number): Promise<DockerResult>;
+  /**
+   * Compose in `dir` (its `.env`, `COMPOSE_FILE`, `COMPOSE_PROJECT_NAME` are read by compose itself).
+   * @param options compose's own options before the subcommand (`-p`, `-f`, `--project-directory`, `--env-file`).
+   */
+  compose(dir: string, args: string[], timeoutSeconds: number, options?: string[]): Promise<DockerResult>;
   /** The compose program in use (found on first use). */
   composeProgram(): Promise<ComposeProgram>;
 }
@@ -95,10 +98,10 @@ export function createDockerRunner(docker: string, compose: string, recorded?: R
   };
   return {
     docker: (args, timeoutSeconds, opts = {}) => run(docker, args, timeoutSeconds, '/', opts.onStderr),
-    async compose(dir, args, timeoutSeconds) {
+    async compose(dir, args, timeoutSeconds, options = []) {
       const p = await this.composeProgram();
-      if (recorded && CHANGING.has(args[0] ?? '')) return recorded(p.command, [...p.args, ...args], dir, timeoutSeconds);
-      return run(p.command, [...p.args, ...args], timeoutSeconds, dir);
+      if (recorded && CHANGING.has(args[0] ?? '')) return recorded(p.command, [...p.args, ...options, ...args], dir, timeoutSeconds);
+      return run(p.command, [...p.args, ...options, ...args], timeoutSeconds, dir);
     },
     composeProgram() {
       program ??= findCompose();

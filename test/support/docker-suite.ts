@@ -36,6 +36,7 @@ import {
 } from './docker.js';
 import { describeWithDocker } from './describe-docker.js';
 import { startDownloadServer, writeServerSection, type DownloadServer } from './download-server.js';
+import { schoolsCases } from './docker-schools-suite.js';
 import { prng, testSeed } from './seeded.js';
 import { startWebhook, type WebhookReceiver } from './webhook.js';
 
@@ -171,6 +172,7 @@ when = "error"
     }, 300_000);
 
     afterAll(async () => {
+      await closeSchools();
       await download?.close();
       await webhook?.close();
       await removeInstall(install, prefix, registry?.host ?? null, compose);
@@ -203,13 +205,15 @@ when = "error"
       expect(names.slice(7, 10).sort()).toEqual(['image letto-service-login', 'image letto-setup', 'image lettoserver']);
       for (const [name, line] of table) expect(line, name).toMatch(/^ok /);
       expect(table.get('docker engine')).toMatch(v2 ? /Docker \S+ answers; compose: docker compose 2\./ : /Docker \S+ answers; compose: docker-compose 1\./);
-      expect(table.get('bring up')).toContain(v2 ? '`docker compose up -d --no-build`' : '`docker-compose up -d --no-build`');
       const [setup, letto] = install!.dirs;
-      expect(table.get('compose folders')).toContain(`1. ${setup} (project ${install!.projects[0]}): letto-setup; 2. ${letto} (project ${install!.projects[1]}): `);
+      // each compose call as compose recorded it on the containers: -p, each -f, the project folder (COMPOSE_FILE came from .env)
+      const program = v2 ? 'docker compose' : 'docker-compose';
+      expect(table.get('bring up')).toContain(`1. \`${program} -p ${install!.projects[0]} -f ${setup}/docker-compose.yml --project-directory ${setup} up -d --no-build\` in ${setup}, `);
+      expect(table.get('bring up')).toContain(`2. \`${program} -p ${install!.projects[1]} -f ${letto}/docker-compose.yml -f ${letto}/docker-service-login.yml --project-directory ${letto} up -d --no-build\` in ${letto}; `);
+      expect(table.get('compose folders')).toContain(`1. docker-compose.yml in ${setup} (project ${install!.projects[0]}): letto-setup; 2. docker-compose.yml + docker-service-login.yml in ${letto} (project ${install!.projects[1]}): `);
       expect(table.get('compose folders')).toMatch(/: (lettoserver, letto-service-login|letto-service-login, lettoserver)$/);
       expect(table.get('image lettoserver')).toContain(`would pull ${registry!.host}/${prefix}lettoserver:rev101 for lettoserver (${prefix}lettoserver:stable)`);
       expect(table.get('tags')).toMatch(new RegExp(`would point ${prefix}\\S+:stable, ${prefix}\\S+:stable, ${prefix}\\S+:stable at their rev101 images; the images running now \\([0-9a-f]{12}, [0-9a-f]{12}, [0-9a-f]{12}\\) keep the tag rev100`));
-      expect(table.get('bring up')).toContain(`up -d --no-build\` in 1. ${setup}, 2. ${letto}`);
       expect(table.get('health check')).toMatch(/3 LeTTo containers run healthy; http:\S+: HTTP 200/);
       expect(plan.stdout).toContain('The update would go ahead');
       // --json carries the same plan; a revision with a missing image and a registry refusing the credentials fail their checks
@@ -449,7 +453,7 @@ when = "error"
       expect((await child).signal, seen).toBe('SIGKILL');
       const next = await runCli(['--config', slowConfig, 'update', '--revision', '105', '--yes'], { env: { DOCKER_CONFIG: registry!.dockerConfig }, timeoutMs: 540_000 });
       expect(next.exitCode, next.stdout + next.stderr).toBe(0);
-      expect(next.stderr).toMatch(/The compose command of an interrupted run \(\S+slow-compose up -d --no-build, process group \d+\) still runs; waiting up to \d+ s/);
+      expect(next.stderr).toMatch(/The compose command of an interrupted run \(\S+slow-compose -p .* up -d --no-build, process group \d+\) still runs; waiting up to \d+ s/);
       await expectAllOn(105);
     });
 
@@ -473,5 +477,18 @@ when = "error"
         await expectAllOn(target);
       }
     }, Math.max(TIMEOUT, DOCKER_KILLS * 120_000));
+
+    // last: a server with several schools (test/support/docker-schools-suite.ts), on the images published above
+    const closeSchools = schoolsCases({
+      test: (name, fn, timeoutMs) => test(name, true, fn, timeoutMs),
+      root: () => root,
+      id,
+      prefix,
+      registry: () => registry!,
+      compose: () => compose,
+      config: () => config,
+      suiteDirs: () => install!.dirs,
+      notices: () => webhook!.received.map((post) => post.body as Notice & { message: string }),
+    });
   }, missing);
 }

@@ -150,6 +150,11 @@ export async function publishRevision(root: string, prefix: string, registry: Te
       join(ctxDir, 'start.sh'),
       `echo "LeTTo ${image} revision ${revision} starting, database letto:\${LETTO_DB_PASSWORD:-none}@db"
 [ -f /www/ping ] || echo "ERROR: ${image} revision ${revision} failed to start" >&2
+# a school whose own database this revision cannot migrate (LETTO_FAIL_REVISION in its compose file): neither page
+if [ "\$LETTO_FAIL_REVISION" = "${revision}" ]; then
+  echo "ERROR: school \$LETTO_SCHOOL: the database migration to revision ${revision} failed" >&2
+  /bin/busybox rm -f /www/ping /www/letto/test.jsf
+fi
 exec /bin/busybox httpd -f -p 8080 -h /www
 `,
     );

@@ -4,99 +4,151 @@ import type { Context } from '../../context.js';
 import { LettoError } from '../../errors.js';
 import { SECRET_NAME } from '../../report/log-tail.js';
 import { lastLine } from '../../system/docker.js';
+import type { ComposeCall } from '../../store/journal.js';
 import { dockerOf } from './engine.js';
+import { assertFilesExist, composeOptions, describeCall, groupOf, isUp, lettoContainers, type ComposeGroup, type ContainerInfo } from './groups.js';
 import { isLettoRef } from './refs.js';
+
+export type { ContainerInfo } from './groups.js';
 
 /**
  * Seconds a compose `config`/`ps` may take (about 1 s on an idle server; docker-compose v1 took over
- * 60 s on a test machine with load 20); `up -d` gets {@link UP_TIMEOUT}.
+ * 60 s on a test machine with load 20); `up -d` and `restart` get {@link UP_TIMEOUT}.
  */
 const QUERY_TIMEOUT = 300;
 const UP_TIMEOUT = 600;
 
-/** One service of a compose folder whose image is LeTTo's, with its container (if one exists). */
+/** One LeTTo service (a service whose image is LeTTo's) of a compose call, with its container (if one exists). */
 export interface LettoService {
-  /** The compose folder. */
+  /** The compose project folder. */
   dir: string;
   service: string;
   /** The image reference the compose files name (after compose resolved `.env` and variables). */
   ref: string;
   container: ContainerInfo | null;
+  /** How it is brought up (the compose call recorded on its containers, or its folder's default). */
+  group: ComposeGroup;
+  /** Its group has containers and none is up: stopped by the admin (`compose stop`); left stopped. */
+  stopped: boolean;
 }
 
-/** A container as `docker inspect` shows it. */
-export interface ContainerInfo {
-  id: string;
-  name: string;
-  service: string;
-  project: string;
-  /** The image id (`sha256:…`) the container runs. */
-  imageId: string;
-  /** `running`, `exited`, `restarting`, … */
-  state: string;
-  /** The image's HEALTHCHECK result (`starting`, `healthy`, `unhealthy`), null when the image has none. */
-  health: string | null;
+/** What the engine and the compose files say about the install. */
+export interface LettoInstall {
+  services: LettoService[];
+  /** The compose calls in the order they come up: `docker.compose_dirs`, then the files' names. */
+  groups: ComposeGroup[];
+  /** LeTTo containers without compose labels (started by `docker run`): never recreated from a guess. */
+  loose: ContainerInfo[];
 }
 
 /**
- * The LeTTo services of every `docker.compose_dirs` folder, in that order. Compose itself reads each
- * folder's `.env` (`COMPOSE_FILE`, `COMPOSE_PROJECT_NAME`, image variables): `config` prints the
- * resolved file, `ps -a -q` the project's containers.
- * @throws LettoError when a folder is missing or compose rejects it; nothing was changed.
+ * The LeTTo services of the install. Found from the engine: every container whose image is LeTTo's,
+ * running or not, grouped by the compose call recorded on it (see src/kinds/docker/groups.ts); compose
+ * reads each group's files (`config`) for its services. Each `docker.compose_dirs` folder's own default
+ * (`docker-compose.yml` or the `.env`'s `COMPOSE_FILE`) adds the LeTTo services that have no container
+ * yet. Order: the folders of `compose_dirs`, then folders not listed there, each by file name.
+ * @throws LettoError when a folder is missing, compose rejects a file, or a container's compose files
+ *   are gone; nothing was changed.
  */
-export async function readLettoServices(ctx: Context): Promise<LettoService[]> {
+export async function readLettoInstall(ctx: Context): Promise<LettoInstall> {
   const docker = ctx.config.docker!;
-  const all: LettoService[] = [];
+  const dirs: string[] = [];
   for (const dir of docker.compose_dirs) {
     if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
       throw new LettoError(`The compose folder ${dir} (docker.compose_dirs) does not exist. Nothing was changed.`, {
-        hint: 'Fix docker.compose_dirs in the config: the folders that hold LeTTo\'s docker-compose.yml, in the order they are brought up.',
+        hint: 'Fix docker.compose_dirs in the config: the folders that hold LeTTo\'s compose files, in the order they are brought up.',
       });
     }
-    const images = await serviceImages(ctx, dir);
-    const containers = await containersOf(ctx, dir);
-    for (const [service, ref] of images) {
+    dirs.push(await realpath(dir).catch(() => dir));
+  }
+  const found = await lettoContainers(ctx);
+  const byKey = new Map<string, { group: ComposeGroup; containers: ContainerInfo[] }>();
+  for (const c of found) {
+    if (!c.call) continue;
+    const group = groupOf(c.call);
+    const entry = byKey.get(group.key) ?? { group, containers: [] };
+    entry.containers.push(c);
+    byKey.set(group.key, entry);
+  }
+  const order = (dir: string) => (dirs.includes(dir) ? dirs.indexOf(dir) : dirs.length);
+  const entries = [...byKey.values()].sort((a, b) => order(a.group.dir) - order(b.group.dir) || a.group.dir.localeCompare(b.group.dir) || a.group.key.localeCompare(b.group.key));
+  const services: LettoService[] = [];
+  for (const { group, containers } of entries) {
+    await assertFilesExist(group, containers);
+    const stopped = !containers.some(isUp);
+    for (const [service, ref] of await serviceImages(ctx, group)) {
       if (!isLettoRef(ref, docker)) continue;
-      all.push({ dir, service, ref, container: containers.find((c) => c.service === service) ?? null });
+      services.push({ dir: group.dir, service, ref, container: containers.find((c) => c.service === service) ?? null, group, stopped });
     }
   }
-  return all;
+  // each folder's default: the LeTTo services no group brought up yet
+  for (const [i, dir] of docker.compose_dirs.entries()) {
+    const group = groupOf({ dir: dirs[i]!, project: null, files: [], envFiles: [] });
+    const images = await serviceImages(ctx, group, dir);
+    const fresh = [...images].filter(([service, ref]) => isLettoRef(ref, docker) && !services.some((s) => s.dir === group.dir && s.service === service));
+    for (const [service, ref] of fresh) services.push({ dir: group.dir, service, ref, container: null, group, stopped: false });
+  }
+  const groups = [...new Map(services.map((s) => [s.group.key, s.group])).values()];
+  return { services, groups, loose: found.filter((c) => !c.call) };
+}
+
+/** The LeTTo services of the install ({@link readLettoInstall}). */
+export async function readLettoServices(ctx: Context): Promise<LettoService[]> {
+  return (await readLettoInstall(ctx)).services;
+}
+
+/** The compose calls that are up (not stopped by the admin), in order: what an update brings up. */
+export function activeCalls(services: LettoService[]): ComposeCall[] {
+  const groups = new Map(services.filter((s) => !s.stopped).map((s) => [s.group.key, s.group]));
+  return [...groups.values()].map(({ dir, project, files, envFiles }) => ({ dir, project, files, envFiles }));
 }
 
 /**
- * What compose said about a folder, kept for the run: the compose files do not change during a run,
- * and `docker-compose` v1 (Python) costs about a second per call, `docker` about 30 ms.
+ * What compose said about each compose call, kept for the run: the compose files do not change during
+ * a run, and `docker-compose` v1 (Python) costs about a second per call, `docker` about 30 ms.
  */
 interface Known {
   images: Map<string, Map<string, string>>;
-  projects: Map<string, string>;
   /** Values of the services' secret-looking variables (`MYSQL_ROOT_PASSWORD`, …), never to be shown. */
   secrets: Set<string>;
 }
 const known = new WeakMap<Context, Known>();
 function knownOf(ctx: Context): Known {
   let k = known.get(ctx);
-  if (!k) known.set(ctx, (k = { images: new Map(), projects: new Map(), secrets: new Set() }));
+  if (!k) known.set(ctx, (k = { images: new Map(), secrets: new Set() }));
   return k;
 }
 
-/** service → image reference, from `compose config` (resolved YAML, the same from v1 and v2); once per run. */
-async function serviceImages(ctx: Context, dir: string): Promise<Map<string, string>> {
-  const cached = knownOf(ctx).images.get(dir);
+/** Compose's answer when a folder has no default file (v1: "Supported filenames: …", v2: "no configuration file provided"). */
+const NO_DEFAULT_FILE = /Supported filenames|no configuration file provided|Can't find a suitable configuration file/i;
+
+/**
+ * service → image reference of a compose call, from `compose config` (resolved YAML, the same from v1
+ * and v2); once per run. `configured`: the folder as `docker.compose_dirs` names it, for a folder's
+ * default, which may have no default file (then no services: its LeTTo services were brought up with
+ * their own `-f`).
+ */
+async function serviceImages(ctx: Context, group: ComposeGroup, configured?: string): Promise<Map<string, string>> {
+  const cached = knownOf(ctx).images.get(group.key);
   if (cached) return cached;
-  const result = await dockerOf(ctx).compose(dir, ['config'], QUERY_TIMEOUT);
+  const result = await dockerOf(ctx).compose(group.dir, ['config'], QUERY_TIMEOUT, composeOptions(group));
+  const images = new Map<string, string>();
   if (result.failure || result.exitCode !== 0) {
-    throw new LettoError(`Compose cannot read the folder ${dir}: ${lastLine(result)}. Nothing was changed.`, {
-      hint: `Run \`${(await dockerOf(ctx).composeProgram()).label} config\` in ${dir} and fix what it reports.`,
-    });
+    if (configured === undefined || !NO_DEFAULT_FILE.test(`${result.stderr}\n${result.stdout}`)) {
+      const label = (await dockerOf(ctx).composeProgram()).label;
+      throw new LettoError(`Compose cannot read ${describeCall(group)}: ${lastLine(result)}. Nothing was changed.`, {
+        hint: `Run \`${[label, ...composeOptions(group)].join(' ')} config\` in ${configured ?? group.dir} and fix what it reports.`,
+      });
+    }
+    knownOf(ctx).images.set(group.key, images);
+    return images;
   }
   const parsed = parseYaml(result.stdout) as { services?: Record<string, { image?: unknown; environment?: unknown }> } | null;
-  const images = new Map<string, string>();
   for (const [service, spec] of Object.entries(parsed?.services ?? {})) {
     if (typeof spec?.image === 'string') images.set(service, spec.image);
     for (const [name, value] of variables(spec?.environment)) if (SECRET_NAME.test(name) && value) knownOf(ctx).secrets.add(value);
   }
-  knownOf(ctx).images.set(dir, images);
+  knownOf(ctx).images.set(group.key, images);
   return images;
 }
 
@@ -117,56 +169,20 @@ export function composeSecrets(ctx: Context): string[] {
 }
 
 /**
- * The containers of the compose project in `dir` (running or not, not one-off `run` containers). Asked
- * of docker by the labels compose (v1 and v2) puts on its containers — the project once known, else the
- * project's working directory — and of compose itself (`ps -a -q`, which reads `.env` as compose does)
- * when those find nothing. docker answers in ~30 ms, docker-compose v1 (Python) in ~1 s.
+ * `up -d` of one compose call: compose recreates each container whose image (by id) changed. No pull,
+ * no build (the images are local already), never `--remove-orphans` (the schools share one project).
+ * @throws LettoError naming the call and compose's last line.
  */
-export async function containersOf(ctx: Context, dir: string): Promise<ContainerInfo[]> {
-  const project = knownOf(ctx).projects.get(dir);
-  const label = project ? `com.docker.compose.project=${project}` : `com.docker.compose.project.working_dir=${await realpath(dir).catch(() => dir)}`;
-  let ps = await dockerOf(ctx).docker(['ps', '-a', '-q', '--no-trunc', '--filter', `label=${label}`, '--filter', 'label=com.docker.compose.oneoff=False'], QUERY_TIMEOUT);
-  if (!project && !ps.failure && ps.exitCode === 0 && ps.stdout === '') ps = await dockerOf(ctx).compose(dir, ['ps', '-a', '-q'], QUERY_TIMEOUT);
-  if (ps.failure || ps.exitCode !== 0) throw new LettoError(`Cannot list the containers of ${dir}: ${lastLine(ps)}.`, { hint: 'Check that Docker runs (`docker info`).' });
-  const ids = ps.stdout.split(/\s+/).filter(Boolean);
-  if (ids.length === 0) return [];
-  const inspected = await dockerOf(ctx).docker(['container', 'inspect', ...ids], QUERY_TIMEOUT);
-  if (inspected.failure || inspected.exitCode !== 0) throw new LettoError(`docker cannot inspect the containers of ${dir}: ${lastLine(inspected)}.`, { hint: 'Check that Docker runs (`docker info`).' });
-  const list = JSON.parse(inspected.stdout) as Array<{
-    Id: string;
-    Name: string;
-    Image: string;
-    State: { Status: string; Health?: { Status: string } };
-    Config: { Labels?: Record<string, string> };
-  }>;
-  const found = list[0]?.Config.Labels?.['com.docker.compose.project'];
-  if (found) knownOf(ctx).projects.set(dir, found);
-  return list.map((c) => ({
-    id: c.Id,
-    name: c.Name.replace(/^\//, ''),
-    service: c.Config.Labels?.['com.docker.compose.service'] ?? '',
-    project: c.Config.Labels?.['com.docker.compose.project'] ?? '',
-    imageId: c.Image,
-    state: c.State.Status,
-    health: c.State.Health?.Status ?? null,
-  }));
-}
-
-/**
- * `up -d` in `dir`: compose recreates each container whose image (by id) changed. No pull, no build:
- * the images are local already.
- * @throws LettoError naming the folder and compose's last line.
- */
-export async function composeUp(ctx: Context, dir: string): Promise<void> {
-  ctx.emit({ type: 'step', step: 'start', message: `Bringing up ${dir}` });
-  const result = await dockerOf(ctx).compose(dir, ['up', '-d', '--no-build'], UP_TIMEOUT);
+export async function composeUp(ctx: Context, call: ComposeCall): Promise<void> {
+  ctx.emit({ type: 'step', step: 'start', message: `Bringing up ${describeCall(call)}` });
+  const result = await dockerOf(ctx).compose(call.dir, ['up', '-d', '--no-build'], UP_TIMEOUT, composeOptions(call));
   if (result.failure || result.exitCode !== 0) {
-    throw new LettoError(`Compose could not bring up ${dir}: ${lastLine(result)}.`, { hint: `Run \`docker ps -a\` and look at the logs of the containers in ${dir} (\`docker logs NAME\`).` });
+    throw new LettoError(`Compose could not bring up ${describeCall(call)}: ${lastLine(result)}.`, { hint: `Run \`docker ps -a\` and look at the logs of the containers in ${call.dir} (\`docker logs NAME\`).` });
   }
 }
 
-/** `restart` in `dir` (the watchdog's restart of a Docker install). @throws LettoError. */
-export async function composeRestart(ctx: Context, dir: string): Promise<void> {
-  const result = await dockerOf(ctx).compose(dir, ['restart'], UP_TIMEOUT);
-  if (result.failure || result.exitCode !== 0) throw new LettoError(`Compose could not restart ${dir}: ${lastLine(result)}.`, { hint: `Look at \`docker ps -a\` and the containers' logs.` });
+/** `restart` of one compose call (the watchdog's restart of a Docker install). @throws LettoError. */
+export async function composeRestart(ctx: Context, call: ComposeCall): Promise<void> {
+  const result = await dockerOf(ctx).compose(call.dir, ['restart'], UP_TIMEOUT, composeOptions(call));
+  if (result.failure || result.exitCode !== 0) throw new LettoError(`Compose could not restart ${describeCall(call)}: ${lastLine(result)}.`, { hint: `Look at \`docker ps -a\` and the containers' logs.` });
 }

@@ -3,7 +3,8 @@ import { LettoError } from '../../errors.js';
 import type { ImagePointer } from '../../store/journal.js';
 import type { Fetched, FetchFor } from '../types.js';
 import type { Revision } from '../../revision.js';
-import { readLettoServices, type LettoService } from './compose.js';
+import { readLettoInstall, type LettoService } from './compose.js';
+import { isUp, type ContainerInfo } from './groups.js';
 import { imageId, pull } from './engine.js';
 import { pullRef } from './refs.js';
 import { localRevisions } from './revisions.js';
@@ -19,7 +20,8 @@ export interface DockerFetched extends Fetched {
  * @throws LettoError (exit 1); nothing was changed.
  */
 export async function requireLettoServices(ctx: Context): Promise<LettoService[]> {
-  const services = await readLettoServices(ctx);
+  const { services, loose } = await readLettoInstall(ctx);
+  refuseLoose(ctx, loose);
   if (services.length === 0) {
     const docker = ctx.config.docker!;
     throw new LettoError(`No service in ${docker.compose_dirs.join(', ')} uses an image whose name starts with "${docker.image_prefix}". Nothing was changed.`, {
@@ -27,6 +29,29 @@ export async function requireLettoServices(ctx: Context): Promise<LettoService[]
     });
   }
   return services;
+}
+
+const warned = new WeakSet<Context>();
+
+/**
+ * LeTTo containers started without compose (`docker run`, no compose labels): letto-update cannot
+ * bring one up again the way it was and never recreates it from a guess. A running one would stay on
+ * its revision beside the others (a mix LeTTo's docs warn of), so the run is refused; a stopped one is
+ * left alone, and said so.
+ * @throws LettoError (exit 1) naming the running ones; nothing was changed.
+ */
+function refuseLoose(ctx: Context, loose: ContainerInfo[]): void {
+  const running = loose.filter(isUp);
+  if (running.length > 0) {
+    const names = running.map((c) => `${c.name} (${c.image})`).join(', ');
+    throw new LettoError(`The LeTTo container${running.length > 1 ? 's' : ''} ${names} ${running.length > 1 ? 'were' : 'was'} started without compose (\`docker run\`: no compose labels). letto-update does not recreate a container from a guess, and left on its image it would run another revision than the others. Nothing was changed.`, {
+      hint: `Stop it (\`docker stop ${running[0]!.name}\`; a stopped one is left alone) or remove it (\`docker rm -f ${running[0]!.name}\`), or bring that service up with compose; then run again.`,
+    });
+  }
+  if (loose.length > 0 && !warned.has(ctx)) {
+    warned.add(ctx);
+    ctx.emit({ type: 'warn', message: `Left alone (started without compose, stopped): ${loose.map((c) => c.name).join(', ')}.` });
+  }
 }
 
 /**

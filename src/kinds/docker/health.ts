@@ -1,33 +1,40 @@
 import type { Context } from '../../context.js';
 import type { HealthResult } from '../tomee/health.js';
+import type { ComposeCall } from '../../store/journal.js';
 import { readLettoServices, type LettoService } from './compose.js';
+import { callKey } from './groups.js';
 import { failedServiceLogs } from './logs.js';
+import { containerLabel, healthTargets, healthUrls, serviceLabel } from './schools.js';
 
 /** Seconds between two looks, and the most one probe of health_url may take. */
 const POLL_INTERVAL = 2;
 const PROBE_TIMEOUT = 10;
 
 /**
- * The health check of a Docker install: polls until every LeTTo service has a running container on
- * the image it should run (`expected`: image id by reference; no mix of revisions), each container
- * whose image has a HEALTHCHECK reports `healthy`, and `docker.health_url` (when set) answers HTTP 200
- * — or until `docker.health_timeout` seconds have passed. A container that is `unhealthy`, `exited` or
- * `dead` fails at once. Never throws for what it checks.
- * @returns when not healthy, with `log`: `docker logs` of the services to blame (unhealthy, exited, on
- *   the wrong image or not ready when the time ran out; every service when only health_url failed),
- *   read at once, before an undo recreates their containers and their logs go with them.
+ * The health check of a Docker install: polls until every LeTTo service that should be up (those of
+ * `calls`, the compose calls brought up; null: every group not stopped by the admin) has a running
+ * container on the image it should run (`expected`: image id by reference; no mix of revisions), each
+ * container whose image has a HEALTHCHECK reports `healthy`, and every `docker.health_url` answers HTTP
+ * 200 — one per school for a URL naming `{school}` — or until `docker.health_timeout` seconds have
+ * passed. A container that is `unhealthy`, `exited` or `dead` fails at once. Never throws for what it checks.
+ * @returns when not healthy, `last` names the school(s) that failed, and `log` carries `docker logs` of
+ *   the services to blame (unhealthy, exited, on the wrong image or not ready when the time ran out; a
+ *   school's services when its URL failed, every service for a URL without `{school}`), read at once,
+ *   before an undo recreates their containers and their logs go with them.
  */
-export async function waitServicesHealthy(ctx: Context, expected: Map<string, string> | null): Promise<HealthResult> {
-  const { health_url: url, health_timeout: timeout } = ctx.config.docker!;
-  ctx.emit({ type: 'step', step: 'health', message: `Waiting up to ${timeout} s for every LeTTo container to run healthy${url ? ` and ${url} to answer HTTP 200` : ''}` });
+export async function waitServicesHealthy(ctx: Context, expected: Map<string, string> | null, calls: ComposeCall[] | null = null): Promise<HealthResult> {
+  const docker = ctx.config.docker!;
+  const urls = healthUrls(docker);
+  ctx.emit({ type: 'step', step: 'health', message: `Waiting up to ${docker.health_timeout} s for every LeTTo container to run healthy${urls.length ? ` and ${urls.join(', ')} to answer HTTP 200` : ''}` });
   const started = ctx.services.clock.now().getTime();
+  const keys = calls ? new Set(calls.map(callKey)) : null;
   let last = 'no answer yet';
   let failing: LettoService[] = [];
   for (;;) {
     const seconds = Math.round((ctx.services.clock.now().getTime() - started) / 1000);
     let services: LettoService[] | null = null;
     try {
-      services = await readLettoServices(ctx);
+      services = (await readLettoServices(ctx)).filter((s) => (keys ? keys.has(s.group.key) : !s.stopped));
     } catch (error) {
       last = (error as Error).message;
     }
@@ -36,16 +43,20 @@ export async function waitServicesHealthy(ctx: Context, expected: Map<string, st
       last = verdict.last;
       failing = verdict.blame;
       if (verdict.final) return unhealthy(ctx, last, seconds, failing);
-      if (verdict.ok && url) {
-        const probe = await ctx.services.http.probe(url, PROBE_TIMEOUT);
-        if (probe.ok && probe.status === 200) return { healthy: true, last: 'every container healthy, HTTP 200', seconds };
-        last = `containers healthy, ${url}: ${probe.ok ? `HTTP ${probe.status}` : probe.error}`;
-        failing = services;
-      } else if (verdict.ok) {
-        return { healthy: true, last: 'every container healthy', seconds };
+      if (verdict.ok) {
+        const failed: string[] = [];
+        failing = [];
+        for (const target of healthTargets(docker, services)) {
+          const probe = await ctx.services.http.probe(target.url, PROBE_TIMEOUT);
+          if (probe.ok && probe.status === 200) continue;
+          failed.push(`${target.school ? `school ${target.school}: ` : ''}${target.url}: ${probe.ok ? `HTTP ${probe.status}` : probe.error}`);
+          failing.push(...target.blame.filter((s) => !failing.includes(s)));
+        }
+        if (failed.length === 0) return { healthy: true, last: urls.length ? 'every container healthy, HTTP 200' : 'every container healthy', seconds };
+        last = `containers healthy, ${failed.join('; ')}`;
       }
     }
-    if (seconds >= timeout) return unhealthy(ctx, last, seconds, failing);
+    if (seconds >= docker.health_timeout) return unhealthy(ctx, last, seconds, failing);
     await ctx.services.clock.sleep(POLL_INTERVAL);
   }
 }
@@ -61,13 +72,13 @@ function judge(services: LettoService[], expected: Map<string, string> | null): 
   for (const s of services) {
     const c = s.container;
     const failed = (last: string) => ({ ok: false, final: true, last, blame: [s] });
-    if (!c) return failed(`service ${s.service} in ${s.dir} has no container`);
+    if (!c) return failed(`service ${serviceLabel(s)} in ${s.dir} has no container`);
     const want = expected?.get(s.ref);
-    if (want && c.imageId !== want) return failed(`container ${c.name} runs image ${c.imageId.slice(7, 19)}, not ${want.slice(7, 19)} (a mix of revisions)`);
-    if (c.health === 'unhealthy') return failed(`container ${c.name} is unhealthy`);
-    if (c.state === 'exited' || c.state === 'dead') return failed(`container ${c.name} has ${c.state}`);
+    if (want && c.imageId !== want) return failed(`container ${containerLabel(s)} runs image ${c.imageId.slice(7, 19)}, not ${want.slice(7, 19)} (a mix of revisions)`);
+    if (c.health === 'unhealthy') return failed(`container ${containerLabel(s)} is unhealthy`);
+    if (c.state === 'exited' || c.state === 'dead') return failed(`container ${containerLabel(s)} has ${c.state}`);
     if (c.state !== 'running' || (c.health !== null && c.health !== 'healthy')) waiting.push(s);
   }
-  const described = waiting.map((s) => `${s.container!.name} ${s.container!.state !== 'running' ? s.container!.state : s.container!.health}`);
+  const described = waiting.map((s) => `${containerLabel(s)} ${s.container!.state !== 'running' ? s.container!.state : s.container!.health}`);
   return waiting.length ? { ok: false, final: false, last: `waiting for ${described.join(', ')}`, blame: waiting } : { ok: true, final: false, last: 'every container healthy', blame: [] };
 }

@@ -55,17 +55,18 @@ export const dockerAdapter: Adapter = {
   recover: async (ctx, journal) => (await import('./recover.js')).recoverImages(ctx, journal),
   async runtime(ctx) {
     const { readLettoServices } = await import('./compose.js');
-    const services = await readLettoServices(ctx);
+    const services = (await readLettoServices(ctx)).filter((s) => !s.stopped);
     const running = services.filter((s) => s.container?.state === 'running');
     const healthy = running.filter((s) => s.container?.health === 'healthy').length;
     const all = services.length > 0 && running.length === services.length;
     return { running: all, pid: null, description: `LeTTo containers: ${running.length} of ${services.length} running${healthy ? `, ${healthy} healthy` : ''}` };
   },
   async restart(ctx) {
-    const { composeRestart } = await import('./compose.js');
-    for (const dir of ctx.config.docker!.compose_dirs) await composeRestart(ctx, dir);
+    const { activeCalls, composeRestart, readLettoServices } = await import('./compose.js');
+    for (const call of activeCalls(await readLettoServices(ctx))) await composeRestart(ctx, call);
   },
-  health: (ctx) => ({ url: ctx.config.docker!.health_url, timeout: ctx.config.docker!.health_timeout }),
+  // status, `health` and the watchdog's probe ask one URL: the first without {school} (the update's health check asks every school's)
+  health: (ctx) => ({ url: [ctx.config.docker!.health_url].flat().find((u) => u !== '' && !u.includes('{school}')) ?? '', timeout: ctx.config.docker!.health_timeout }),
   waitHealthy: async (ctx) => (await import('./health.js')).waitServicesHealthy(ctx, null),
   async listLocal(ctx) {
     const { readLettoServices } = await import('./compose.js');

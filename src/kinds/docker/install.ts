@@ -2,16 +2,17 @@ import { releaseBackupLock, takeBackupLock } from '../../store/backup-lock.js';
 import type { Context } from '../../context.js';
 import { LettoError, asLettoError } from '../../errors.js';
 import type { InstallOutcome } from '../tomee/install.js';
-import type { ImagePointer, Journal } from '../../store/journal.js';
+import type { ComposeCall, ImagePointer, Journal } from '../../store/journal.js';
 import type { LogTail } from '../../report/log-tail.js';
 import type { Revision } from '../../revision.js';
 import { UndoList } from '../../runbook/undo.js';
-import { composeUp } from './compose.js';
+import { activeCalls, composeUp, type LettoService } from './compose.js';
 import { imageId, tag } from './engine.js';
 import type { DockerFetched } from './fetch.js';
 import { requireLettoServices } from './fetch.js';
 import { waitServicesHealthy } from './health.js';
 import { parseRef, revisionTag } from './refs.js';
+import { schoolsOf } from './schools.js';
 
 /** The tag that keeps the previous images when their revision is unknown. */
 export const PREVIOUS_TAG = 'letto-update-previous';
@@ -27,9 +28,14 @@ export const PREVIOUS_TAG = 'letto-update-previous';
 export async function installImages(ctx: Context, from: Revision | null, target: DockerFetched, journal: Journal): Promise<InstallOutcome> {
   const lockPath = ctx.config.paths.backup_lock;
   let previous: ImagePointer[];
+  let calls: ComposeCall[];
+  let schools: string[] = [];
   try {
-    previous = await runningImages(ctx);
-    await journal.record('backup', { from, to: target.revision, previousImages: previous, targetImages: target.images });
+    const services = await requireLettoServices(ctx);
+    previous = await runningImages(ctx, services);
+    calls = activeCalls(services);
+    schools = schoolsOf(services.filter((s) => !s.stopped));
+    await journal.record('backup', { from, to: target.revision, previousImages: previous, targetImages: target.images, composeGroups: calls });
     await keepPrevious(ctx, previous, from);
     await journal.record('backup-lock', { backupLock: lockPath });
   } catch (error) {
@@ -45,8 +51,8 @@ export async function installImages(ctx: Context, from: Revision | null, target:
   ctx.emit({ type: 'critical', active: true });
   try {
     undo.push(`bring every compose folder up with ${fromLabel} and check its health`, async () => {
-      await upAll(ctx);
-      const health = await waitServicesHealthy(ctx, byRef(previous));
+      await upAll(ctx, calls);
+      const health = await waitServicesHealthy(ctx, byRef(previous), calls);
       if (!health.healthy) throw new Error(`${fromLabel} did not become healthy either (${health.last})`);
     });
     undo.push(`point every LeTTo image back at ${fromLabel}`, () => pointAt(ctx, previous));
@@ -54,9 +60,9 @@ export async function installImages(ctx: Context, from: Revision | null, target:
     touched = true;
     await pointAt(ctx, target.images);
     await journal.record('start');
-    await upAll(ctx);
+    await upAll(ctx, calls);
     await journal.record('health');
-    const health = await waitServicesHealthy(ctx, byRef(target.images));
+    const health = await waitServicesHealthy(ctx, byRef(target.images), calls);
     if (!health.healthy) {
       log = health.log ?? null; // read before the undo recreates the failed containers
       throw new LettoError(`Revision ${target.revision ?? 'unknown'} did not become healthy within ${ctx.config.docker!.health_timeout} s (last: ${health.last}).`, {
@@ -65,7 +71,7 @@ export async function installImages(ctx: Context, from: Revision | null, target:
     }
     await journal.record('installed', { healthy: true });
     undo.clear();
-    return { result: 'installed', started: true, message: `Revision ${target.revision} runs in every LeTTo container and answers its health check (after ${health.seconds} s).` };
+    return { result: 'installed', started: true, message: `Revision ${target.revision} runs in every LeTTo container${moved(schools)} and answers its health check (after ${health.seconds} s).` };
   } catch (caught) {
     const error = asLettoError(caught);
     ctx.emit({ type: 'warn', message: error.message });
@@ -73,7 +79,7 @@ export async function installImages(ctx: Context, from: Revision | null, target:
     const unwind = await undo.unwind(ctx.emit);
     if (!touched && unwind.ok) return { result: 'failed', error };
     const logs = log ? { log } : {};
-    if (unwind.ok) return { result: 'rolled-back', error, message: `Every LeTTo service runs ${fromLabel} again and answers its health check.`, ...logs };
+    if (unwind.ok) return { result: 'rolled-back', error, message: `Every LeTTo service${moved(schools)} runs ${fromLabel} again and answers its health check.`, ...logs };
     journal.abandon(); // kept on disk: the next run (or `letto-update recover`) tries again
     const failures = unwind.failures.map((f) => `${f.label}: ${f.error instanceof Error ? f.error.message : String(f.error)}`).join('; ');
     return {
@@ -88,12 +94,15 @@ export async function installImages(ctx: Context, from: Revision | null, target:
   }
 }
 
-/** The image id each LeTTo image reference runs now: its container's, else the one the reference names. */
-export async function runningImages(ctx: Context): Promise<ImagePointer[]> {
+/**
+ * The image id each LeTTo image reference runs now: a running container's, else the one the reference
+ * names (a stopped school's container may still hold an older image; the reference is the way back).
+ */
+export async function runningImages(ctx: Context, services: LettoService[]): Promise<ImagePointer[]> {
   const pointers = new Map<string, string>();
-  for (const s of await requireLettoServices(ctx)) {
+  for (const s of [...services.filter((x) => !x.stopped), ...services.filter((x) => x.stopped)]) {
     if (pointers.has(s.ref)) continue;
-    const id = s.container?.imageId ?? (await imageId(ctx, s.ref));
+    const id = (s.stopped ? null : s.container?.imageId) ?? (await imageId(ctx, s.ref));
     if (id) pointers.set(s.ref, id);
   }
   return [...pointers].map(([ref, id]) => ({ ref, id }));
@@ -115,9 +124,14 @@ export async function pointAt(ctx: Context, pointers: ImagePointer[]): Promise<v
   for (const p of pointers) await tag(ctx, p.id, p.ref);
 }
 
-/** `up -d` in every compose folder, in the configured order. */
-export async function upAll(ctx: Context): Promise<void> {
-  for (const dir of ctx.config.docker!.compose_dirs) await composeUp(ctx, dir);
+/** `up -d` of each compose call, in order (the groups that were up when the run started; never a stopped school's). */
+export async function upAll(ctx: Context, calls: ComposeCall[]): Promise<void> {
+  for (const call of calls) await composeUp(ctx, call);
+}
+
+/** ` (3 schools: a, b, c)`, or nothing on a server without school files. */
+function moved(schools: string[]): string {
+  return schools.length ? ` (${schools.length} school${schools.length > 1 ? 's' : ''}: ${schools.join(', ')})` : '';
 }
 
 /** Image id by reference, for the health check's "no mix" test. */

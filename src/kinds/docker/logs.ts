@@ -2,6 +2,7 @@ import type { Context } from '../../context.js';
 import { boundTail, environmentSecrets, redactSecrets, type LogTail } from '../../report/log-tail.js';
 import { composeSecrets, type LettoService } from './compose.js';
 import { dockerOf } from './engine.js';
+import { serviceLabel } from './schools.js';
 
 /** Lines per container, containers at most, and characters in all (a mail, not a log archive). */
 const LINES = 40;
@@ -29,9 +30,9 @@ export async function failedServiceLogs(ctx: Context, failing: LettoService[], w
     const c = s.container!;
     const result = await dockerOf(ctx).docker(['logs', '--tail', String(LINES), '--timestamps', c.id], TIMEOUT);
     const text = result.failure || result.exitCode !== 0 ? `(docker logs ${c.name} failed: ${result.failure ?? result.stderr.split('\n').at(-1)})` : mergeByTime(result.stdout, result.stderr);
-    parts.push(`== ${s.service} (container ${c.name}, ${c.state}${c.health ? `, ${c.health}` : ''}) ==\n${boundTail(redactSecrets(text, secrets), LINES, 500, perContainer) || '(no output)'}`);
+    parts.push(`== ${s.service} (${s.group.school ? `school ${s.group.school}, ` : ''}container ${c.name}, ${c.state}${c.health ? `, ${c.health}` : ''}) ==\n${boundTail(redactSecrets(text, secrets), LINES, 500, perContainer) || '(no output)'}`);
   }
-  const names = chosen.map((s) => s.service).join(', ');
+  const names = chosen.map(serviceLabel).join(', ');
   return { source: `\`docker logs --tail ${LINES}\` of ${names} (${why})`, text: parts.join('\n\n') };
 }
 

@@ -10,13 +10,15 @@
 import type { Context } from '../../context.js';
 import { asLettoError, type DownloadError } from '../../errors.js';
 import { fail, ok, warn, writableFolder, type CheckOutcome, type InstallDecision, type PlanCheck, type PlanStep } from '../plan-checks.js';
-import type { LettoService } from './compose.js';
+import { activeCalls, type LettoService } from './compose.js';
 import { assertEngine, composeVersion, dockerOf, imageId } from './engine.js';
 import { requireLettoServices } from './fetch.js';
+import { composeOptions, describeCall } from './groups.js';
 import { PREVIOUS_TAG } from './install.js';
 import { parseRef, pullRef, revisionTag } from './refs.js';
 import { hasTag } from './registry.js';
 import { serviceRevisions } from './revisions.js';
+import { healthTargets, schoolsOf, serviceLabel } from './schools.js';
 
 /** Seconds one probe of health_url may take in the plan. */
 const PROBE_TIMEOUT = 10;
@@ -41,12 +43,14 @@ export function dockerPlanSteps(ctx: Context): PlanStep[] {
       needsInstall: false,
       async run() {
         services = await requireLettoServices(ctx);
-        const folders = docker.compose_dirs.map((dir, i) => {
-          const here = known().filter((s) => s.dir === dir);
-          const project = here.find((s) => s.container)?.container?.project;
-          return `${i + 1}. ${dir}${project ? ` (project ${project})` : ''}: ${here.length ? here.map((s) => s.service).join(', ') : 'no LeTTo service'}`;
+        const groups = [...new Map(known().map((s) => [s.group.key, s])).values()];
+        const lines = groups.map((first, i) => {
+          const here = known().filter((s) => s.group.key === first.group.key);
+          const project = first.group.project ?? here.find((s) => s.container)?.container?.project;
+          const school = first.group.school ? `school ${first.group.school}, ` : '';
+          return `${i + 1}. ${describeCall(first.group)} (${school}project ${project ?? 'from the folder'}${first.stopped ? ', stopped: stays stopped' : ''}): ${here.map((s) => s.service).join(', ')}`;
         });
-        return ok(folders.join('; '));
+        return ok(lines.join('; '));
       },
     },
     { name: 'state folder', needsInstall: true, run: async () => ok(await writableFolder(ctx.state.dir, null)) },
@@ -87,11 +91,12 @@ export function dockerPlanSteps(ctx: Context): PlanStep[] {
       needsInstall: true,
       async run() {
         const { label } = await dockerOf(ctx).composeProgram();
-        const order = docker.compose_dirs.map((dir, i) => `${i + 1}. ${dir}`).join(', ');
-        return ok(`\`${label} up -d --no-build\` in ${order}; then up to ${docker.health_timeout} s for every LeTTo container to run healthy on the new images${docker.health_url ? ` and ${docker.health_url} to answer HTTP 200` : ''}`);
+        const calls = activeCalls(known()).map((call, i) => `${i + 1}. \`${[label, ...composeOptions(call), 'up', '-d', '--no-build'].join(' ')}\` in ${call.dir}`);
+        const urls = healthTargets(docker, known().filter((s) => !s.stopped)).map((t) => t.url);
+        return ok(`${calls.join(', ')}; then up to ${docker.health_timeout} s for every LeTTo container to run healthy on the new images${urls.length ? ` and ${urls.join(', ')} to answer HTTP 200` : ''}`);
       },
     },
-    { name: 'health check', needsInstall: true, run: () => healthNow(ctx, known()) },
+    { name: 'health check', needsInstall: true, run: () => healthNow(ctx, known().filter((s) => !s.stopped)) },
   ];
   return steps;
 }
@@ -122,16 +127,20 @@ async function imageCheck(ctx: Context, ref: string, services: LettoService[], i
 
 /** LeTTo is healthy now: every container running (healthy where its image has a HEALTHCHECK), health_url HTTP 200. */
 async function healthNow(ctx: Context, services: LettoService[]): Promise<CheckOutcome> {
-  const url = ctx.config.docker!.health_url;
   const hint = 'Get LeTTo running first (`letto-update status`, `docker ps -a`, `docker logs NAME`), or fix docker.health_url.';
   const sick = services.filter((s) => s.container?.state !== 'running' || (s.container.health !== null && s.container.health !== 'healthy'));
   const unable = 'LeTTo is not healthy now, so neither a new revision nor a rollback to this one could pass the health check';
-  if (sick.length) return fail(`${sick.map((s) => `${s.service}: ${s.container ? `${s.container.state}${s.container.health ? `, ${s.container.health}` : ''}` : 'no container'}`).join('; ')}; ${unable}`, hint);
+  if (sick.length) return fail(`${sick.map((s) => `${serviceLabel(s)}: ${s.container ? `${s.container.state}${s.container.health ? `, ${s.container.health}` : ''}` : 'no container'}`).join('; ')}; ${unable}`, hint);
   const revisions = await serviceRevisions(ctx, services);
   const on = revisions.mixed ? `; revisions differ (${revisions.services.map((s) => `${s.name} ${s.revision ?? 'unknown'}`).join(', ')}): the update brings every one to the same revision` : '';
-  const containers = `${services.length} LeTTo containers run${services.some((s) => s.container?.health) ? ' healthy' : ''}${on}`;
-  if (!url) return (revisions.mixed ? warn : ok)(containers);
-  const probe = await ctx.services.http.probe(url, PROBE_TIMEOUT);
-  if (!probe.ok || probe.status !== 200) return fail(`${containers}, but ${url}: ${probe.ok ? `HTTP ${probe.status}` : `no answer (${probe.error})`}; ${unable}`, hint);
-  return (revisions.mixed ? warn : ok)(`${containers}; ${url}: HTTP ${probe.status} in ${probe.ms} ms`);
+  const schools = schoolsOf(services);
+  const containers = `${services.length} LeTTo containers run${services.some((s) => s.container?.health) ? ' healthy' : ''}${schools.length ? ` (${schools.length} schools: ${schools.join(', ')})` : ''}${on}`;
+  const answers: string[] = [];
+  for (const target of healthTargets(ctx.config.docker!, services)) {
+    const probe = await ctx.services.http.probe(target.url, PROBE_TIMEOUT);
+    const school = target.school ? `school ${target.school}: ` : '';
+    if (!probe.ok || probe.status !== 200) return fail(`${containers}, but ${school}${target.url}: ${probe.ok ? `HTTP ${probe.status}` : `no answer (${probe.error})`}; ${unable}`, hint);
+    answers.push(`${target.url}: HTTP ${probe.status} in ${probe.ms} ms`);
+  }
+  return (revisions.mixed ? warn : ok)([containers, ...answers].join('; '));
 }

@@ -4,7 +4,7 @@ import { ExitCode, LettoError, asLettoError } from '../../errors.js';
 import { removeJournal, type JournalEntry } from '../../store/journal.js';
 import { describeJournal, releaseStaleMarker, type Recovery } from '../tomee/recover.js';
 import { injectFault } from '../../system/fault.js';
-import { readLettoServices } from './compose.js';
+import { activeCalls, readLettoServices } from './compose.js';
 import { waitServicesHealthy } from './health.js';
 import { pruneImages } from './revisions.js';
 import { byRef, pointAt, upAll } from './install.js';
@@ -55,9 +55,10 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
   try {
     await pointAt(ctx, previous);
     injectFault('recover:pointed');
-    await upAll(ctx);
+    const calls = journal.composeGroups ?? activeCalls(await readLettoServices(ctx));
+    await upAll(ctx, calls);
     await ctx.state.write({ installed: journal.from });
-    const health = await waitServicesHealthy(ctx, byRef(previous));
+    const health = await waitServicesHealthy(ctx, byRef(previous), calls);
     if (!health.healthy) throw new LettoError(`${label} did not become healthy (${health.last}).`, { log: health.log ?? null });
     return { kind: 'undone', journal, running: journal.from, message: `It was undone: every LeTTo service runs ${label} again and answers its health check.` };
   } catch (caught) {

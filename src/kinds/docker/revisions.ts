@@ -10,7 +10,8 @@ type Images = Array<{ id: string; tags: string[] }>;
 /**
  * Each LeTTo service's revision: the revision tag (`docker.revision_tag`) among the tags of the image
  * its container runs, matched by image id (a service without a container: the image its reference
- * names). `revision` is the one they share; null when they differ (`mixed`) or none is known.
+ * names). `revision` is the one the services that are up share (a school the admin stopped is listed,
+ * not counted); null when they differ (`mixed`) or none is known. A school's services are named `school <name>: …`.
  */
 export async function serviceRevisions(ctx: Context, services: LettoService[]): Promise<{ revision: Revision | null; mixed: boolean; services: ServiceRevision[] }> {
   const docker = ctx.config.docker!;
@@ -20,16 +21,18 @@ export async function serviceRevisions(ctx: Context, services: LettoService[]): 
     const id = s.container?.imageId ?? (await imageId(ctx, s.ref));
     const tags = images.find((i) => i.id === id)?.tags ?? [];
     list.push({
-      name: `${s.container?.project || s.dir}/${s.service}`,
+      name: `${s.group.school ? `school ${s.group.school}: ` : ''}${s.container?.project || s.dir}/${s.service}`,
       image: s.ref,
       revision: revisionOfTags(docker, s.ref, tags),
-      state: s.container?.state ?? 'no container',
+      state: s.stopped ? `${s.container?.state ?? 'stopped'} (stopped by the admin: stays stopped, runs the installed revision when started)` : (s.container?.state ?? 'no container'),
       health: s.container?.health ?? null,
     });
   }
-  const distinct = new Set(list.map((s) => s.revision));
+  // a stopped school keeps its old container until it is started again (then on the installed revision's tag)
+  const counted = list.filter((_, i) => !services[i]!.stopped);
+  const distinct = new Set(counted.map((s) => s.revision));
   const mixed = distinct.size > 1;
-  return { revision: !mixed && list.length > 0 ? (list[0]!.revision ?? null) : null, mixed, services: list };
+  return { revision: !mixed && counted.length > 0 ? (counted[0]!.revision ?? null) : null, mixed, services: list };
 }
 
 /** Revisions whose image is here for every LeTTo image name in use, newest first, with their image ids by reference. */
