@@ -6,7 +6,7 @@
  * headers say about its file (validators.ts), and undici with a proxy (undici-transport.ts).
  */
 import { rootCertificates } from 'node:tls';
-import { isLoopbackHost } from '../config/config.js';
+import { isLoopbackHost } from './loopback.js';
 import { DownloadError } from '../errors.js';
 import { createNodeTransport, type Transport } from './node-transport.js';
 import { probesDirectly, probeUrl, type ProbeResult } from './probe.js';

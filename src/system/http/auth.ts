@@ -3,7 +3,7 @@
  * origin only (RFC 7617), HTTP Digest once the server has challenged (RFC 7616, src/system/digest.ts),
  * and the refusal of plain http to another machine unless `server.allow_plain_http` is set.
  */
-import { isLoopbackHost } from '../../config/config.js';
+import { isLoopbackHost } from '../loopback.js';
 import { DownloadError } from '../../errors.js';
 import { digestAuthorization, type DigestChallenge } from '../digest.js';
 import { redact } from './errors.js';
