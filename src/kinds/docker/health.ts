@@ -1,10 +1,10 @@
 import type { Context } from '../../context.js';
-import type { HealthResult } from '../tomee/health.js';
 import type { ComposeCall } from '../../store/journal.js';
 import { readLettoServices, type LettoService } from './compose.js';
 import { callKey } from './groups.js';
 import { failedServiceLogs } from './logs.js';
 import { containerLabel, healthTargets, healthUrls, serviceLabel } from './schools.js';
+import type { HealthResult } from '../types.js';
 
 /** Seconds between two looks, and the most one probe of health_url may take. */
 const POLL_INTERVAL = 2;
