@@ -91,7 +91,7 @@ export function schoolsCases(env: SchoolsSuiteEnv): () => Promise<void> {
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
     expect(run.stdout + run.stderr).not.toMatch(/remove-orphans/);
     await expectAllOn(101);
-    expect((await readJsonLines(join(state, 'runs.jsonl'))).at(-1)).toMatchObject({ command: 'update', to: 101, result: 'installed', message: expect.stringContaining('(3 schools: a, b, c)') });
+    expect((await readJsonLines(join(state, 'runs.jsonl'))).at(-1)).toMatchObject({ command: 'update', to: 101, result: 'updated', message: expect.stringContaining('(3 schools: a, b, c)') });
     const back = await cli(['rollback', '--yes']);
     expect(back.exitCode, back.stdout + back.stderr).toBe(0);
     await expectAllOn(100);

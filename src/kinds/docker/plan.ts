@@ -8,7 +8,7 @@
  * `ps`, `inspect`, `image ls`).
  */
 import type { Context } from '../../context.js';
-import { asLettoError, type DownloadError } from '../../errors.js';
+import { LettoError, asLettoError, type DownloadError } from '../../errors.js';
 import { fail, ok, warn, writableFolder, type CheckOutcome, type InstallDecision, type PlanCheck, type PlanStep } from '../plan-checks.js';
 import { activeCalls, type LettoService } from './compose.js';
 import { assertEngine, composeVersion, dockerOf, imageId } from './engine.js';
@@ -28,7 +28,8 @@ export function dockerPlanSteps(ctx: Context): PlanStep[] {
   const docker = ctx.config.docker!;
   let services: LettoService[] | null = null;
   const known = (): LettoService[] => {
-    if (!services) throw new Error('the compose folders could not be read (see the check "compose folders")');
+    // a LettoError: the reason is the check "compose folders", not a bug (which a plain Error would be reported as)
+    if (!services) throw new LettoError('not checked: the LeTTo services could not be read (see the check "compose folders")');
     return services;
   };
   const refs = (): string[] => [...new Set(known().map((s) => s.ref))];
