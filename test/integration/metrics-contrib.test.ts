@@ -12,6 +12,12 @@ import { renderFamilies } from '../../src/report/exposition.js';
 import { metricFamilies, type MetricsInput } from '../../src/report/metrics.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { describeWithPrometheus, promtool } from '../support/prometheus.js';
+import { describeWithAnsible } from '../support/ansible.js';
+import { loadConfig } from '../../src/config/config.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 const RULES = join(REPO_ROOT, 'contrib/prometheus/letto-update-rules.yml');
 const RULE_TESTS = join(REPO_ROOT, 'contrib/prometheus/letto-update-rules.test.yml');
@@ -109,4 +115,26 @@ describeWithPrometheus('contrib: Prometheus alert rules and the Grafana dashboar
       for (const name of names) expect(exported, `${name} in ${expr}`).toContain(name);
     }
   });
+});
+
+describeWithAnsible('contrib/ansible: letto_update_metrics_textfile', () => {
+  it('the role\'s config.toml has [metrics] textfile when the variable is set, and no [metrics] section when it is empty', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'letto-ansible-metrics-'));
+    try {
+      const role = join(REPO_ROOT, 'contrib/ansible/roles/letto_update');
+      await writeFile(
+        join(dir, 'render.yml'),
+        `- hosts: localhost\n  gather_facts: false\n  connection: local\n  vars_files: [${role}/defaults/main.yml]\n  tasks:\n` +
+          `    - ansible.builtin.template: {src: ${role}/templates/config.toml.j2, dest: ${dir}/with.toml}\n      vars: {letto_update_metrics_textfile: /var/lib/prometheus/node-exporter/letto_update.prom}\n` +
+          `    - ansible.builtin.template: {src: ${role}/templates/config.toml.j2, dest: ${dir}/without.toml}\n`,
+      );
+      await execFileAsync('ansible-playbook', ['-i', 'localhost,', join(dir, 'render.yml')], { env: { ...process.env, ANSIBLE_NOCOLOR: '1' } });
+      const withTextfile = await loadConfig(join(dir, 'with.toml'), {});
+      expect(withTextfile.config.metrics.textfile).toBe('/var/lib/prometheus/node-exporter/letto_update.prom');
+      expect(await readFile(join(dir, 'without.toml'), 'utf8')).not.toContain('[metrics]');
+      expect((await loadConfig(join(dir, 'without.toml'), {})).config.metrics.textfile).toBe('');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
