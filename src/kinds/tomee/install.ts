@@ -8,39 +8,14 @@ import { backupInstalled, backupPathFor, backupTempPath } from '../../war/backup
 import { waitHealthy } from './health.js';
 import { explodedPath, swapTempPath, swapWar } from './swap.js';
 import type { Journal } from '../../store/journal.js';
-import type { LogTail } from '../../report/log-tail.js';
+import type { LogTail } from '../../system/log-tail.js';
 import { refuseSymlink } from '../../system/files.js';
 import { checkFreeSpace } from './space.js';
 import { startTomee, stopTomee, tomeeStatus } from './scripts.js';
 import { UndoList } from '../../runbook/undo.js';
+import type { InstallOutcome } from '../types.js';
 
-/**
- * How installing a WAR ended:
- * - `installed`: the new revision runs and answered its health check (or TomEE was stopped before and left so);
- * - `failed`: it failed before the running server was touched; nothing changed (exit 1);
- * - `rolled-back`: it failed after TomEE was stopped; the previous revision runs healthy again (exit 3);
- * - `rollback-failed`: putting the previous revision back failed too; the server needs a person (exit 4).
- *
- * `log`: the log lines of what failed its health check, read before the undo (a Docker install's
- * `docker logs`; TomEE's catalina.out tail is read when the notice is sent).
- */
-export type InstallOutcome =
-  | { result: 'installed'; started: boolean; message: string }
-  | { result: 'failed'; error: LettoError }
-  | { result: 'rolled-back' | 'rollback-failed'; error: LettoError; message: string; log?: LogTail };
 
-/**
- * Fails with exit 75 when a backup is running (the backup lock exists and is not ours). A marker left
- * by a killed run of ours is removed.
- */
-export async function assertNoBackupRunning(ctx: Context): Promise<void> {
-  const path = ctx.config.paths.backup_lock;
-  const lock = await inspectBackupLock(path);
-  if (lock.kind === 'ours-stale') await rm(path, { force: true });
-  if (lock.kind === 'backup') {
-    throw new BusyError(`A backup is running (the backup lock ${path} exists); nothing was changed.`, 'Run again after the backup has finished (cron will retry next night).');
-  }
-}
 
 /**
  * The runbook shared by update and rollback: keep the installed WAR as a backup, take the backup lock
