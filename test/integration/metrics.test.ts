@@ -147,4 +147,24 @@ describeWithPrometheus('metrics: promtool, node_exporter and Prometheus (real)',
     // the channel revision is the one the last update read (6999 was asked for; the channel offered 6886)
     expect(value(await stack.query('letto_update_revisions_behind'))).toBe(6);
   }, 60_000);
+  it('after watchdog checks and a restart: the textfile follows each changed outcome; Prometheus counts the restart', async () => {
+    await rm(layout.runningFlag); // TomEE died
+    const first = await runCli(['--config', config, 'watchdog', '--once']);
+    expect(first.exitCode).toBe(0);
+    expect(await checkedTextfile()).toMatch(/^letto_update_watchdog_last_action\{action="counting"\} 1$/m);
+    await eventually(stack, 'letto_update_watchdog_last_action == 1', (s) => s.length === 1 && s[0]!.metric.action === 'counting');
+    for (let i = 0; i < 2; i++) expect((await runCli(['--config', config, 'watchdog', '--once'])).exitCode).toBe(0);
+    expect(await checkedTextfile()).toMatch(/^letto_update_watchdog_restarts_total\{result="restarted"\} 1$/m);
+    await eventually(stack, 'letto_update_watchdog_restarts_total{result="restarted"}', (s) => value(s) === 1);
+    await eventually(stack, 'letto_update_watchdog_last_action == 1', (s) => s.length === 1 && s[0]!.metric.action === 'restarted');
+    // the restart is no update: the last run stays the rollback
+    expect((await stack.query('letto_update_last_run_result == 1')).map((s) => s.metric.command)).toEqual(['rollback']);
+  }, 60_000);
+
+  it('a textfile that cannot be written is a warning; the run and its exit code are not affected', async () => {
+    const r = await runCli(['--config', config, 'update', '--yes'], { env: { LETTO_UPDATE_METRICS_TEXTFILE: join(root, 'missing-folder', 'letto_update.prom') } });
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toMatch(/warning: Could not write the metrics textfile .*missing-folder\/letto_update\.prom: .*ENOENT.*the run itself is not affected/);
+    expect((await lastRun()).result).toBe('updated');
+  }, 60_000);
 });
