@@ -103,6 +103,7 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
       });
       await rm(layout.config);
       await rm(layout.passwordFile);
+      await rm(layout.caFile); // the role installs the download server's CA (letto_update_ca_pem, _ca_src)
       await mkdir(join(layout.root, 'etc', 'cron.d'), { recursive: true });
       await execa(layout.scripts.start, [], { env: { ...process.env, ...env } });
       expect(await waitForRevision(port, HOSTS[name])).toBe(HOSTS[name]);
@@ -128,6 +129,10 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
     expect(encrypted.exitCode, encrypted.stderr).toBe(0);
     expect(await readFile(vaultFile, 'utf8')).not.toContain(PASSWORD);
 
+    // The download server's CA on the controller, for letto_update_ca_src.
+    const caOnController = join(tmp, 'download-ca.pem');
+    await writeFile(caOnController, download.caPem);
+
     // One inventory (JSON is YAML): connection local, every path a host variable.
     const hostVars = (h: FleetHost) => ({
       ansible_connection: 'local',
@@ -136,8 +141,10 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
       letto_update_password_file: h.layout.passwordFile,
       letto_update_cron_file: h.cronFile,
       letto_update_watchdog: h.name === 'letto-a',
+      // the private CA: as text on the canary, as a file on the controller for the others
+      ...(h.name === 'letto-a' ? { letto_update_ca_pem: download.caPem } : { letto_update_ca_src: caOnController }),
+      letto_update_ca_file: h.layout.caFile,
       letto_update_settings: {
-        server: { ca_file: h.layout.caFile },
         tomee: {
           webapps: h.layout.webapps,
           start: h.layout.scripts.start,
@@ -208,6 +215,9 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
       expect(config).toContain(`user = "${USER}"`);
       expect(config).toContain(`health_url = "http://127.0.0.1:${port}/letto/test.jsf"`);
       expect(config).toContain(`health_timeout = ${HEALTH_TIMEOUT}`);
+      expect(config).toContain(`ca_file = "${layout.caFile}"`);
+      expect(await readFile(layout.caFile, 'utf8')).toBe(download.caPem);
+      expect((await stat(layout.caFile)).mode & 0o777).toBe(0o644);
       expect(config).not.toContain(PASSWORD);
       expect(await readFile(layout.passwordFile, 'utf8')).toBe(`${PASSWORD}\n`);
       expect((await stat(layout.passwordFile)).mode & 0o777).toBe(0o600);
