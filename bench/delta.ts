@@ -23,10 +23,10 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildLettoLikeWars } from '../fixtures/letto-like-wars.js';
-import { guessDataStarts } from '../src/delta/copy-entries.js';
-import { coalesce, subtract } from '../src/delta/intervals.js';
-import { matchEntries } from '../src/delta/local-sources.js';
-import { directoryOfFile } from '../src/delta/zip-directory.js';
+import { guessDataStarts } from '../src/war/delta/copy-entries.js';
+import { coalesce, subtract } from '../src/war/delta/intervals.js';
+import { matchEntries } from '../src/war/delta/local-sources.js';
+import { directoryOfFile } from '../src/war/delta/zip-directory.js';
 import { startApache } from '../test/support/apache.js';
 import { CLI_BIN, makeServerLayout, writeConfig } from '../test/support/cli.js';
 import { median, startServer } from './measure.js';

@@ -1,6 +1,6 @@
 /**
  * /etc/letto-update/config.toml of the Debian package: every section and key of the config schema
- * (src/config.ts), each commented out with its default, and the comment that docs/configuration.md gives
+ * (src/config/config.ts), each commented out with its default, and the comment that docs/configuration.md gives
  * it in its example file. Generated at build time, so that it stays true to the schema
  * (test/unit/config-template.test.ts checks that it parses back, uncommented, to the defaults).
  *
@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { stringify } from 'smol-toml';
-import { configSchema } from '../src/config.js';
+import { configSchema } from '../src/config/config.js';
 
 /** `key = value   # comment` lines of the example in docs/configuration.md: section → key → comment. */
 function documentedComments(docs: string): Map<string, string> {

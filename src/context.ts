@@ -1,8 +1,8 @@
 import { dirname, join } from 'node:path';
-import type { Config } from './config.js';
-import type { TransferSummary } from './delta/summary.js';
+import type { Config } from './config/config.js';
+import type { TransferSummary } from './war/delta/summary.js';
 import type { Revision } from './revision.js';
-import type { StateStore } from './state.js';
+import type { StateStore } from './store/state.js';
 import type { DownloadProgress, HttpClient } from './system/http.js';
 import type { ProcessRunner } from './system/process.js';
 import type { Account } from './system/users.js';

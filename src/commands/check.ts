@@ -1,6 +1,6 @@
-import { describeConfigSource } from '../config.js';
+import { describeConfigSource } from '../config/config.js';
 import { ExitCode } from '../errors.js';
-import { runCheck } from '../inspect.js';
+import { runCheck } from '../report/inspect.js';
 import type { Channel } from '../revision.js';
 import { withSession } from './shared.js';
 import type { CommandRun } from './types.js';

@@ -1,6 +1,6 @@
 import { ExitCode } from '../errors.js';
 import type { Channel } from '../revision.js';
-import { runDownload } from '../update.js';
+import { runDownload } from '../runbook/update.js';
 import { withSession } from './shared.js';
 import type { CommandRun } from './types.js';
 

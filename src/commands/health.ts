@@ -1,5 +1,5 @@
 import { PluginState } from '../errors.js';
-import { checkHealth, pluginLine } from '../health-check.js';
+import { checkHealth, pluginLine } from '../report/health-check.js';
 import { withSession } from './shared.js';
 import type { CommandRun } from './types.js';
 

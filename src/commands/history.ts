@@ -1,5 +1,5 @@
 import { ExitCode } from '../errors.js';
-import { formatHistory, runHistory } from '../history.js';
+import { formatHistory, runHistory } from '../report/history.js';
 import { withSession } from './shared.js';
 import type { CommandRun } from './types.js';
 

@@ -1,5 +1,5 @@
 import { ExitCode } from '../errors.js';
-import { runList } from '../inspect.js';
+import { runList } from '../report/inspect.js';
 import { withSession } from './shared.js';
 import type { CommandRun } from './types.js';
 

@@ -1,4 +1,4 @@
-import { runRecover } from '../run.js';
+import { runRecover } from '../runbook/run.js';
 import { finish, withSession } from './shared.js';
 import type { CommandRun } from './types.js';
 

@@ -1,4 +1,4 @@
-import { runRollback } from '../rollback.js';
+import { runRollback } from '../runbook/rollback.js';
 import { confirmer, finish, withSession } from './shared.js';
 import type { CommandRun } from './types.js';
 

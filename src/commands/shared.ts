@@ -6,10 +6,10 @@
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { adapterFor } from '../kinds/index.js';
-import { Output } from '../output.js';
+import { Output } from '../report/output.js';
 import type { Channel } from '../revision.js';
-import { openSession, type Access, type Session } from '../session.js';
-import type { RunReport } from '../update.js';
+import { openSession, type Access, type Session } from '../config/session.js';
+import type { RunReport } from '../runbook/update.js';
 import type { CommandRun } from './types.js';
 
 /** Exit code of an update/rollback report (see README, "Exit codes"). */

@@ -1,9 +1,9 @@
 import { localTime } from '../time.js';
-import { describeConfigSource } from '../config.js';
+import { describeConfigSource } from '../config/config.js';
 import { ExitCode } from '../errors.js';
-import { runStatus } from '../inspect.js';
-import { describePause } from '../watchdog-state.js';
-import { scriptLabel } from '../script-groups.js';
+import { runStatus } from '../report/inspect.js';
+import { describePause } from '../watchdog/state.js';
+import { scriptLabel } from '../store/script-groups.js';
 import { withSession } from './shared.js';
 import type { CommandRun } from './types.js';
 

@@ -1,5 +1,5 @@
 import { ExitCode } from '../errors.js';
-import { sendTestNotice } from '../notify.js';
+import { sendTestNotice } from '../report/notify.js';
 import { withSession } from './shared.js';
 import type { CommandRun } from './types.js';
 

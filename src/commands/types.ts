@@ -1,4 +1,4 @@
-import type { Output } from '../output.js';
+import type { Output } from '../report/output.js';
 
 /** The global flags (before the command name). */
 export interface GlobalOptions {

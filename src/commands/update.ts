@@ -1,9 +1,9 @@
-import { describeConfigSource } from '../config.js';
+import { describeConfigSource } from '../config/config.js';
 import { ExitCode } from '../errors.js';
-import type { Output } from '../output.js';
-import type { UpdatePlan } from '../plan.js';
+import type { Output } from '../report/output.js';
+import type { UpdatePlan } from '../runbook/plan.js';
 import type { Channel } from '../revision.js';
-import { runUpdate } from '../update.js';
+import { runUpdate } from '../runbook/update.js';
 import { confirmer, finish, finishCron, withSession } from './shared.js';
 import type { CommandRun } from './types.js';
 
@@ -24,7 +24,7 @@ export function updateCommand(run: CommandRun, opts: UpdateFlags): Promise<numbe
   return withSession(run, opts.dryRun ? 'read' : 'write', opts.channel, async ({ ctx, configSource }, out) => {
     const decisionOptions = { ...(opts.revision !== undefined ? { revision: opts.revision } : {}), force: Boolean(opts.force), cron: Boolean(opts.cron) };
     if (opts.dryRun) {
-      const { planUpdate } = await import('../plan.js');
+      const { planUpdate } = await import('../runbook/plan.js');
       out.line(`config: ${describeConfigSource(configSource)}`);
       return showPlan(out, await planUpdate(ctx, decisionOptions));
     }

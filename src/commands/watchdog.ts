@@ -2,9 +2,9 @@ import { adapterFor } from '../kinds/index.js';
 import { localTime } from '../time.js';
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
-import { stamp, type Output } from '../output.js';
-import { watchdogLoop, watchdogOnce, type WatchdogReport } from '../watchdog.js';
-import { describePause, readCounters, readPause, removePause, writePause } from '../watchdog-state.js';
+import { stamp, type Output } from '../report/output.js';
+import { watchdogLoop, watchdogOnce, type WatchdogReport } from '../watchdog/watchdog.js';
+import { describePause, readCounters, readPause, removePause, writePause } from '../watchdog/state.js';
 import { withSession } from './shared.js';
 import type { CommandRun } from './types.js';
 

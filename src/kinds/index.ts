@@ -1,13 +1,13 @@
-import type { Config } from '../config.js';
+import type { Config } from '../config/config.js';
 import type { Context } from '../context.js';
-import type { JournalEntry } from '../journal.js';
-import { dockerAdapter } from './docker.js';
-import type { Adapter, Kind } from './kind.js';
-import { tomeeAdapter } from './tomee.js';
+import type { JournalEntry } from '../store/journal.js';
+import { dockerAdapter } from './docker/index.js';
+import type { Adapter, Kind } from './types.js';
+import { tomeeAdapter } from './tomee/index.js';
 
-export type { Adapter, Kind } from './kind.js';
+export type { Adapter, Kind } from './types.js';
 
-/** Every kind of install and its adapter (see src/kinds/kind.ts). */
+/** Every kind of install and its adapter (see src/kinds/types.ts). */
 export const adapters = {
   tomee: tomeeAdapter,
   docker: dockerAdapter,

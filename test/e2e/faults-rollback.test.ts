@@ -11,7 +11,7 @@ import { startE2eLetto, type E2eLetto } from '../support/e2e-letto.js';
 import { expectWebappsInvariant } from '../support/invariant.js';
 import { describeWithTomcat } from '../support/tomcat.js';
 
-/** The rollback steps the journal records, in runbook order (src/journal.ts). */
+/** The rollback steps the journal records, in runbook order (src/store/journal.ts). */
 const POINTS = ['download', 'backup', 'backup-lock', 'stop', 'swap', 'start', 'health', 'installed'] as const;
 const KNOWN = [6880, 6886];
 

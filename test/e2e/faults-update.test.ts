@@ -11,7 +11,7 @@ import { expectWebappsInvariant } from '../support/invariant.js';
 import { describeWithTomcat } from '../support/tomcat.js';
 import { readdir } from 'node:fs/promises';
 
-/** The update steps the journal records, in runbook order (src/journal.ts). */
+/** The update steps the journal records, in runbook order (src/store/journal.ts). */
 const POINTS = ['download', 'backup', 'backup-lock', 'stop', 'swap', 'swap:copied', 'swap:renamed', 'start', 'health', 'installed'] as const;
 const KNOWN = [6870, 6880, 6886, 6890];
 

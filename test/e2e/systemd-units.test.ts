@@ -180,7 +180,7 @@ describeWithSystemd('the shipped systemd units under a real systemd (PID 1, Debi
     // a TomEE that takes 5 s to answer: a restart long enough to be stopped in the middle of
     await c.sh('mkdir -p /etc/systemd/system/letto-update-watchdog.service.d && printf "[Service]\nEnvironment=FAKE_TOMEE_STARTUP_MS=5000\n" > /etc/systemd/system/letto-update-watchdog.service.d/slow.conf && systemctl daemon-reload');
     await c.sh('systemctl start letto-update-watchdog.service');
-    // the moment its start script is recorded (src/script-groups.ts), the restart is in progress
+    // the moment its start script is recorded (src/store/script-groups.ts), the restart is in progress
     const scripts = join(l.state, 'scripts');
     const startRecorded = (): boolean =>
       existsSync(scripts) &&

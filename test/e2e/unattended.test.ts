@@ -10,7 +10,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { readWarRevision } from '../../src/war.js';
+import { readWarRevision } from '../../src/war/verify.js';
 import { runCli } from '../support/cli.js';
 import { startE2eLetto, type E2eLetto } from '../support/e2e-letto.js';
 import { startSmtpListener, type SmtpListener } from '../support/smtp.js';

@@ -10,7 +10,7 @@ import { runCli } from '../support/cli.js';
 import type { DownloadServer } from '../support/download-server.js';
 import { startE2eLetto, type E2eLetto } from '../support/e2e-letto.js';
 import { describeWithTomcat, type LettoServer } from '../support/tomcat.js';
-import { readWarRevision } from '../../src/war.js';
+import { readWarRevision } from '../../src/war/verify.js';
 
 describeWithTomcat('update, failed update and rollback against a real Tomcat', () => {
   let letto: E2eLetto;

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG_PATH } from '../../src/config.js';
+import { DEFAULT_CONFIG_PATH } from '../../src/config/config.js';
 import { makeServerLayout, runCli, writeConfig, type ConfigOverrides, type ServerLayout } from '../support/cli.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildWar } from '../../fixtures/build-war.js';
 import { processIdentity } from '../../src/system/proc.js';
-import { readWarRevision } from '../../src/war.js';
+import { readWarRevision } from '../../src/war/verify.js';
 import { type FakeHealth, listNames, makeServerLayout, runCli, type ServerLayout, startFakeHealth, writeConfig } from '../support/cli.js';
 import { expectWebappsInvariant } from '../support/invariant.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';

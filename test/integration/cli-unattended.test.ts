@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readWarRevision } from '../../src/war.js';
+import { readWarRevision } from '../../src/war/verify.js';
 import { type ConfigOverrides, type FakeHealth, makeServerLayout, runCli, type ServerLayout, spawnCli, startFakeHealth, writeConfig } from '../support/cli.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
 import { startWebhook, type WebhookPost, type WebhookReceiver } from '../support/webhook.js';

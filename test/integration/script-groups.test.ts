@@ -1,5 +1,5 @@
 /**
- * TomEE scripts as real child processes (src/system/process.ts, src/script-groups.ts): each runs in a
+ * TomEE scripts as real child processes (src/system/process.ts, src/store/script-groups.ts): each runs in a
  * session and process group of its own, is recorded before its first line runs, is ended with its
  * whole group after its timeout, runs at nice 0; a script a dead run left running is waited for (up
  * to its timeout) and then ended by the next run, while the daemon a finished start script left in
@@ -10,10 +10,10 @@ import { mkdtemp, readFile, rm, writeFile, chmod, readdir } from 'node:fs/promis
 import { getPriority, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { configSchema } from '../../src/config.js';
+import { configSchema } from '../../src/config/config.js';
 import { systemClock, type Context, type LettoEvent } from '../../src/context.js';
-import { readScriptRecords, settleScripts } from '../../src/script-groups.js';
-import { StateStore } from '../../src/state.js';
+import { readScriptRecords, settleScripts } from '../../src/store/script-groups.js';
+import { StateStore } from '../../src/store/state.js';
 import { isSameProcessAlive, processIdentity } from '../../src/system/proc.js';
 
 /** Alive and not a zombie (PID 1 in a container may reap orphans late). */

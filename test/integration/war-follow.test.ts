@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSizedWar } from '../../fixtures/sized-war.js';
 import { buildWar } from '../../fixtures/build-war.js';
 import { VerifyError } from '../../src/errors.js';
-import { WarFollower, type FollowedScan } from '../../src/war-follow.js';
-import { verifyWar } from '../../src/war.js';
+import { WarFollower, type FollowedScan } from '../../src/war/follow.js';
+import { verifyWar } from '../../src/war/verify.js';
 
 let dir: string;
 let war: Buffer;

@@ -7,7 +7,7 @@ import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { buildWar } from '../../fixtures/build-war.js';
-import { readWarRevision } from '../../src/war.js';
+import { readWarRevision } from '../../src/war/verify.js';
 import { expectWebappsInvariant } from './invariant.js';
 import { runCli, type CliResult } from './cli.js';
 import { populateDownloadRoot, startDownloadServer, writeServerSection, type DownloadServer, type PopulateOptions } from './download-server.js';

@@ -8,7 +8,7 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { verifyWar } from '../../src/war.js';
+import { verifyWar } from '../../src/war/verify.js';
 
 /**
  * Asserts the invariant and returns the installed revision.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseArchiveListing, pickWarInFolder } from '../../src/archive.js';
+import { parseArchiveListing, pickWarInFolder } from '../../src/war/archive.js';
 
 const BASE = 'https://letto.at/download/letto/archiv/';
 

@@ -1,10 +1,10 @@
 /**
  * The multipart/byteranges reader (src/system/byteranges.ts) on answers built here byte by byte, cut
- * into network chunks at every possible place, and the batching of ranges (src/delta/fetch-ranges.ts).
+ * into network chunks at every possible place, and the batching of ranges (src/war/delta/fetch-ranges.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { batches, MAX_BATCH_BYTES, MAX_RANGES } from '../../src/delta/fetch-ranges.js';
+import { batches, MAX_BATCH_BYTES, MAX_RANGES } from '../../src/war/delta/fetch-ranges.js';
 import { readByteranges, type InclusiveRange } from '../../src/system/byteranges.js';
 
 const file = randomBytes(4096);

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
 import { configTemplate } from '../../packaging/config-template.js';
-import { configSchema } from '../../src/config.js';
+import { configSchema } from '../../src/config/config.js';
 
 const docs = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
 

@@ -3,7 +3,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG_PATH, configSchema, isLoopbackHost, loadConfig, readPassword } from '../../src/config.js';
+import { DEFAULT_CONFIG_PATH, configSchema, isLoopbackHost, loadConfig, readPassword } from '../../src/config/config.js';
 import { ConfigError, ExitCode } from '../../src/errors.js';
 
 let dir: string;

@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { isLettoRef, parseRef, pullRef, revisionOfTag, revisionOfTags, revisionTag } from '../../src/docker/refs.js';
+import { loadConfig } from '../../src/config/config.js';
+import { isLettoRef, parseRef, pullRef, revisionOfTag, revisionOfTags, revisionTag } from '../../src/kinds/docker/refs.js';
 import { adapters, kindOf } from '../../src/kinds/index.js';
 
 const docker = { compose_dirs: ['/x'], image_prefix: 'lettohub/', registry: '', revision_tag: 'rev{revision}', health_url: '', health_timeout: 300, compose: '', command: 'docker' };

@@ -1,5 +1,5 @@
 /**
- * installWar (src/install.ts) with fakes: a process runner whose status script answers from an
+ * installWar (src/kinds/tomee/install.ts) with fakes: a process runner whose status script answers from an
  * in-memory "running" flag, an HTTP client whose health probe answers 200 or 404 depending on the
  * revision installed in webapps, and a clock that never waits. Files are real (a temp folder).
  */
@@ -8,16 +8,16 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildWar } from '../../fixtures/build-war.js';
-import { configSchema } from '../../src/config.js';
+import { configSchema } from '../../src/config/config.js';
 import type { Clock, Context, LettoEvent } from '../../src/context.js';
 import { BusyError, ExitCode } from '../../src/errors.js';
-import { installWar } from '../../src/install.js';
-import { Journal } from '../../src/journal.js';
-import { StateStore } from '../../src/state.js';
+import { installWar } from '../../src/kinds/tomee/install.js';
+import { Journal } from '../../src/store/journal.js';
+import { StateStore } from '../../src/store/state.js';
 import type { HttpClient, ProbeResult } from '../../src/system/http.js';
 import type { ProcessRunner, ScriptResult } from '../../src/system/process.js';
 import type { Account } from '../../src/system/users.js';
-import { readWarRevision } from '../../src/war.js';
+import { readWarRevision } from '../../src/war/verify.js';
 
 type ScriptName = 'start' | 'stop' | 'status';
 

@@ -1,5 +1,5 @@
 /**
- * The journal (src/journal.ts) on real files: nothing is written before the first step, each record
+ * The journal (src/store/journal.ts) on real files: nothing is written before the first step, each record
  * replaces the file atomically (no temporary file left), temporary names accumulate, finish removes it,
  * and a file that is not a journal is ignored rather than acted upon.
  */
@@ -7,10 +7,10 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { configSchema } from '../../src/config.js';
+import { configSchema } from '../../src/config/config.js';
 import type { Context } from '../../src/context.js';
-import { Journal, journalPath, readJournal } from '../../src/journal.js';
-import { StateStore } from '../../src/state.js';
+import { Journal, journalPath, readJournal } from '../../src/store/journal.js';
+import { StateStore } from '../../src/store/state.js';
 import { processIdentity } from '../../src/system/proc.js';
 
 let dir: string;

@@ -1,5 +1,5 @@
 /**
- * The run lock (src/lock.ts) on real files: a live holder is obeyed (exit 75), a dead one or a reused
+ * The run lock (src/store/lock.ts) on real files: a live holder is obeyed (exit 75), a dead one or a reused
  * PID is taken over, a half-written lock is obeyed only while fresh, of several runs that find the
  * same stale lock exactly one takes it over, and a run killed at any instant while taking or releasing
  * the run lock or the backup lock leaves nothing that stops the next run.
@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBackupLock, inspectBackupLock, releaseBackupLock } from '../../src/backup-lock.js';
+import { createBackupLock, inspectBackupLock, releaseBackupLock } from '../../src/store/backup-lock.js';
 import { BusyError } from '../../src/errors.js';
-import { acquireRunLock } from '../../src/lock.js';
+import { acquireRunLock } from '../../src/store/lock.js';
 import { processIdentity } from '../../src/system/proc.js';
 import type { Account } from '../../src/system/users.js';
 import { REPO_ROOT } from '../support/cli.js';

@@ -1,7 +1,7 @@
 /** The privilege rule of `openSession`: root or the service user may act, anyone else gets a clear error first. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ExitCode, LettoError } from '../../src/errors.js';
-import { assertMayAct } from '../../src/session.js';
+import { assertMayAct } from '../../src/config/session.js';
 
 const letto = { name: 'letto', uid: 1001, gid: 1001, home: '/opt' };
 

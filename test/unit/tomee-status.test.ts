@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseStatusPid } from '../../src/steps/tomee.js';
+import { parseStatusPid } from '../../src/kinds/tomee/scripts.js';
 
 describe('parseStatusPid (what the status script printed)', () => {
   it.each([

@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { commandOf } from '../../src/cli.js';
-import { configSchema } from '../../src/config.js';
+import { configSchema } from '../../src/config/config.js';
 import type { Context } from '../../src/context.js';
-import { parseDurationSeconds } from '../../src/duration.js';
+import { parseDurationSeconds } from '../../src/config/duration.js';
 import { DownloadError } from '../../src/errors.js';
-import { catalinaTail, shouldNotify, subjectOf } from '../../src/notify.js';
-import { StateStore } from '../../src/state.js';
+import { catalinaTail, shouldNotify, subjectOf } from '../../src/report/notify.js';
+import { StateStore } from '../../src/store/state.js';
 import type { HttpClient } from '../../src/system/http.js';
-import { runUpdate } from '../../src/update.js';
+import { runUpdate } from '../../src/runbook/update.js';
 
 let dir: string;
 beforeEach(async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LettoEvent } from '../../src/context.js';
-import { UndoList } from '../../src/undo.js';
+import { UndoList } from '../../src/runbook/undo.js';
 
 describe('UndoList', () => {
   it('runs the actions in reverse order and empties itself', async () => {

@@ -1,0 +1,126 @@
+import { releaseBackupLock, takeBackupLock } from '../../store/backup-lock.js';
+import type { Context } from '../../context.js';
+import { LettoError, asLettoError } from '../../errors.js';
+import type { ImagePointer, Journal } from '../../store/journal.js';
+import type { LogTail } from '../../system/log-tail.js';
+import type { Revision } from '../../revision.js';
+import { UndoList } from '../../runbook/undo.js';
+import { composeUp } from './compose.js';
+import { imageId, tag } from './engine.js';
+import type { DockerFetched } from './fetch.js';
+import { requireLettoServices } from './fetch.js';
+import { waitServicesHealthy } from './health.js';
+import { parseRef, revisionTag } from './refs.js';
+import type { InstallOutcome } from '../types.js';
+
+/** The tag that keeps the previous images when their revision is unknown. */
+export const PREVIOUS_TAG = 'letto-update-previous';
+
+/**
+ * The runbook of a Docker install, the same shape as installWar's: remember the images running now
+ * (by id, in the journal) and keep them tagged; take the backup lock; point every LeTTo image reference
+ * the compose files name at the target revision at once; `up -d` each compose folder in order; health
+ * check. Any failure after the first tag moved: every reference back to the remembered ids, `up -d`,
+ * health again.
+ * @returns the outcome (never throws for expected failures).
+ */
+export async function installImages(ctx: Context, from: Revision | null, target: DockerFetched, journal: Journal): Promise<InstallOutcome> {
+  const lockPath = ctx.config.paths.backup_lock;
+  let previous: ImagePointer[];
+  try {
+    previous = await runningImages(ctx);
+    await journal.record('backup', { from, to: target.revision, previousImages: previous, targetImages: target.images });
+    await keepPrevious(ctx, previous, from);
+    await journal.record('backup-lock', { backupLock: lockPath });
+  } catch (error) {
+    return { result: 'failed', error: asLettoError(error) };
+  }
+  const lock = await takeBackupLock(lockPath, ctx.serviceUser.name, 'LeTTo');
+  if ('error' in lock) return { result: 'failed', error: lock.error };
+  const { marker } = lock;
+  const undo = new UndoList();
+  let touched = false;
+  let log: LogTail | null = null;
+  const fromLabel = `revision ${from ?? 'unknown'}`;
+  ctx.emit({ type: 'critical', active: true });
+  try {
+    undo.push(`bring every compose folder up with ${fromLabel} and check its health`, async () => {
+      await upAll(ctx);
+      const health = await waitServicesHealthy(ctx, byRef(previous));
+      if (!health.healthy) throw new Error(`${fromLabel} did not become healthy either (${health.last})`);
+    });
+    undo.push(`point every LeTTo image back at ${fromLabel}`, () => pointAt(ctx, previous));
+    await journal.record('swap');
+    touched = true;
+    await pointAt(ctx, target.images);
+    await journal.record('start');
+    await upAll(ctx);
+    await journal.record('health');
+    const health = await waitServicesHealthy(ctx, byRef(target.images));
+    if (!health.healthy) {
+      log = health.log ?? null; // read before the undo recreates the failed containers
+      throw new LettoError(`Revision ${target.revision ?? 'unknown'} did not become healthy within ${ctx.config.docker!.health_timeout} s (last: ${health.last}).`, {
+        hint: 'Look at `docker ps -a` and the logs of the LeTTo containers (`docker logs NAME`) for why it did not start.',
+      });
+    }
+    await journal.record('installed', { healthy: true });
+    undo.clear();
+    return { result: 'installed', started: true, message: `Revision ${target.revision} runs in every LeTTo container and answers its health check (after ${health.seconds} s).` };
+  } catch (caught) {
+    const error = asLettoError(caught);
+    ctx.emit({ type: 'warn', message: error.message });
+    if (touched) await journal.record('undo').catch(() => undefined);
+    const unwind = await undo.unwind(ctx.emit);
+    if (!touched && unwind.ok) return { result: 'failed', error };
+    const logs = log ? { log } : {};
+    if (unwind.ok) return { result: 'rolled-back', error, message: `Every LeTTo service runs ${fromLabel} again and answers its health check.`, ...logs };
+    journal.abandon(); // kept on disk: the next run (or `letto-update recover`) tries again
+    const failures = unwind.failures.map((f) => `${f.label}: ${f.error instanceof Error ? f.error.message : String(f.error)}`).join('; ');
+    return {
+      result: 'rollback-failed',
+      error,
+      message: `Putting ${fromLabel} back failed too (${failures}). LeTTo may be down: look at \`docker ps -a\` and the containers' logs; \`letto-update recover\` tries again.`,
+      ...logs,
+    };
+  } finally {
+    await releaseBackupLock(lockPath, marker).catch(() => undefined);
+    ctx.emit({ type: 'critical', active: false });
+  }
+}
+
+/** The image id each LeTTo image reference runs now: its container's, else the one the reference names. */
+export async function runningImages(ctx: Context): Promise<ImagePointer[]> {
+  const pointers = new Map<string, string>();
+  for (const s of await requireLettoServices(ctx)) {
+    if (pointers.has(s.ref)) continue;
+    const id = s.container?.imageId ?? (await imageId(ctx, s.ref));
+    if (id) pointers.set(s.ref, id);
+  }
+  return [...pointers].map(([ref, id]) => ({ ref, id }));
+}
+
+/**
+ * Keeps the images running now: each gets the revision tag of `from` (so retention and `rollback --to`
+ * know it), or `letto-update-previous` when the revision is unknown, so that moving the compose tag
+ * away never leaves it untagged.
+ */
+async function keepPrevious(ctx: Context, previous: ImagePointer[], from: Revision | null): Promise<void> {
+  ctx.emit({ type: 'step', step: 'backup', message: `Keeping the running images (${from === null ? PREVIOUS_TAG : revisionTag(ctx.config.docker!, from)})` });
+  for (const p of previous) await tag(ctx, p.id, `${parseRef(p.ref).name}:${from === null ? PREVIOUS_TAG : revisionTag(ctx.config.docker!, from)}`);
+}
+
+/** Points every reference at its image id (`docker tag ID REF`): what compose's `up -d` then runs. */
+export async function pointAt(ctx: Context, pointers: ImagePointer[]): Promise<void> {
+  ctx.emit({ type: 'step', step: 'swap', message: `Pointing ${pointers.map((p) => p.ref).join(', ')} at ${pointers.map((p) => p.id.slice(7, 19)).join(', ')}` });
+  for (const p of pointers) await tag(ctx, p.id, p.ref);
+}
+
+/** `up -d` in every compose folder, in the configured order. */
+export async function upAll(ctx: Context): Promise<void> {
+  for (const dir of ctx.config.docker!.compose_dirs) await composeUp(ctx, dir);
+}
+
+/** Image id by reference, for the health check's "no mix" test. */
+export function byRef(pointers: ImagePointer[]): Map<string, string> {
+  return new Map(pointers.map((p) => [p.ref, p.id]));
+}

@@ -1,0 +1,98 @@
+/**
+ * The checks of `update --dry-run` for a TomEE install (see src/runbook/plan.ts): who may act, the scripts,
+ * the folders the update writes, symbolic links, free space for the WAR's real size (a HEAD to the
+ * download server), and health_url answering now. Nothing is written; only the status script runs.
+ */
+import { dirname } from 'node:path';
+import { warPath, type Context } from '../../context.js';
+import { assertNoSymlinks, stagingNames } from './install.js';
+import { executableBy, ok, fail, writableFolder, type PlanStep } from '../plan-checks.js';
+import { channelFiles } from '../../revision.js';
+import { assertMayAct } from '../../config/session.js';
+import { backupPathFor, backupTempPath } from '../../war/backups.js';
+import { archiveWarUrl } from '../../war/download.js';
+import { checkFreeSpace } from './space.js';
+import { explodedPath, swapTempPath } from './swap.js';
+import { tomeeStatus, type TomeeStatus } from './scripts.js';
+
+const MIB = 1024 * 1024;
+
+/** The TomEE checks in runbook order; `health_url` uses what `status script` found. */
+export function tomeePlanSteps(ctx: Context): PlanStep[] {
+  const { paths, tomee } = ctx.config;
+  const user = ctx.serviceUser;
+  let status: TomeeStatus | null = null;
+  const steps: PlanStep[] = [
+    {
+      name: 'service user',
+      needsInstall: false,
+      async run() {
+        assertMayAct(user);
+        return ok(`${user.name} (uid ${user.uid}) runs TomEE; this run is uid ${process.getuid?.() ?? '?'}`);
+      },
+    },
+    {
+      name: 'status script',
+      needsInstall: true,
+      async run() {
+        await executableBy(tomee.status, user);
+        status = await tomeeStatus(ctx);
+        return ok(`${tomee.status}: TomEE ${status.running ? `runs (PID ${status.pid})` : 'is not running (the update swaps the WAR and leaves it stopped)'}`);
+      },
+    },
+  ];
+  for (const [name, script] of [['stop script', tomee.stop], ['start script', tomee.start]] as const) {
+    steps.push({ name, needsInstall: true, run: async () => ok(await executableBy(script, user)) });
+  }
+  for (const [name, folder] of [['webapps', tomee.webapps], ['staging', paths.staging], ['backups', paths.backups], ['state folder', ctx.state.dir]] as const) {
+    steps.push({ name, needsInstall: true, run: async () => ok(await writableFolder(folder, name === 'webapps' ? user : null)) });
+  }
+  steps.push(
+    {
+      name: 'symlinks',
+      needsInstall: true,
+      async run(install) {
+        const backup = backupPathFor(ctx, install!.from);
+        const names = [...stagingNames(ctx, install!.target), warPath(ctx.config), swapTempPath(ctx), explodedPath(ctx), backup, backupTempPath(backup)];
+        await assertNoSymlinks(names);
+        return ok(`none of the ${names.length} names the update writes is a symbolic link`);
+      },
+    },
+    {
+      name: 'free space',
+      needsInstall: true,
+      async run(install) {
+        const url = install!.source.kind === 'channel' ? new URL(channelFiles(install!.source.channel).war, ctx.config.server.url).href : await archiveWarUrl(ctx, install!.target);
+        const size = await ctx.services.http.size(url);
+        const needs = await checkFreeSpace(ctx, install!.target, size ?? undefined);
+        const where = needs.map((n) => `${n.folders.join(', ')}: ${mib(n.freeBytes)} free, ${mib(n.neededBytes)} needed`).join('; ');
+        return ok(`the WAR is ${size === null ? 'of unknown size (the server sent no Content-Length; estimated from the installed WAR)' : `${mib(size)} (HEAD ${url})`}; ${where}`);
+      },
+    },
+    {
+      name: 'health_url',
+      needsInstall: true,
+      async run() {
+        const probe = await ctx.services.http.probe(tomee.health_url, 10);
+        const answer = probe.ok ? `HTTP ${probe.status} in ${probe.ms} ms` : `no answer (${probe.error})`;
+        const running = (status as TomeeStatus | null)?.running;
+        if (running === false) {
+          if (probe.ok && probe.status === 200) {
+            return fail(`${tomee.health_url} answers HTTP 200 although the status script says TomEE is stopped: the update would stop`, `Check tomee.status (${tomee.status}): it must print the PID of the running TomEE.`);
+          }
+          return ok(`not needed: TomEE is not running (${answer})`);
+        }
+        if (!probe.ok || probe.status !== 200) {
+          return fail(`${tomee.health_url}: ${answer}; LeTTo does not answer now, so neither a new revision nor a rollback to this one could pass the health check`, `Get LeTTo answering first (letto-update status, ${dirname(tomee.webapps)}/logs/catalina.out), or fix tomee.health_url.`);
+        }
+        return ok(`${tomee.health_url}: ${answer}`);
+      },
+    },
+  );
+  return steps;
+}
+
+/** `251.3 MiB`, or `12.4 GiB` from 10 GiB on. */
+function mib(bytes: number): string {
+  return bytes >= 10 * 1024 * MIB ? `${(bytes / 1024 / MIB).toFixed(1)} GiB` : `${(bytes / MIB).toFixed(1)} MiB`;
+}
