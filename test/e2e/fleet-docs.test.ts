@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDemoServer, demoLayout, type DemoLayout } from '../../demo/layout.js';
-import { readWarRevision } from '../../src/war.js';
+import { readWarRevision } from '../../src/war/verify.js';
 import { CLI_BIN, REPO_ROOT } from '../support/cli.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
 import { debugLines, describeWithAnsible, tableRows } from '../support/ansible.js';
