@@ -7,7 +7,7 @@
  * |---|---|---|
  * | installed revision | `revision.txt` in `webapps/letto.war` | the `revNNNN` tag of the images the running LeTTo containers use |
  * | fetch + verify | download the WAR into staging, check the zip | pull every LeTTo image of the revision, check each is there |
- * | keep the old one | copy the WAR to `paths.backups` | remember the running image ids in the journal, tag them `letto-update-previous` |
+ * | keep the old one | copy the WAR to `paths.backups` | remember the running image ids in the journal; each keeps a revision tag (`rev<N>` as pulled, else one added, or `letto-update-previous`) |
  * | switch | stop TomEE, swap the WAR, start TomEE | point every LeTTo image tag the compose files name at the target, `up -d` each folder in order |
  * | undo | put the backup WAR back, start, health | point the tags back at the remembered ids, `up -d`, health |
  *

@@ -10,6 +10,12 @@ export interface HealthResult {
   healthy: boolean;
   last: string;
   seconds: number;
+  /**
+   * When the check stopped before its time-out because something failed for good (a Docker container
+   * that reported unhealthy or exited): what happened and after how long, e.g. `container X reported
+   * unhealthy after 9 s`. Unset when the time-out passed (or for TomEE, which waits it out).
+   */
+  stopped?: string;
   /** When not healthy, where an adapter has them: the log lines of what failed (secrets taken out). */
   log?: LogTail;
 }
