@@ -3,13 +3,15 @@ import type { Context } from '../../context.js';
 import { ExitCode, LettoError, asLettoError } from '../../errors.js';
 import { removeJournal, type ImagePointer, type JournalEntry } from '../../store/journal.js';
 import type { Revision } from '../../revision.js';
-import { describeJournal, releaseStaleMarker, type Recovery } from '../tomee/recover.js';
 import { injectFault } from '../../system/fault.js';
 import { readLettoServices, type LettoService } from './compose.js';
 import { imageId } from './engine.js';
 import { servicesHealthyNow, waitServicesHealthy } from './health.js';
 import { pruneImages, serviceRevisions } from './revisions.js';
 import { byRef, pointAt, upAll } from './install.js';
+import type { Recovery } from '../types.js';
+import { describeJournal } from '../../store/journal.js';
+import { releaseStaleMarker } from '../../store/backup-lock.js';
 
 /** Steps before which no image reference had been moved and no container recreated. */
 const BEFORE_SWAP: ReadonlySet<JournalEntry['step']> = new Set(['download', 'backup', 'backup-lock']);

@@ -14,40 +14,14 @@ import { startTomee, stopTomee, tomeeStatus } from './scripts.js';
 import { sameContent } from '../../system/files.js';
 import { readWarRevision, verifyWar } from '../../war/verify.js';
 import { injectFault } from '../../system/fault.js';
+import type { Recovery } from '../types.js';
+import { describeJournal } from '../../store/journal.js';
+import { releaseStaleMarker } from '../../store/backup-lock.js';
 
-/**
- * What recovering from an unfinished journal did: `completed` (the killed run had already installed
- * the new revision; only its clean-up was left), `undone` (the previous revision is in webapps again,
- * and TomEE runs and answers if it ran before), or `untouched` (the killed run had not changed webapps
- * or TomEE yet), or `adopted` (LeTTo was found running healthy on a complete WAR of a known revision,
- * e.g. repaired by hand after exit 4, and was left as it is). `running` is the revision in webapps afterwards.
- */
-export interface Recovery {
-  kind: 'completed' | 'undone' | 'untouched' | 'adopted';
-  journal: JournalEntry;
-  running: Revision | null;
-  message: string;
-}
 
 /** Steps before which nothing in webapps or TomEE had been changed. */
 const BEFORE_STOP: ReadonlySet<JournalEntry['step']> = new Set(['download', 'backup', 'backup-lock']);
 
-/**
- * The unfinished journal of a killed run, or null. Under the run lock every journal is unfinished
- * (a live run would hold the lock); without it (`status`), a journal whose process still lives is a
- * run in progress and not reported.
- */
-export async function unfinishedJournal(ctx: Context, underRunLock: boolean): Promise<JournalEntry | null> {
-  const journal = await readJournal(ctx.state.dir);
-  if (!journal) return null;
-  if (!underRunLock && journal.pid !== process.pid && isSameProcessAlive(journal.pid, journal.process)) return null;
-  return journal;
-}
-
-/** One sentence describing an unfinished journal, for `status` and messages. */
-export function describeJournal(journal: JournalEntry): string {
-  return `${journal.command === 'update' ? 'An' : 'A'} ${journal.command} from revision ${journal.from ?? 'unknown'} to ${journal.to ?? 'unknown'} (process ${journal.pid}, started ${localTime(journal.started)}) was interrupted at step "${journal.step}".`;
-}
 
 /**
  * Finishes or undoes what a killed update or rollback left, from its journal (call under the run lock):
@@ -201,15 +175,3 @@ async function usableBackup(ctx: Context, journal: JournalEntry): Promise<string
   }
 }
 
-/**
- * Removes a marker of ours left in the backup lock: the killed run's (by its PID, even if that PID is
- * alive again after a reboot), or any of ours whose process is gone (e.g. a recovery that was killed
- * too). A backup's own lock file is never touched.
- */
-export async function releaseStaleMarker(ctx: Context, journal: JournalEntry): Promise<void> {
-  const path = journal.backupLock ?? ctx.config.paths.backup_lock;
-  const text = await readFile(path, 'utf8').catch(() => '');
-  if (text.startsWith(`${MARKER_PREFIX} pid=${journal.pid} `) || (await inspectBackupLock(path)).kind === 'ours-stale') {
-    await rm(path, { force: true });
-  }
-}
