@@ -119,7 +119,7 @@ async function restart(ctx: Context, health: HealthReport, failures: number, cou
         action = after.healthy ? 'restarted' : 'restart-failed';
         message = after.healthy
           ? `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); ${adapter.restarted.ok} after ${after.seconds} s.`
-          : `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); ${adapter.restarted.failed} within ${adapter.health(ctx).timeout} s (last: ${after.last}).`;
+          : `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); ${adapter.restarted.failed}${after.stopped ? `: ${after.stopped}` : ` within ${adapter.health(ctx).timeout} s (last: ${after.last})`}.`;
         if (after.log) log = after.log;
       }
     } catch (error) {
