@@ -15,7 +15,7 @@ export function statusCommand(run: CommandRun): Promise<number> {
     out.line(`config: ${describeConfigSource(configSource)}`);
     out.line(`installed revision: ${report.installed ?? 'unknown'}`);
     out.line(report.runtime);
-    for (const s of report.services ?? []) out.line(`  ${s.name}  ${s.image}  revision ${s.revision ?? 'unknown'}  ${s.state}${s.health ? ` (${s.health})` : ''}`);
+    for (const s of report.services ?? []) out.line(`  ${s.school ? `school ${s.school}: ` : ''}${s.name}  ${s.image}  revision ${s.revision ?? 'unknown'}  ${s.state}${s.health ? ` (${s.health})` : ''}`);
     if (report.mixed) out.line('WARNING: the LeTTo services run different revisions; `letto-update update --force` (or `rollback --to N`) brings them all to one.');
     out.line(`health: ${report.health}`);
     const last = report.lastRun;

@@ -74,9 +74,10 @@ export function schoolsCases(env: SchoolsSuiteEnv): () => Promise<void> {
     await expectAllOn(100);
     const status = await cli(['--json', 'status']);
     expect(status.exitCode, status.stdout + status.stderr).toBe(0);
-    const report = JSON.parse(status.stdout) as { installed: number; mixed: boolean; services: Array<{ name: string; revision: number }> };
+    const report = JSON.parse(status.stdout) as { installed: number; mixed: boolean; services: Array<{ name: string; school?: string; revision: number }> };
     expect(report).toMatchObject({ installed: 100, mixed: false });
-    expect(report.services.map((s) => s.name).filter((n) => n.startsWith('school ')).sort()).toEqual(SCHOOLS.map((s) => `school ${s}: ${env.id}-s-letto/lettoserver-${s}`));
+    expect(report.services.filter((s) => s.school).map((s) => `${s.school} ${s.name} ${s.revision}`).sort()).toEqual(SCHOOLS.map((s) => `${s} ${env.id}-s-letto/lettoserver-${s} 100`));
+    expect((await cli(['status'])).stdout).toContain(`school b: ${env.id}-s-letto/lettoserver-b  ${env.prefix}lettoserver:stable  revision 100  running (healthy)`);
     expect(report.services).toHaveLength(5);
     const plan = await cli(['update', '--dry-run', '--revision', '101']);
     expect(plan.exitCode, plan.stdout + plan.stderr).toBe(0);

@@ -15,70 +15,108 @@ const PROBE_TIMEOUT = 10;
  * `calls`, the compose calls brought up; null: every group not stopped by the admin) has a running
  * container on the image it should run (`expected`: image id by reference; no mix of revisions), each
  * container whose image has a HEALTHCHECK reports `healthy`, and every `docker.health_url` answers HTTP
- * 200 — one per school for a URL naming `{school}` — or until `docker.health_timeout` seconds have
- * passed. A container that is `unhealthy`, `exited` or `dead` fails at once. Never throws for what it checks.
+ * 200 — one per school for a URL naming `{school}` — or until `docker.health_timeout` seconds have passed. A container that is `unhealthy`, `exited` or
+ * `dead` fails at once; then `stopped` says what happened and when (`container X reported unhealthy
+ * after 9 s`), since no time-out was reached. Never throws for what it checks.
  * @returns when not healthy, `last` names the school(s) that failed, and `log` carries `docker logs` of
  *   the services to blame (unhealthy, exited, on the wrong image or not ready when the time ran out; a
- *   school's services when its URL failed, every service for a URL without `{school}`), read at once,
- *   before an undo recreates their containers and their logs go with them.
+ *   school's services when its URL failed, every service for a URL without `{school}`),
+ *   read at once, before an undo recreates their containers and their logs go with them.
  */
 export async function waitServicesHealthy(ctx: Context, expected: Map<string, string> | null, calls: ComposeCall[] | null = null): Promise<HealthResult> {
-  const docker = ctx.config.docker!;
-  const urls = healthUrls(docker);
-  ctx.emit({ type: 'step', step: 'health', message: `Waiting up to ${docker.health_timeout} s for every LeTTo container to run healthy${urls.length ? ` and ${urls.join(', ')} to answer HTTP 200` : ''}` });
+  const { health_timeout: timeout } = ctx.config.docker!;
+  const urls = healthUrls(ctx.config.docker!);
+  ctx.emit({ type: 'step', step: 'health', message: `Waiting up to ${timeout} s for every LeTTo container to run healthy${urls.length ? ` and ${urls.join(', ')} to answer HTTP 200` : ''}` });
   const started = ctx.services.clock.now().getTime();
-  const keys = calls ? new Set(calls.map(callKey)) : null;
-  let last = 'no answer yet';
   let failing: LettoService[] = [];
   for (;;) {
     const seconds = Math.round((ctx.services.clock.now().getTime() - started) / 1000);
-    let services: LettoService[] | null = null;
-    try {
-      services = (await readLettoServices(ctx)).filter((s) => (keys ? keys.has(s.group.key) : !s.stopped));
-    } catch (error) {
-      last = (error as Error).message;
-    }
-    if (services) {
-      const verdict = judge(services, expected);
-      last = verdict.last;
-      failing = verdict.blame;
-      if (verdict.final) return unhealthy(ctx, last, seconds, failing);
-      if (verdict.ok) {
-        const failed: string[] = [];
-        failing = [];
-        for (const target of healthTargets(docker, services)) {
-          const probe = await ctx.services.http.probe(target.url, PROBE_TIMEOUT);
-          if (probe.ok && probe.status === 200) continue;
-          failed.push(`${target.school ? `school ${target.school}: ` : ''}${target.url}: ${probe.ok ? `HTTP ${probe.status}` : probe.error}`);
-          failing.push(...target.blame.filter((s) => !failing.includes(s)));
-        }
-        if (failed.length === 0) return { healthy: true, last: urls.length ? 'every container healthy, HTTP 200' : 'every container healthy', seconds };
-        last = `containers healthy, ${failed.join('; ')}`;
-      }
-    }
-    if (seconds >= docker.health_timeout) return unhealthy(ctx, last, seconds, failing);
+    const seen = await look(ctx, expected, calls);
+    if (seen.blame) failing = seen.blame;
+    if (seen.state === 'ok') return { healthy: true, last: seen.last, seconds };
+    if (seen.state === 'failed') return unhealthy(ctx, seen.last, seconds, failing, seen.stopped?.(seconds));
+    if (seconds >= timeout) return unhealthy(ctx, seen.last, seconds, failing);
     await ctx.services.clock.sleep(POLL_INTERVAL);
   }
 }
 
-async function unhealthy(ctx: Context, last: string, seconds: number, failing: LettoService[]): Promise<HealthResult> {
-  const log = await failedServiceLogs(ctx, failing, last);
-  return { healthy: false, last, seconds, ...(log ? { log } : {}) };
+/**
+ * One look, without waiting: every LeTTo service runs a container on the image `expected` names, every
+ * container with a HEALTHCHECK is `healthy` (none still starting), and health_url (when set) answers
+ * HTTP 200. For recovery, which adopts a server only if it is healthy now. Never throws.
+ */
+export async function servicesHealthyNow(ctx: Context, expected: Map<string, string> | null, calls: ComposeCall[] | null = null): Promise<{ healthy: boolean; last: string }> {
+  const seen = await look(ctx, expected, calls);
+  return { healthy: seen.state === 'ok', last: seen.last };
 }
 
-/** One look at the containers: ok, still waiting, or failed for good (`final`); `blame`: the services not (yet) fine. */
-function judge(services: LettoService[], expected: Map<string, string> | null): { ok: boolean; final: boolean; last: string; blame: LettoService[] } {
+/**
+ * The sentence after "Revision N …" when the health check failed: what happened when it stopped at
+ * once (`did not become healthy: container X reported unhealthy after 9 s`), or the time-out that
+ * did pass (`did not become healthy within 60 s (last: waiting for X starting)`).
+ */
+export function describeUnhealthy(health: HealthResult, timeout: number): string {
+  return health.stopped ? `did not become healthy: ${health.stopped}` : `did not become healthy within ${timeout} s (last: ${health.last})`;
+}
+
+async function unhealthy(ctx: Context, last: string, seconds: number, failing: LettoService[], stopped?: string): Promise<HealthResult> {
+  const log = await failedServiceLogs(ctx, failing, last);
+  return { healthy: false, last, seconds, ...(stopped ? { stopped } : {}), ...(log ? { log } : {}) };
+}
+
+/** What one look saw; `blame` is null when the services could not be read. */
+interface Look {
+  state: 'ok' | 'waiting' | 'failed';
+  last: string;
+  blame: LettoService[] | null;
+  /** For `failed`: what happened, as a phrase with the seconds it took. */
+  stopped?: (seconds: number) => string;
+}
+
+/**
+ * One look at the containers that should be up (of `calls`; null: those of groups not stopped) and,
+ * when they are fine, one probe of each health URL (each school's for `{school}`).
+ */
+async function look(ctx: Context, expected: Map<string, string> | null, calls: ComposeCall[] | null): Promise<Look> {
+  const keys = calls ? new Set(calls.map(callKey)) : null;
+  let services: LettoService[];
+  try {
+    services = (await readLettoServices(ctx)).filter((s) => (keys ? keys.has(s.group.key) : !s.stopped));
+  } catch (error) {
+    return { state: 'waiting', last: (error as Error).message, blame: null };
+  }
+  const verdict = judge(services, expected);
+  const targets = healthTargets(ctx.config.docker!, services);
+  if (verdict.state !== 'ok' || targets.length === 0) return verdict;
+  const failed: string[] = [];
+  const blame: LettoService[] = [];
+  for (const target of targets) {
+    const probe = await ctx.services.http.probe(target.url, PROBE_TIMEOUT);
+    if (probe.ok && probe.status === 200) continue;
+    failed.push(`${target.school ? `school ${target.school}: ` : ''}${target.url}: ${probe.ok ? `HTTP ${probe.status}` : probe.error}`);
+    blame.push(...target.blame.filter((s) => !blame.includes(s)));
+  }
+  if (failed.length === 0) return { state: 'ok', last: 'every container healthy, HTTP 200', blame: [] };
+  return { state: 'waiting', last: `containers healthy, ${failed.join('; ')}`, blame };
+}
+
+/** One look at the containers: ok, still waiting, or failed for good; `blame`: the services not (yet) fine. */
+function judge(services: LettoService[], expected: Map<string, string> | null): Look {
   const waiting: LettoService[] = [];
   for (const s of services) {
     const c = s.container;
-    const failed = (last: string) => ({ ok: false, final: true, last, blame: [s] });
-    if (!c) return failed(`service ${serviceLabel(s)} in ${s.dir} has no container`);
+    const failed = (last: string, stopped: (seconds: number) => string): Look => ({ state: 'failed', last, blame: [s], stopped });
+    const name = containerLabel(s);
+    if (!c) return failed(`service ${serviceLabel(s)} in ${s.dir} has no container`, (t) => `service ${serviceLabel(s)} in ${s.dir} had no container after ${t} s`);
     const want = expected?.get(s.ref);
-    if (want && c.imageId !== want) return failed(`container ${containerLabel(s)} runs image ${c.imageId.slice(7, 19)}, not ${want.slice(7, 19)} (a mix of revisions)`);
-    if (c.health === 'unhealthy') return failed(`container ${containerLabel(s)} is unhealthy`);
-    if (c.state === 'exited' || c.state === 'dead') return failed(`container ${containerLabel(s)} has ${c.state}`);
+    if (want && c.imageId !== want) {
+      const mix = `container ${name} runs image ${c.imageId.slice(7, 19)}, not ${want.slice(7, 19)} (a mix of revisions)`;
+      return failed(mix, (t) => `${mix}, seen after ${t} s`);
+    }
+    if (c.health === 'unhealthy') return failed(`container ${name} is unhealthy`, (t) => `container ${name} reported unhealthy after ${t} s`);
+    if (c.state === 'exited' || c.state === 'dead') return failed(`container ${name} has ${c.state}`, (t) => `container ${name} ${c.state === 'exited' ? 'exited' : 'was dead'} after ${t} s`);
     if (c.state !== 'running' || (c.health !== null && c.health !== 'healthy')) waiting.push(s);
   }
   const described = waiting.map((s) => `${containerLabel(s)} ${s.container!.state !== 'running' ? s.container!.state : s.container!.health}`);
-  return waiting.length ? { ok: false, final: false, last: `waiting for ${described.join(', ')}`, blame: waiting } : { ok: true, final: false, last: 'every container healthy', blame: [] };
+  return waiting.length ? { state: 'waiting', last: `waiting for ${described.join(', ')}`, blame: waiting } : { state: 'ok', last: 'every container healthy', blame: [] };
 }

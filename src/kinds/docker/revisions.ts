@@ -11,7 +11,7 @@ type Images = Array<{ id: string; tags: string[] }>;
  * Each LeTTo service's revision: the revision tag (`docker.revision_tag`) among the tags of the image
  * its container runs, matched by image id (a service without a container: the image its reference
  * names). `revision` is the one the services that are up share (a school the admin stopped is listed,
- * not counted); null when they differ (`mixed`) or none is known. A school's services are named `school <name>: …`.
+ * not counted); null when they differ (`mixed`) or none is known.
  */
 export async function serviceRevisions(ctx: Context, services: LettoService[]): Promise<{ revision: Revision | null; mixed: boolean; services: ServiceRevision[] }> {
   const docker = ctx.config.docker!;
@@ -21,7 +21,8 @@ export async function serviceRevisions(ctx: Context, services: LettoService[]): 
     const id = s.container?.imageId ?? (await imageId(ctx, s.ref));
     const tags = images.find((i) => i.id === id)?.tags ?? [];
     list.push({
-      name: `${s.group.school ? `school ${s.group.school}: ` : ''}${s.container?.project || s.dir}/${s.service}`,
+      name: `${s.container?.project || s.dir}/${s.service}`,
+      ...(s.group.school ? { school: s.group.school } : {}),
       image: s.ref,
       revision: revisionOfTags(docker, s.ref, tags),
       state: s.stopped ? `${s.container?.state ?? 'stopped'} (stopped by the admin: stays stopped, runs the installed revision when started)` : (s.container?.state ?? 'no container'),
