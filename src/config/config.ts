@@ -78,6 +78,23 @@ const dockerSchema = z
   .strict();
 
 /**
+ * `[database]`: LeTTo's MySQL/MariaDB databases, dumped before every update and restored when an automatic
+ * rollback needs it (src/database/, docs/database.md). Without it, no dump is made.
+ */
+const databaseSchema = z
+  .object({
+    databases: stringList.pipe(z.array(z.string().regex(/^[A-Za-z0-9_$-]+\*?$/, 'must be database names like "letto" (Docker: "letto_*" for every school)')).min(1, 'must name at least one database')).default(['letto']),
+    socket: z.string().default(''),
+    user: z.string().default('root'),
+    option_file: z.string().default(''),
+    dump_command: z.string().default(''),
+    client_command: z.string().default(''),
+    container: z.string().default('letto-mysql'),
+    timeout: seconds.default(3600),
+  })
+  .strict();
+
+/**
  * The one schema of the config file: types, defaults (a standard LeTTo install) and messages.
  * Every section and key is documented in docs/configuration.md.
  */
@@ -136,11 +153,14 @@ export const configSchema = z
     notify: notifySchema.default({}),
     watchdog: watchdogSchema.default({}),
     docker: dockerSchema.optional(),
+    database: databaseSchema.optional(),
   })
   .strict();
 
 /** The validated config: every key present, defaults filled in. */
 export type Config = z.infer<typeof configSchema>;
+/** The validated `[database]` section. */
+export type DatabaseConfig = z.infer<typeof databaseSchema>;
 /** The validated `[docker]` section. */
 export type DockerConfig = z.infer<typeof dockerSchema>;
 /** Values given on the command line; they win over file and environment. */
@@ -314,7 +334,7 @@ function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.ProcessEnv):
   const applied = new Map<string, string>();
   const known = new Map<string, string[]>();
   // [docker] is optional (its presence makes a Docker install); its variables are known all the same
-  const defaults = { ...configSchema.parse({}), docker: dockerSchema.parse({ compose_dirs: ['/'] }) };
+  const defaults = { ...configSchema.parse({}), docker: dockerSchema.parse({ compose_dirs: ['/'] }), database: databaseSchema.parse({}) };
   for (const [sectionName, keys] of Object.entries(defaults)) {
     const names: string[] = [];
     known.set(`LETTO_UPDATE_${sectionName.toUpperCase()}_`, names);
