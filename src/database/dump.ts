@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
@@ -82,7 +82,7 @@ export async function dumpDatabase(connection: Connection, database: string, fol
   const tap = new Tap();
   try {
     // O_EXCL: never written through a planted link; fsync'd before the rename
-    await pipeline(child.stdout, createGzip({ level: 6 }), tap, createWriteStream(temp, { flags: constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode: 0o600 }));
+    await pipeline(child.stdout, createGzip({ level: 6 }), tap, createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
     const handle = await open(temp, 'r+');
     await handle.sync().finally(() => handle.close());
     const code = await exited;

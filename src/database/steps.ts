@@ -9,8 +9,9 @@
  *    starts: each database whose schema fingerprint differs from its dump's is restored (journal step
  *    `restore`); the others are left alone. What was done is said in one sentence.
  */
-import { rm, statfs, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { writableFolder } from '../kinds/plan-checks.js';
 import type { Context } from '../context.js';
 import { LettoError } from '../errors.js';
 import type { Revision } from '../revision.js';
@@ -28,6 +29,9 @@ export interface PreparedDumps {
   connection: Connection;
   databases: string[];
   folder: string;
+  /** The databases' data and index bytes, and the free bytes where the dumps go. */
+  bytes: number;
+  freeBytes: number;
 }
 
 /** The connection `[database]` describes, or null without a `[database]` section. */
@@ -40,10 +44,11 @@ export function databaseConnection(ctx: Context): Connection | null {
  * Before LeTTo is stopped: asks the server for the databases and their size, and checks that the
  * backups folder takes the dumps (writable, no planted symlink, free space ≥ the databases' data and
  * index bytes + `paths.free_space_margin`: a gzip'd dump is smaller than that in practice).
+ * `dryRun` (`update --dry-run`) writes nothing: the folder is checked with access(2) instead of a probe file.
  * @returns null without a `[database]` section.
  * @throws LettoError (exit 1, nothing changed) saying which check failed.
  */
-export async function prepareDumps(ctx: Context, from: Revision | null): Promise<PreparedDumps | null> {
+export async function prepareDumps(ctx: Context, from: Revision | null, dryRun = false): Promise<PreparedDumps | null> {
   const connection = databaseConnection(ctx);
   if (!connection || !ctx.config.database) return null;
   const folder = ctx.config.paths.backups;
@@ -55,20 +60,13 @@ export async function prepareDumps(ctx: Context, from: Revision | null): Promise
     }
     bytes += await databaseBytes(connection, database);
   }
-  await ensureDir(folder, ctx.serviceUser);
   for (const database of databases) {
     const path = join(folder, dumpName(from, database));
     for (const name of [path, dumpTempPath(path), `${path}.json`]) await refuseSymlink(name);
   }
-  const probe = join(folder, `.letto-update-probe-${process.pid}`);
-  try {
-    await writeFile(probe, '', { mode: 0o600 });
-  } catch (error) {
-    throw new LettoError(`The dump folder ${folder} is not writable (${(error as Error).message}); nothing was changed.`, { hint: `Make ${folder} writable for root, then run again.`, cause: error });
-  } finally {
-    await rm(probe, { force: true });
-  }
-  const free = await statfs(folder);
+  if (dryRun) await writableFolder(folder, null);
+  else await probeWritable(ctx, folder);
+  const free = await statfs(await nearestFolder(folder));
   const freeBytes = free.bavail * free.bsize;
   const needed = bytes + ctx.config.paths.free_space_margin * MIB;
   if (freeBytes < needed) {
@@ -77,7 +75,27 @@ export async function prepareDumps(ctx: Context, from: Revision | null): Promise
       { hint: `Free space in ${folder} (old dumps and WAR backups), then run again.` },
     );
   }
-  return { connection, databases, folder };
+  return { connection, databases, folder, bytes, freeBytes };
+}
+
+/** Creates `folder` if needed and writes and removes a probe file in it. @throws LettoError when it cannot. */
+async function probeWritable(ctx: Context, folder: string): Promise<void> {
+  const probe = join(folder, `.letto-update-probe-${process.pid}`);
+  try {
+    await ensureDir(folder, ctx.serviceUser);
+    await writeFile(probe, '', { mode: 0o600 });
+  } catch (error) {
+    throw new LettoError(`The dump folder ${folder} is not writable (${(error as Error).message}); nothing was changed.`, { hint: `Make ${folder} writable for root, then run again.`, cause: error });
+  } finally {
+    await rm(probe, { force: true });
+  }
+}
+
+/** `folder`, or the nearest folder above it that exists. */
+async function nearestFolder(folder: string): Promise<string> {
+  let path = folder;
+  while (!(await stat(path).then((i) => i.isDirectory(), () => false)) && dirname(path) !== path) path = dirname(path);
+  return path;
 }
 
 /**
@@ -105,30 +123,55 @@ export async function dumpAll(ctx: Context, prepared: PreparedDumps, from: Revis
 }
 
 /**
- * Before the previous revision starts again: restores every database whose schema differs from its
- * dump's fingerprint (journal step `restore`, recorded before the first restore), and leaves the others
- * alone. `force` names databases to restore whatever their fingerprint (a restore that was cut short).
- * @returns one sentence for the log, the notice, `history` and runs.jsonl.
- * @throws LettoError when a restore fails (the journal keeps `restore`: the next run restores again).
+ * The dumps whose database's schema differs from the dump's fingerprint, plus those named in `force`
+ * (a restore that was cut short: its schema may already look right while rows are missing).
+ * @throws LettoError when the server cannot be asked.
  */
-export async function restoreChanged(ctx: Context, dumps: DumpRecord[], journal?: Journal, force: string[] = []): Promise<string> {
+export async function changedDumps(ctx: Context, dumps: DumpRecord[], force: string[] = []): Promise<DumpRecord[]> {
   const connection = databaseConnection(ctx);
-  if (!connection || dumps.length === 0) return '';
+  if (!connection) return [];
   const changed: DumpRecord[] = [];
   for (const dump of dumps) {
     if (force.includes(dump.database) || (await schemaFingerprint(connection, dump.database)) !== dump.fingerprint) changed.push(dump);
   }
-  const kept = dumps.filter((d) => !changed.includes(d)).map((d) => d.database);
+  return changed;
+}
+
+/**
+ * What an automatic rollback or a recovery did with the databases: `sentence` for the log and the
+ * notice; `summary` for `history` and runs.jsonl (`restored`: at least one database was restored).
+ */
+export interface DatabaseOutcome {
+  sentence: string;
+  summary: 'restored' | 'left alone';
+}
+
+/**
+ * Before the previous revision starts again (LeTTo stopped): restores the `changed` dumps (journal step
+ * `restore` recorded first, through `record`), and leaves the other databases of `dumps` alone.
+ * @returns what was done (null without dumps).
+ * @throws LettoError when a restore fails (the journal keeps `restore`: the next run restores again).
+ */
+export async function restoreDumps(ctx: Context, dumps: DumpRecord[], changed: DumpRecord[], record?: (restoring: string[]) => Promise<void>): Promise<DatabaseOutcome | null> {
+  const connection = databaseConnection(ctx);
+  if (!connection || dumps.length === 0) return null;
   if (changed.length > 0) {
-    await journal?.record('restore', { restoring: changed.map((d) => d.database) });
+    await record?.(changed.map((d) => d.database));
     for (const dump of changed) {
       ctx.emit({ type: 'step', step: 'rollback', message: `The schema of database ${dump.database} changed: restoring it from ${dump.path}` });
       await restoreDatabase(connection, dump);
     }
   }
+  const kept = dumps.filter((d) => !changed.some((c) => c.database === d.database)).map((d) => d.database);
   const parts: string[] = [];
   if (changed.length > 0) parts.push(`database ${changed.map((d) => d.database).join(', ')} restored from the dump taken before the update (its schema had changed)`);
   if (kept.length > 0) parts.push(`database ${kept.join(', ')} left as it is (its schema had not changed)`);
   const sentence = parts.join('; ');
-  return sentence ? `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}.` : '';
+  return { sentence: `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}.`, summary: changed.length > 0 ? 'restored' : 'left alone' };
+}
+
+/** {@link changedDumps} then {@link restoreDumps}, recording the journal step `restore` in `journal`. */
+export async function restoreChanged(ctx: Context, dumps: DumpRecord[], journal?: Journal): Promise<DatabaseOutcome | null> {
+  const changed = await changedDumps(ctx, dumps);
+  return restoreDumps(ctx, dumps, changed, async (restoring) => journal?.record('restore', { restoring }));
 }

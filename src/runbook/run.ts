@@ -32,6 +32,8 @@ export interface RunReport {
   durationSeconds: number;
   /** For a failed health check of a Docker install: the logs of the services that failed it (secrets taken out), for the notice. */
   log?: LogTail;
+  /** What an automatic rollback or a recovery did with LeTTo's databases (`[database]`). */
+  database?: 'restored' | 'left alone';
 }
 
 /** Revisions learnt so far in a run, so that a failure can still be recorded with them. */
@@ -131,6 +133,7 @@ function recoveredReport(recovery: Recovery, durationSeconds: number): RunReport
     to: recovery.running,
     message: `${describeJournal(recovery.journal)} ${recovery.message}`,
     durationSeconds,
+    ...(recovery.database ? { database: recovery.database } : {}),
   };
 }
 
@@ -172,7 +175,7 @@ export async function concludeInstall(ctx: Context, outcome: InstallOutcome, war
     }
     case 'rolled-back':
     case 'rollback-failed':
-      return report(outcome.result, `${outcome.error.message} ${outcome.message}`, { ...extra, hint: outcome.error.hint, ...(outcome.log ? { log: outcome.log } : {}) });
+      return report(outcome.result, `${outcome.error.message} ${outcome.message}`, { ...extra, hint: outcome.error.hint, ...(outcome.log ? { log: outcome.log } : {}), ...(outcome.database ? { database: outcome.database } : {}) });
   }
 }
 
@@ -189,6 +192,7 @@ export async function record(ctx: Context, report: RunReport): Promise<void> {
     message: report.message,
     ...(report.sha256 ? { sha256: report.sha256 } : {}),
     ...(report.download ? { download: report.download } : {}),
+    ...(report.database ? { database: report.database } : {}),
   };
   await ctx.state.recordRun(entry);
 }

@@ -158,6 +158,16 @@ export class Journal {
   }
 }
 
+/**
+ * Rewrites an unfinished journal found on disk (recovery has no {@link Journal} of its own): e.g. the
+ * step `restore` before recovery restores a database, so that a recovery killed in turn restores again.
+ * @throws the file system error when it cannot be written (the step is then not done).
+ */
+export async function rewriteJournal(ctx: Context, entry: JournalEntry): Promise<void> {
+  await writeFileAtomically(journalPath(ctx.state.dir), JSON.stringify({ ...entry, written: ctx.services.clock.now().toISOString() }, null, 2) + '\n', ctx.serviceUser);
+  injectFault(entry.step);
+}
+
 /** Removes the journal and leftovers of its atomic writes, durably. */
 export async function removeJournal(stateDir: string): Promise<void> {
   await rm(journalPath(stateDir), { force: true });

@@ -37,6 +37,8 @@ export interface RunRecord {
   sha256?: string;
   /** What downloading that WAR fetched (see TransferSummary in src/war/delta/summary.ts). */
   download?: TransferSummary;
+  /** What an automatic rollback or a recovery did with LeTTo's databases (`[database]`): `restored` from the dump, or `left alone`. */
+  database?: 'restored' | 'left alone';
 }
 
 /** `state.json`: what the tool knows beyond the WAR itself. */

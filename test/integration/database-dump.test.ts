@@ -12,6 +12,7 @@ import { localConnection, query } from '../../src/database/connection.js';
 import { dumpDatabase, readDumpRecord, verifyDump } from '../../src/database/dump.js';
 import { databaseBytes, expandDatabases, schemaFingerprint } from '../../src/database/fingerprint.js';
 import { restoreDatabase } from '../../src/database/restore.js';
+import { listDumps, pruneDumps } from '../../src/database/retention.js';
 import { createLettoDatabase, mariadbAvailable, MIGRATION_SQL, startMariaDb, type MariaDb } from '../support/mariadb.js';
 
 const required = process.env.LETTO_E2E_REQUIRED === '1';
@@ -71,6 +72,19 @@ describe.skipIf(!available)('database dump and restore (real MariaDB)', () => {
     const record = await dumpDatabase(connection, 'letto', folder, 6881, await schemaFingerprint(connection, 'letto'));
     await writeFile(record.path, 'not a dump');
     await expect(restoreDatabase(connection, record)).rejects.toThrow(/damaged/);
+  });
+
+  it('retention removes only letto-update\'s dumps of the revisions whose WAR backup went', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'letto-dumps-'));
+    const connection = localConnection(config());
+    const fingerprint = await schemaFingerprint(connection, 'letto');
+    await dumpDatabase(connection, 'letto', dir, 6870, fingerprint);
+    await dumpDatabase(connection, 'letto', dir, 6880, fingerprint);
+    await writeFile(join(dir, 'letto-6871.letto.sql.gz'), 'an admin\'s own dump, no sidecar');
+    expect((await listDumps(dir)).map((d) => d.revision)).toEqual([6880, 6870]);
+    expect(await pruneDumps(dir, [6870, 6871])).toEqual([join(dir, 'letto-6870.letto.sql.gz')]);
+    expect((await readdir(dir)).sort()).toEqual(['letto-6871.letto.sql.gz', 'letto-6880.letto.sql.gz', 'letto-6880.letto.sql.gz.json']);
+    await rm(dir, { recursive: true });
   });
 
   it('expands letto_* to every school database', async () => {

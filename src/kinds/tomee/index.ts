@@ -37,8 +37,10 @@ export const tomeeAdapter: Adapter = {
   async conclude(ctx, fetched, protect) {
     const { discardStaged } = await import('../../war/download.js');
     const { pruneBackups } = await import('../../war/backups.js');
+    const { pruneDumps } = await import('../../database/retention.js');
     await discardStaged(ctx, asWar(fetched));
-    await pruneBackups(ctx, protect);
+    // a revision's database dumps go with its WAR backup
+    await pruneDumps(ctx.config.paths.backups, await pruneBackups(ctx, protect));
   },
   recover: async (ctx, journal) => (await import('./recover.js')).recoverJournal(ctx, journal),
   async runtime(ctx) {

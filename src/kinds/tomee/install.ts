@@ -13,6 +13,7 @@ import { refuseSymlink } from '../../system/files.js';
 import { checkFreeSpace } from './space.js';
 import { startTomee, stopTomee, tomeeStatus } from './scripts.js';
 import { UndoList } from '../../runbook/undo.js';
+import { dumpAll, prepareDumps, restoreChanged, type DatabaseOutcome, type PreparedDumps } from '../../database/steps.js';
 
 /**
  * How installing a WAR ended:
@@ -22,12 +23,13 @@ import { UndoList } from '../../runbook/undo.js';
  * - `rollback-failed`: putting the previous revision back failed too; the server needs a person (exit 4).
  *
  * `log`: the log lines of what failed its health check, read before the undo (a Docker install's
- * `docker logs`; TomEE's catalina.out tail is read when the notice is sent).
+ * `docker logs`; TomEE's catalina.out tail is read when the notice is sent). `database`: what the
+ * rollback did with LeTTo's databases (`[database]`, src/database/steps.ts).
  */
 export type InstallOutcome =
   | { result: 'installed'; started: boolean; message: string }
   | { result: 'failed'; error: LettoError }
-  | { result: 'rolled-back' | 'rollback-failed'; error: LettoError; message: string; log?: LogTail };
+  | { result: 'rolled-back' | 'rollback-failed'; error: LettoError; message: string; log?: LogTail; database?: DatabaseOutcome['summary'] };
 
 /**
  * Fails with exit 75 when a backup is running (the backup lock exists and is not ours). A marker left
@@ -53,9 +55,11 @@ export async function assertNoBackupRunning(ctx: Context): Promise<void> {
  */
 export async function installWar(ctx: Context, from: Revision | null, target: WarFile, journal?: Journal): Promise<InstallOutcome> {
   let backup: WarFile | null;
+  let databases: PreparedDumps | null;
   const lockPath = ctx.config.paths.backup_lock;
   try {
     await refusePlantedSymlinks(ctx, from);
+    databases = await prepareDumps(ctx, from);
     const backupPath = backupPathFor(ctx, from);
     await journal?.record('backup', { from, to: target.revision, target: target.path, temps: [backupTempPath(backupPath)] });
     backup = await backupInstalled(ctx, from);
@@ -69,6 +73,8 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
   const undo = new UndoList();
   let touched = false;
   let swapped = false;
+  let dumpFailed = false;
+  let database: DatabaseOutcome | null = null;
   ctx.emit({ type: 'critical', active: true });
   const fromLabel = `revision ${backup?.revision ?? from ?? 'unknown'}`;
   const fromSentence = `R${fromLabel.slice(1)}`; // the same, starting a sentence
@@ -91,6 +97,15 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
       ctx.emit({ type: 'warn', message: 'TomEE was not running before the update; it is left stopped (start it with the start script).' });
     }
     if (backup) undo.push(`put ${fromLabel} back into webapps`, () => swapWar(ctx, backup));
+    if (databases) {
+      const dumps = await dumpAll(ctx, databases, from, journal).catch((error: unknown) => {
+        dumpFailed = true;
+        throw error;
+      });
+      undo.push('restore the databases whose schema changed', async () => {
+        database = await restoreChanged(ctx, dumps, journal);
+      });
+    }
     await journal?.record('swap', { temps: [swapTempPath(ctx)] });
     swapped = true;
     await swapWar(ctx, target);
@@ -118,12 +133,14 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
     ctx.emit({ type: 'warn', message: error.message });
     if (touched) await journal?.record('undo').catch(() => undefined);
     const unwind = await undo.unwind(ctx.emit);
+    if (dumpFailed && unwind.ok) return { result: 'failed', error: refusedByDump(error, touched ? `TomEE runs ${fromLabel} again` : 'TomEE was not running and is left stopped') };
     if (!touched && unwind.ok) return { result: 'failed', error };
     if (touched && unwind.ok) {
       return {
         result: 'rolled-back',
         error,
-        message: swapped ? `${fromSentence} was put back and answers its health check again.` : `The WAR in webapps was not changed; TomEE runs ${fromLabel} again and it answers its health check.`,
+        message: (swapped ? `${fromSentence} was put back and answers its health check again.` : `The WAR in webapps was not changed; TomEE runs ${fromLabel} again and it answers its health check.`) + (database ? ` ${(database as DatabaseOutcome).sentence}` : ''),
+        ...(database ? { database: (database as DatabaseOutcome).summary } : {}),
       };
     }
     journal?.abandon(); // kept on disk: the next run (or \`letto-update recover\`) tries again
@@ -137,6 +154,11 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
     await releaseBackupLock(lockPath, marker).catch(() => undefined);
     ctx.emit({ type: 'critical', active: false });
   }
+}
+
+/** A dump that failed refuses the update: the dump's error, and that nothing was changed. */
+function refusedByDump(error: LettoError, state: string): LettoError {
+  return new LettoError(`${error.message} The update was refused before anything changed: no dump, no update; ${state}.`, { hint: error.hint, cause: error });
 }
 
 /**
