@@ -54,7 +54,7 @@ const channelOption = () => new Option('--channel <channel>', 'channel to follow
  * Builds the commander program. `run` receives each command's work (a function of the global flags
  * that loads the command's module) and turns it into output and an exit code.
  */
-function buildProgram(run: (work: (cmd: CommandRun) => Promise<number>) => void): Command {
+function buildProgram(run: Runner): Command {
   const program = new Command('letto-update')
     .description('Keeps a LeTTo server current — letto.war on TomEE, or LeTTo\'s Docker images with a [docker] config section: check, download, verify, swap, health check, rollback.')
     .version(version)
@@ -74,7 +74,17 @@ monitoring-plugin convention instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (al
 
 Documentation: ${docsFolder()} (usage.md, configuration.md, operations.md, reliability.md)`,
   );
+  addUpdateCommands(program, run);
+  addReadingCommands(program, run);
+  addUnattendedCommands(program, run);
+  return program;
+}
 
+/** What `run` takes: a command's work, a function of the global flags that loads the command's module. */
+type Runner = (work: (cmd: CommandRun) => Promise<number>) => void;
+
+/** The commands that fetch or change a revision: check, download, update, rollback, recover. */
+function addUpdateCommands(program: Command, run: Runner): void {
   program
     .command('check')
     .description('print the installed and the available revision (exit 0 current, 100 update available)')
@@ -111,7 +121,10 @@ Documentation: ${docsFolder()} (usage.md, configuration.md, operations.md, relia
     .command('recover')
     .description('finish or undo what an interrupted (killed) update or rollback left; update, rollback and download do this first by themselves')
     .action(() => run(async (cmd) => (await import('./commands/recover.js')).recoverCommand(cmd)));
+}
 
+/** The commands that only read: list, status, health, history. */
+function addReadingCommands(program: Command, run: Runner): void {
   program
     .command('list')
     .description('list local backups (Docker: revisions whose images are here), and with --remote the revisions in the server archive (Docker: the registry) (newest first)')
@@ -130,7 +143,10 @@ Documentation: ${docsFolder()} (usage.md, configuration.md, operations.md, relia
     .option('-c, --critical <seconds>', 'CRITICAL when the answer takes longer than this (default: only --timeout)', parseSecondsArg)
     .option('-t, --timeout <seconds>', 'CRITICAL when there is no answer within this', parseSecondsArg, 10)
     .action((opts: { warning: number; critical?: number; timeout: number }) => run(async (cmd) => (await import('./commands/health.js')).healthCommand(cmd, opts)));
+}
 
+/** The commands of unattended operation and its record: watchdog, test-notify, history. */
+function addUnattendedCommands(program: Command, run: Runner): void {
   program
     .command('watchdog')
     .description('restart TomEE when LeTTo stops answering ([watchdog] interval, failures, grace); never during a backup, an update or a maintenance pause')
@@ -152,7 +168,6 @@ Documentation: ${docsFolder()} (usage.md, configuration.md, operations.md, relia
     .description('every recorded run (updates, rollbacks, watchdog restarts): time, from, to, result, duration')
     .option('--last <n>', 'only the newest N runs', parseCountArg)
     .action((opts: { last?: number }) => run(async (cmd) => (await import('./commands/history.js')).historyCommand(cmd, opts)));
-  return program;
 }
 
 /** The command named in `argv` (process.argv shape): the first word that is not an option or the value of --config. */

@@ -11,7 +11,7 @@
  * - 75  busy: another run holds the lock, or a backup is running (EX_TEMPFAIL)
  * - 100 `check`: an update is available
  */
-import type { LogTail } from './report/log-tail.js';
+import type { LogTail } from './system/log-tail.js';
 
 export const ExitCode = {
   ok: 0,

@@ -39,3 +39,5 @@ export function parseRevisionWarName(name: string): Revision | null {
 
 /** Path of the revision resource inside a LeTTo WAR (inferred, see DOMAIN.md). */
 export const WAR_REVISION_ENTRY = 'WEB-INF/classes/revision.txt';
+
+export type WarSource = { kind: 'channel'; channel: Channel } | { kind: 'archive' };

@@ -2,6 +2,7 @@
  * Times for people: local time with the zone, as `journalctl -o short-full` shows them
  * (`2026-11-21 03:15:02 CET`). JSON output, runs.jsonl and the journal keep ISO 8601 in UTC.
  */
+import type { Context } from './context.js';
 
 /**
  * `2026-11-21 03:15:02 CET` (the zone's abbreviation where the runtime has one, else its offset,
@@ -23,4 +24,9 @@ function zoneOf(date: Date): string {
   const offset = -date.getTimezoneOffset();
   const abs = Math.abs(offset);
   return `${offset < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}
+
+/** Seconds since `started`, one decimal. */
+export function elapsedSeconds(ctx: Context, started: Date): number {
+  return Math.round((ctx.services.clock.now().getTime() - started.getTime()) / 100) / 10;
 }

@@ -1,179 +1,19 @@
-import { readFile, stat } from 'node:fs/promises';
+/**
+ * Loading the config: defaults < file (TOML, smol-toml) < environment (`LETTO_UPDATE_<SECTION>_<KEY>`)
+ * < flags, checked against the one schema (src/config/schema.ts), with messages that name the file, the
+ * line or variable, and the fix. Secrets: src/config/secrets.ts.
+ */
+import { readFile } from 'node:fs/promises';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { z } from 'zod';
-import { DURATION_FORMS, parseDuration } from './duration.js';
+import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { isLoopbackHost } from '../system/loopback.js';
+import { configSchema, DEFAULT_CONFIG_PATH, dockerSchema, databaseSchema, type Config, type ConfigFlags, type LoadedConfig } from './schema.js';
+import { describeUser } from './secrets.js';
 
-/** Where the config is read from when neither `--config` nor `LETTO_UPDATE_CONFIG` names a file. */
-export const DEFAULT_CONFIG_PATH = '/etc/letto-update/config.toml';
-
-const channel = z.enum(['stable', 'daily'], {
-  errorMap: () => ({ message: 'must be "stable" or "daily"' }),
-});
-const path = z.string().min(1, 'must not be empty');
-/** A string that {@link parseDuration} reads becomes its seconds; anything else is left for the number check to refuse. */
-const asDuration = (value: unknown): unknown => (typeof value === 'string' ? (parseDuration(value) ?? value) : value);
-const durationNumber = () => z.number({ invalid_type_error: `must be ${DURATION_FORMS}` });
-/** Whole seconds, written as a number (`300`) or a duration (`"5m"`). */
-const seconds = z.preprocess(asDuration, durationNumber().int('must be a whole number of seconds').positive('must be greater than 0'));
-/** Seconds that may have a fraction (`0.5`, `"500ms"`), for network timeouts and retry waits. */
-const duration = z.preprocess(asDuration, durationNumber().positive('must be greater than 0 seconds'));
-
-/** A list of strings; a single string (or an environment variable) may list them separated by commas or spaces. */
-const stringList = z.preprocess(
-  (value) => (typeof value === 'string' ? value.split(/[\s,;]+/).filter(Boolean) : value),
-  z.array(z.string().min(1, 'must not be empty')),
-);
-
-/** `[notify]`: who is told about updates, failed updates, rollbacks and watchdog restarts (see src/report/notify.ts). */
-const notifySchema = z
-  .object({
-    email_to: stringList.default([]),
-    email_from: z.string().default(''),
-    smtp_url: z
-      .string()
-      .refine((url) => url === '' || /^smtps?:\/\/[^/]+/.test(url), 'must be empty (local sendmail) or a URL like smtp://mail.example.org:587 or smtps://mail.example.org')
-      .default(''),
-    smtp_user: z.string().default(''),
-    smtp_password_file: z.string().default(''),
-    sendmail: path.default('/usr/sbin/sendmail'),
-    webhook_url: z
-      .string()
-      .refine((url) => url === '' || /^https?:\/\/[^/]+/.test(url), 'must be empty or an http(s) URL')
-      .default(''),
-    when: z.enum(['change', 'error', 'always'], { errorMap: () => ({ message: 'must be "change", "error" or "always"' }) }).default('change'),
-  })
-  .strict();
-
-/** `[watchdog]`: seconds between checks, failed checks in a row before a restart, seconds after a restart without checks counting. */
-const watchdogSchema = z
-  .object({
-    interval: seconds.default(60),
-    failures: z.number().int('must be a whole number').min(1, 'must be at least 1').default(3),
-    grace: seconds.default(300),
-  })
-  .strict();
-
-/**
- * `[docker]`: a Docker install (LeTTo's images, brought up by compose). Its presence makes the install
- * a Docker one (see src/kinds/); without it, a TomEE install.
- */
-const dockerSchema = z
-  .object({
-    compose_dirs: z.preprocess(
-      (value) => (typeof value === 'string' ? value.split(/[\s,;]+/).filter(Boolean) : value),
-      z.array(path, { invalid_type_error: 'must be a list of folders like ["/opt/letto/docker/compose/letto"]' }).min(1, 'must name at least one compose folder'),
-    ),
-    image_prefix: z.string().min(1, 'must not be empty (e.g. "lettohub/")').default('lettohub/'),
-    registry: z
-      .string()
-      .regex(/^$|^[A-Za-z0-9.-]+(:\d+)?$/, 'must be empty (Docker Hub) or a registry host like "localhost:5000", without https:// or a path')
-      .default(''),
-    revision_tag: z.string().regex(/^[A-Za-z0-9_.-]*\{revision\}[A-Za-z0-9_.-]*$/, 'must be a tag containing {revision}, like "rev{revision}"').default('rev{revision}'),
-    health_url: z.string().url('must be a URL like https://localhost/letto/test.jsf').or(z.literal('')).default('https://localhost/letto/test.jsf'),
-    health_timeout: seconds.default(300),
-    compose: z.string().default(''),
-    command: path.default('docker'),
-  })
-  .strict();
-
-/**
- * `[database]`: LeTTo's MySQL/MariaDB databases, dumped before every update and restored when an automatic
- * rollback needs it (src/database/, docs/database.md). Without it, no dump is made.
- */
-const databaseSchema = z
-  .object({
-    databases: stringList.pipe(z.array(z.string().regex(/^[A-Za-z0-9_$-]+\*?$/, 'must be database names like "letto" (Docker: "letto_*" for every school)')).min(1, 'must name at least one database')).default(['letto']),
-    socket: z.string().default(''),
-    user: z.string().default('root'),
-    option_file: z.string().default(''),
-    dump_command: z.string().default(''),
-    client_command: z.string().default(''),
-    container: z.string().default('letto-mysql'),
-    timeout: seconds.default(3600),
-  })
-  .strict();
-
-/**
- * The one schema of the config file: types, defaults (a standard LeTTo install) and messages.
- * Every section and key is documented in docs/configuration.md.
- */
-export const configSchema = z
-  .object({
-    server: z
-      .object({
-        url: z.string().url('must be a URL like https://letto.at/download/letto/').default('https://letto.at/download/letto/'),
-        user: z.string().default(''),
-        password_file: z.string().default('/etc/letto-update/password'),
-        channel: channel.default('stable'),
-        ca_file: z.string().default(''),
-        retries: z.number().int('must be a whole number').min(0, 'must be 0 or more').max(100, 'must be at most 100').default(5),
-        retry_wait: duration.default(2),
-        retry_max_wait: duration.default(60),
-        connect_timeout: duration.default(30),
-        idle_timeout: duration.default(60),
-        interactive_timeout: duration.default(15),
-        allow_plain_http: z.boolean({ invalid_type_error: 'must be true or false' }).default(false),
-        delta: z.boolean({ invalid_type_error: 'must be true or false' }).default(true),
-      })
-      .strict()
-      .default({}),
-    tomee: z
-      .object({
-        webapps: path.default('/opt/tomee/webapps'),
-        war_name: z
-          .string()
-          .regex(/^[^/]+\.war$/, 'must be a file name ending in .war, without a folder')
-          .default('letto.war'),
-        user: z.string().default(''),
-        start: path.default('/opt/letto/start.sh'),
-        stop: path.default('/opt/letto/stop.sh'),
-        status: path.default('/opt/letto/status.sh'),
-        health_url: z.string().url('must be a URL like https://localhost/letto/test.jsf').default('https://localhost/letto/test.jsf'),
-        health_timeout: seconds.default(300),
-        restart: z.string().default(''),
-        status_timeout: seconds.default(30),
-        stop_timeout: seconds.default(180),
-        start_timeout: seconds.default(180),
-        restart_timeout: seconds.default(360),
-      })
-      .strict()
-      .default({}),
-    paths: z
-      .object({
-        staging: path.default('/opt/letto/war'),
-        backups: path.default('/opt/letto/backup/war'),
-        keep: z.number().int('must be a whole number').min(1, 'must be at least 1').default(5),
-        state: path.default('/var/lib/letto-update'),
-        backup_lock: path.default('/sicherung/sqlsicherungaktiv'),
-        free_space_margin: z.number().int('must be a whole number of MiB').min(0, 'must be 0 or more').default(100),
-      })
-      .strict()
-      .default({}),
-    notify: notifySchema.default({}),
-    watchdog: watchdogSchema.default({}),
-    docker: dockerSchema.optional(),
-    database: databaseSchema.optional(),
-  })
-  .strict();
-
-/** The validated config: every key present, defaults filled in. */
-export type Config = z.infer<typeof configSchema>;
-/** The validated `[database]` section. */
-export type DatabaseConfig = z.infer<typeof databaseSchema>;
-/** The validated `[docker]` section. */
-export type DockerConfig = z.infer<typeof dockerSchema>;
-/** Values given on the command line; they win over file and environment. */
-export interface ConfigFlags {
-  channel?: 'stable' | 'daily';
-}
-
-/** A loaded config plus where it came from (for messages). */
-export interface LoadedConfig {
-  config: Config;
-  /** The file read, or null when the default path did not exist and defaults were used. */
-  source: string | null;
-}
+export { configSchema, DEFAULT_CONFIG_PATH, type Config, type ConfigFlags, type DockerConfig, type DatabaseConfig, type LoadedConfig } from './schema.js';
+export { readPassword, readSecretFile } from './secrets.js';
+export { isLoopbackHost } from '../system/loopback.js';
 
 /**
  * Where the settings came from, for people: `/etc/letto-update/config.toml`, or, when no file was read,
@@ -280,10 +120,6 @@ function unreadableConfig(file: string, error: NodeJS.ErrnoException): ConfigErr
   }
 }
 
-function describeUser(): string {
-  const uid = process.getuid?.();
-  return uid === undefined ? 'this user' : `uid ${uid}`;
-}
 
 /** Turns one zod issue into problems (an unknown-keys issue gives one per key). */
 function describeIssue(issue: z.ZodIssue, text: string | null, fromEnv: Map<string, string>): Problem[] {
@@ -385,11 +221,6 @@ function checkUrlScheme(url: string, allowPlainHttp: boolean, at: string | null)
   return { at, text: `key server.url = "${url}" is not https. Nothing was contacted`, hint: 'Use an https:// URL like https://letto.at/download/letto/.' };
 }
 
-/** True for localhost, 127.0.0.0/8 and ::1. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
 
 /**
  * The 1-based line of `[section]`'s `key = …` (path `[section, key]`) or of the `[section]` header
@@ -414,62 +245,4 @@ export function lineOfKey(text: string, path: string[]): number | null {
 
 function firstLine(text: string): string {
   return text.split('\n')[0]!.trim();
-}
-
-/**
- * Reads the download password: env `LETTO_UPDATE_PASSWORD`, else `server.password_file` (first line,
- * trailing newline removed). Returns null when neither is set (then downloads go without credentials).
- * With `server.user` set, the password file must exist and hold a password.
- *
- * @throws ConfigError (exit 2) when the file is missing (with `server.user` set), empty, unreadable, or
- * readable by group or others (like ssh with keys).
- */
-export async function readPassword(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<string | null> {
-  if (env.LETTO_UPDATE_PASSWORD) return env.LETTO_UPDATE_PASSWORD;
-  const file = config.server.password_file;
-  return file ? readSecretFile(file, 'server.password_file', { optional: !config.server.user, variable: 'LETTO_UPDATE_PASSWORD' }) : null;
-}
-
-/**
- * Reads a secret from the first line of `file` (`server.password_file`, `notify.smtp_password_file`),
- * refusing a file that group or others can read, like ssh does with keys, and an empty one.
- * @param key the config key naming the file, for messages.
- * @param options.optional a missing file is no secret (null) instead of an error.
- * @param options.variable the environment variable that may give the secret instead, for hints.
- * @throws ConfigError (exit 2) when the file is unreadable, readable by others, empty, or missing (unless optional).
- */
-export async function readSecretFile(file: string, key: string, options: { optional?: boolean; variable?: string } = {}): Promise<string | null> {
-  const orVariable = options.variable ? `, or set ${options.variable}` : '';
-  let info;
-  try {
-    info = await stat(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (options.optional && code === 'ENOENT') return null;
-    if (code === 'ENOENT') {
-      throw new ConfigError(`${key} ${file} does not exist.`, `Write the secret as the first line of ${file} (chmod 600)${orVariable}, or point ${key} at the right file.`);
-    }
-    throw unreadableSecret(file, key, error as NodeJS.ErrnoException, orVariable);
-  }
-  if ((info.mode & 0o077) !== 0) {
-    throw new ConfigError(`${key} ${file} is readable by others (mode ${(info.mode & 0o777).toString(8)}).`, `Run: chmod 600 ${file}`);
-  }
-  let text;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw unreadableSecret(file, key, error as NodeJS.ErrnoException, orVariable);
-  }
-  const secret = text.split(/\r?\n/)[0] ?? '';
-  if (secret === '') {
-    throw new ConfigError(`${key} ${file} is empty: its first line must be the secret. Nothing was contacted.`, `Write the secret as the first line of ${file}${orVariable}.`);
-  }
-  return secret;
-}
-
-function unreadableSecret(file: string, key: string, error: NodeJS.ErrnoException, orVariable: string): ConfigError {
-  if (error.code === 'EACCES' || error.code === 'EPERM') {
-    return new ConfigError(`Cannot read ${key} ${file}: permission denied for ${describeUser()}.`, `Run letto-update as root or as the owner of ${file}${orVariable}.`);
-  }
-  return new ConfigError(`Cannot read ${key} ${file}: ${error.message}.`, `Point ${key} at a readable file (first line: the secret, chmod 600)${orVariable}.`);
 }

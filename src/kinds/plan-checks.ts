@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import type { Context } from '../context.js';
 import { LettoError } from '../errors.js';
 import { mayAccess } from '../system/access.js';
-import type { UpdateDecision } from '../runbook/update.js';
+import type { Revision, WarSource } from '../revision.js';
 
 /** `ok`; `warn` (the update goes ahead, but look); `fail` (the update would stop here); `skip` (not needed, or cannot be judged). */
 export type CheckResult = 'ok' | 'warn' | 'fail' | 'skip';
@@ -81,3 +81,12 @@ export async function writableFolder(folder: string, owner: Context['serviceUser
   if (owner && !(await mayAccess(existing, owner, 'w'))) throw planError(`${existing} is not writable for ${owner.name}, who runs TomEE`, `Run: chown ${owner.name} ${existing}`);
   return existing === folder ? `${folder} is writable${owner ? ` (also for ${owner.name})` : ''}` : `${folder} does not exist yet; ${existing} is writable, so the update can create it`;
 }
+
+/**
+ * What `update` decides once it knows both revisions: install `target` from `source`, or leave
+ * `from` as it is (`current`: nothing newer; `skipped`: the nightly run leaves a revision that failed before).
+ * `plan` is the sentence for people ("update LeTTo from revision 6880 to 6886 (stable channel); TomEE will be restarted.").
+ */
+export type UpdateDecision =
+  | { kind: 'install'; from: Revision | null; target: Revision; source: WarSource; plan: string; failedBefore: string | null }
+  | { kind: 'current' | 'skipped'; from: Revision | null; target: Revision; message: string };

@@ -15,13 +15,11 @@
  */
 import type { Context } from '../context.js';
 import type { TransferSummary } from '../war/delta/summary.js';
-import type { InstallOutcome } from './tomee/install.js';
 import type { Journal, JournalEntry } from '../store/journal.js';
 import type { PlanStep } from './plan-checks.js';
-import type { Recovery } from './tomee/recover.js';
-import type { Revision } from '../revision.js';
-import type { WarSource } from '../war/download.js';
-import type { HealthResult } from './tomee/health.js';
+import type { Revision, WarSource } from '../revision.js';
+import type { LettoError } from '../errors.js';
+import type { LogTail } from '../system/log-tail.js';
 
 /** The kinds of LeTTo install: a `[docker]` section in the config makes it `docker`. */
 export type Kind = 'tomee' | 'docker';
@@ -143,4 +141,48 @@ export interface Adapter {
    * lock, backup lock, interrupted run, revisions), in runbook order. None of them changes anything.
    */
   planSteps(ctx: Context): Promise<PlanStep[]>;
+}
+
+/**
+ * How installing a WAR ended:
+ * - `installed`: the new revision runs and answered its health check (or TomEE was stopped before and left so);
+ * - `failed`: it failed before the running server was touched; nothing changed (exit 1);
+ * - `rolled-back`: it failed after TomEE was stopped; the previous revision runs healthy again (exit 3);
+ * - `rollback-failed`: putting the previous revision back failed too; the server needs a person (exit 4).
+ *
+ * `log`: the log lines of what failed its health check, read before the undo (a Docker install's
+ * `docker logs`; TomEE's catalina.out tail is read when the notice is sent). `database`: what the
+ * rollback did with LeTTo's databases (`[database]`, src/database/steps.ts).
+ */
+export type InstallOutcome =
+  | { result: 'installed'; started: boolean; message: string }
+  | { result: 'failed'; error: LettoError }
+  | { result: 'rolled-back' | 'rollback-failed'; error: LettoError; message: string; log?: LogTail; database?: DatabaseSummary };
+
+/** What an automatic rollback or a recovery did with LeTTo's databases: `restored` (at least one) from the dump, or `left alone`. */
+export type DatabaseSummary = 'restored' | 'left alone';
+
+/**
+ * What recovering from an unfinished journal did: `completed` (the killed run had already installed
+ * the new revision; only its clean-up was left), `undone` (the previous revision is in webapps again,
+ * and TomEE runs and answers if it ran before), or `untouched` (the killed run had not changed webapps
+ * or TomEE yet), or `adopted` (LeTTo was found running healthy on a complete WAR of a known revision,
+ * e.g. repaired by hand after exit 4, and was left as it is). `running` is the revision in webapps afterwards.
+ */
+export interface Recovery {
+  kind: 'completed' | 'undone' | 'untouched' | 'adopted';
+  journal: JournalEntry;
+  running: Revision | null;
+  message: string;
+  /** What was done with LeTTo's databases (`[database]`): restored from the killed run's dumps, or left alone. */
+  database?: DatabaseSummary;
+}
+
+/** Result of waiting for health: healthy or not, the last answer seen, and the seconds waited. */
+export interface HealthResult {
+  healthy: boolean;
+  last: string;
+  seconds: number;
+  /** When not healthy, where an adapter has them: the log lines of what failed (secrets taken out). */
+  log?: LogTail;
 }

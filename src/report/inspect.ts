@@ -77,8 +77,8 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
     health = probe.ok ? `HTTP ${probe.status} in ${probe.ms} ms` : `no answer: ${probe.error}`;
   }
   const runs = await ctx.state.runs();
-  // the recovery runbook (and what it loads) only for `status`, not for `check`
-  const { describeJournal, unfinishedJournal } = await import('../kinds/tomee/recover.js');
+  // the journal's reader only for `status`, not for `check`
+  const { describeJournal, unfinishedJournal } = await import('../store/journal.js');
   const journal = await unfinishedJournal(ctx, false);
   const failedRevision = (await ctx.state.read()).failedRevision ?? null;
   const watchdogPause = await readPause(ctx);

@@ -5,11 +5,11 @@ import { readSecretFile, type Config } from '../config/config.js';
 import { catalinaOut, type Context } from '../context.js';
 import { BusyError, ExitCode, LettoError } from '../errors.js';
 import type { Revision } from '../revision.js';
-import { elapsedSeconds } from '../runbook/run.js';
 import type { RunRecord } from '../store/state.js';
 import type { MailRoute } from '../system/mail.js';
 import { postJson } from '../system/webhook.js';
-import { environmentSecrets, redactSecrets, type LogTail } from './log-tail.js';
+import { environmentSecrets, redactSecrets, type LogTail } from '../system/log-tail.js';
+import { elapsedSeconds } from '../time.js';
 
 /** What happened, as told to the admin: one finished update, rollback or watchdog restart. */
 export interface Notice {

@@ -13,10 +13,11 @@ import { asLettoError } from '../errors.js';
 import { adapterFor } from '../kinds/index.js';
 import { runLockHolder } from '../store/lock.js';
 import { fail, ok, skip, writableFolder, type CheckOutcome, type InstallDecision, type PlanCheck } from '../kinds/plan-checks.js';
-import { describeJournal, unfinishedJournal } from '../kinds/tomee/recover.js';
 import type { Revision } from '../revision.js';
 import { localTime } from '../time.js';
-import { decideUpdate, type UpdateDecision, type UpdateOptions } from './update.js';
+import { decideUpdate, type UpdateOptions } from './update.js';
+import { describeJournal, unfinishedJournal } from '../store/journal.js';
+import type { UpdateDecision } from '../kinds/plan-checks.js';
 
 export type { CheckResult, PlanCheck } from '../kinds/plan-checks.js';
 

@@ -1,11 +1,11 @@
 import type { Context } from '../context.js';
 import { LettoError } from '../errors.js';
-import { assertNoBackupRunning } from '../kinds/tomee/install.js';
 import { adapterFor } from '../kinds/index.js';
 import { notifyAfter } from '../report/notify.js';
 import type { Revision } from '../revision.js';
 import { concludeInstall, recordedRun, type Known, type Reporter, type RunReport } from './run.js';
 import type { Journal } from '../store/journal.js';
+import { assertNoBackupRunning } from '../store/backup-lock.js';
 
 /** Options of `letto-update rollback`. */
 export interface RollbackOptions {

@@ -1,16 +1,17 @@
 import type { Context } from '../context.js';
 import { BusyError, LettoError } from '../errors.js';
-import type { InstallOutcome } from '../kinds/tomee/install.js';
 import { Journal } from '../store/journal.js';
 import { acquireRunLock } from '../store/lock.js';
-import { describeJournal, unfinishedJournal, type Recovery } from '../kinds/tomee/recover.js';
 import type { Revision } from '../revision.js';
 import type { TransferSummary } from '../war/delta/summary.js';
-import type { LogTail } from '../report/log-tail.js';
+import type { LogTail } from '../system/log-tail.js';
 import type { RunRecord } from '../store/state.js';
 import { adapterFor, adapterOfJournal } from '../kinds/index.js';
 import type { Fetched } from '../kinds/types.js';
 import { settleScripts } from '../store/script-groups.js';
+import type { InstallOutcome, Recovery } from '../kinds/types.js';
+import { describeJournal, unfinishedJournal } from '../store/journal.js';
+import { elapsedSeconds } from '../time.js';
 
 /**
  * What an update or rollback did. `result` maps to the exit code: `updated`/`current`/`dry-run` 0,
@@ -197,7 +198,3 @@ export async function record(ctx: Context, report: RunReport): Promise<void> {
   await ctx.state.recordRun(entry);
 }
 
-/** Seconds since `started`, one decimal. */
-export function elapsedSeconds(ctx: Context, started: Date): number {
-  return Math.round((ctx.services.clock.now().getTime() - started.getTime()) / 100) / 10;
-}

@@ -1,7 +1,6 @@
 import { localTime } from '../time.js';
 import type { TransferSummary } from '../war/delta/summary.js';
 import type { Context } from '../context.js';
-import { assertNoBackupRunning } from '../kinds/tomee/install.js';
 import { acquireRunLock } from '../store/lock.js';
 import { notifyAfter } from '../report/notify.js';
 import type { Revision } from '../revision.js';
@@ -9,7 +8,10 @@ import type { Journal } from '../store/journal.js';
 import { adapterFor } from '../kinds/index.js';
 import { concludeInstall, recordedRun, recoverAndRecord, type Known, type Reporter, type RunReport } from './run.js';
 import { readAvailable } from '../war/check.js';
-import { sourceFor, type WarSource } from '../war/download.js';
+import { sourceFor } from '../war/download.js';
+import { assertNoBackupRunning } from '../store/backup-lock.js';
+import type { UpdateDecision } from '../kinds/plan-checks.js';
+import type { WarSource } from '../revision.js';
 
 export type { RunReport } from './run.js';
 
@@ -30,14 +32,6 @@ export interface UpdateOptions {
   randomDelaySeconds?: number;
 }
 
-/**
- * What `update` decides once it knows both revisions: install `target` from `source`, or leave
- * `from` as it is (`current`: nothing newer; `skipped`: the nightly run leaves a revision that failed before).
- * `plan` is the sentence for people ("update LeTTo from revision 6880 to 6886 (stable channel); TomEE will be restarted.").
- */
-export type UpdateDecision =
-  | { kind: 'install'; from: Revision | null; target: Revision; source: WarSource; plan: string; failedBefore: string | null }
-  | { kind: 'current' | 'skipped'; from: Revision | null; target: Revision; message: string };
 
 /**
  * Reads the installed and the channel's revision and decides (no side effects). `from` is what is

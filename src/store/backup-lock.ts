@@ -3,6 +3,8 @@ import { dirname } from 'node:path';
 import { BusyError, LettoError } from '../errors.js';
 import { isSameProcessAlive, processIdentity } from '../system/proc.js';
 import { createExclusive } from '../system/files.js';
+import type { Context } from '../context.js';
+import type { JournalEntry } from './journal.js';
 
 /**
  * The backup lock ("sicherungslock", default `/sicherung/sqlsicherungaktiv`, see DOMAIN.md): while this
@@ -81,4 +83,30 @@ export async function takeBackupLock(lockPath: string, who: string, restarts: st
   }
   if (marker === null) return { error: new BusyError(`A backup started (the backup lock ${lockPath} appeared); nothing was changed.`, 'Run again after the backup.') };
   return { marker };
+}
+
+/**
+ * Fails with exit 75 when a backup is running (the backup lock exists and is not ours). A marker left
+ * by a killed run of ours is removed.
+ */
+export async function assertNoBackupRunning(ctx: Context): Promise<void> {
+  const path = ctx.config.paths.backup_lock;
+  const lock = await inspectBackupLock(path);
+  if (lock.kind === 'ours-stale') await rm(path, { force: true });
+  if (lock.kind === 'backup') {
+    throw new BusyError(`A backup is running (the backup lock ${path} exists); nothing was changed.`, 'Run again after the backup has finished (cron will retry next night).');
+  }
+}
+
+/**
+ * Removes a marker of ours left in the backup lock: the killed run's (by its PID, even if that PID is
+ * alive again after a reboot), or any of ours whose process is gone (e.g. a recovery that was killed
+ * too). A backup's own lock file is never touched.
+ */
+export async function releaseStaleMarker(ctx: Context, journal: JournalEntry): Promise<void> {
+  const path = journal.backupLock ?? ctx.config.paths.backup_lock;
+  const text = await readFile(path, 'utf8').catch(() => '');
+  if (text.startsWith(`${MARKER_PREFIX} pid=${journal.pid} `) || (await inspectBackupLock(path)).kind === 'ours-stale') {
+    await rm(path, { force: true });
+  }
 }

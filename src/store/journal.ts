@@ -6,6 +6,8 @@ import type { DumpRecord } from '../database/dump.js';
 import { syncDir, writeFileAtomically } from '../system/files.js';
 import { injectFault } from '../system/fault.js';
 import { processIdentity } from '../system/proc.js';
+import { isSameProcessAlive } from '../system/proc.js';
+import { localTime } from '../time.js';
 
 /**
  * The steps a run records in its journal before doing them, in runbook order. `installed` is recorded
@@ -176,4 +178,21 @@ export async function removeJournal(stateDir: string): Promise<void> {
     if (/^(journal|state)\.json\.tmp-\d+$/.test(name)) await rm(join(stateDir, name), { force: true });
   }
   await syncDir(stateDir);
+}
+
+/**
+ * The unfinished journal of a killed run, or null. Under the run lock every journal is unfinished
+ * (a live run would hold the lock); without it (`status`), a journal whose process still lives is a
+ * run in progress and not reported.
+ */
+export async function unfinishedJournal(ctx: Context, underRunLock: boolean): Promise<JournalEntry | null> {
+  const journal = await readJournal(ctx.state.dir);
+  if (!journal) return null;
+  if (!underRunLock && journal.pid !== process.pid && isSameProcessAlive(journal.pid, journal.process)) return null;
+  return journal;
+}
+
+/** One sentence describing an unfinished journal, for `status` and messages. */
+export function describeJournal(journal: JournalEntry): string {
+  return `${journal.command === 'update' ? 'An' : 'A'} ${journal.command} from revision ${journal.from ?? 'unknown'} to ${journal.to ?? 'unknown'} (process ${journal.pid}, started ${localTime(journal.started)}) was interrupted at step "${journal.step}".`;
 }

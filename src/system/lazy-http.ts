@@ -3,7 +3,7 @@
  * straight to src/system/probe.ts (node:http), so `health` and the watchdog never load the download
  * client (TLS, crypto, retries, Digest); every other request loads src/system/http.ts once.
  */
-import { isLoopbackHost } from '../config/config.js';
+import { isLoopbackHost } from './loopback.js';
 import type { ByteRange, DownloadOptions, HttpClient, HttpOptions, InclusiveRange, RangeOptions, RangesOptions } from './http.js';
 import { probesDirectly, probeUrl } from './probe.js';
 

@@ -12,9 +12,9 @@ import { deltaDownload } from './delta/delta-download.js';
 import { discardDelta } from './delta/delta-state.js';
 import { summarize } from './delta/summary.js';
 import { WarFollower } from './follow.js';
+import type { WarSource } from '../revision.js';
 
 /** Where a revision is downloaded from: the channel's WAR, or the server's `archiv/` folder. */
-export type WarSource = { kind: 'channel'; channel: Channel } | { kind: 'archive' };
 
 /** The channel's WAR when `revision` is the channel's current one, else the archive. */
 export function sourceFor(revision: Revision, available: Revision, channel: Channel): WarSource {

@@ -3,11 +3,12 @@ import type { Context } from '../context.js';
 import { BusyError, asLettoError } from '../errors.js';
 import { checkHealth, stopsTomee, type HealthReport } from '../report/health-check.js';
 import { acquireRunLock, runLockHolder } from '../store/lock.js';
-import type { LogTail } from '../report/log-tail.js';
+import type { LogTail } from '../system/log-tail.js';
 import { notify } from '../report/notify.js';
-import { elapsedSeconds, recoverAndRecord } from '../runbook/run.js';
+import { recoverAndRecord } from '../runbook/run.js';
 import { adapterFor } from '../kinds/index.js';
 import { describePause, readCounters, readPause, removePause, writeCounters, pauseFile } from './state.js';
+import { elapsedSeconds } from '../time.js';
 
 /** Seconds one watchdog probe may take before the check counts as failed. */
 const PROBE_TIMEOUT = 10;

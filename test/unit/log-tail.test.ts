@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { boundTail, environmentSecrets, redactSecrets, REDACTED } from '../../src/report/log-tail.js';
+import { boundTail, environmentSecrets, redactSecrets, REDACTED } from '../../src/system/log-tail.js';
 
 describe('redactSecrets', () => {
   it('replaces every known secret, the longest first', () => {

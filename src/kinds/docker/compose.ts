@@ -2,7 +2,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import type { Context } from '../../context.js';
 import { LettoError } from '../../errors.js';
-import { SECRET_NAME } from '../../report/log-tail.js';
+import { SECRET_NAME } from '../../system/log-tail.js';
 import { lastLine } from '../../system/docker.js';
 import { dockerOf } from './engine.js';
 import { isLettoRef } from './refs.js';

@@ -1,7 +1,7 @@
 import type { Context } from '../../context.js';
-import type { HealthResult } from '../tomee/health.js';
 import { readLettoServices, type LettoService } from './compose.js';
 import { failedServiceLogs } from './logs.js';
+import type { HealthResult } from '../types.js';
 
 /** Seconds between two looks, and the most one probe of health_url may take. */
 const POLL_INTERVAL = 2;

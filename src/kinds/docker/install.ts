@@ -1,9 +1,8 @@
 import { releaseBackupLock, takeBackupLock } from '../../store/backup-lock.js';
 import type { Context } from '../../context.js';
 import { LettoError, asLettoError } from '../../errors.js';
-import type { InstallOutcome } from '../tomee/install.js';
 import type { ImagePointer, Journal } from '../../store/journal.js';
-import type { LogTail } from '../../report/log-tail.js';
+import type { LogTail } from '../../system/log-tail.js';
 import type { Revision } from '../../revision.js';
 import { UndoList } from '../../runbook/undo.js';
 import { composeUp } from './compose.js';
@@ -12,6 +11,7 @@ import type { DockerFetched } from './fetch.js';
 import { requireLettoServices } from './fetch.js';
 import { waitServicesHealthy } from './health.js';
 import { parseRef, revisionTag } from './refs.js';
+import type { InstallOutcome } from '../types.js';
 
 /** The tag that keeps the previous images when their revision is unknown. */
 export const PREVIOUS_TAG = 'letto-update-previous';

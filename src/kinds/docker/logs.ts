@@ -1,5 +1,5 @@
 import type { Context } from '../../context.js';
-import { boundTail, environmentSecrets, redactSecrets, type LogTail } from '../../report/log-tail.js';
+import { boundTail, environmentSecrets, redactSecrets, type LogTail } from '../../system/log-tail.js';
 import { composeSecrets, type LettoService } from './compose.js';
 import { dockerOf } from './engine.js';
 

@@ -2,12 +2,14 @@ import { createBackupLock, releaseBackupLock } from '../../store/backup-lock.js'
 import type { Context } from '../../context.js';
 import { ExitCode, LettoError, asLettoError } from '../../errors.js';
 import { removeJournal, type JournalEntry } from '../../store/journal.js';
-import { describeJournal, releaseStaleMarker, type Recovery } from '../tomee/recover.js';
 import { injectFault } from '../../system/fault.js';
 import { readLettoServices } from './compose.js';
 import { waitServicesHealthy } from './health.js';
 import { pruneImages } from './revisions.js';
 import { byRef, pointAt, upAll } from './install.js';
+import type { Recovery } from '../types.js';
+import { describeJournal } from '../../store/journal.js';
+import { releaseStaleMarker } from '../../store/backup-lock.js';
 
 /** Steps before which no image reference had been moved and no container recreated. */
 const BEFORE_SWAP: ReadonlySet<JournalEntry['step']> = new Set(['download', 'backup', 'backup-lock']);

@@ -1,18 +1,11 @@
 import type { Context } from '../../context.js';
-import type { LogTail } from '../../report/log-tail.js';
+import type { LogTail } from '../../system/log-tail.js';
+import type { HealthResult } from '../types.js';
 
 /** Seconds between two health probes, and the most one probe may take. */
 const POLL_INTERVAL = 2;
 const PROBE_TIMEOUT = 10;
 
-/** Result of waiting for health: healthy or not, the last answer seen, and the seconds waited. */
-export interface HealthResult {
-  healthy: boolean;
-  last: string;
-  seconds: number;
-  /** When not healthy, where an adapter has them: the log lines of what failed (secrets taken out). */
-  log?: LogTail;
-}
 
 /**
  * Step "health": polls `tomee.health_url` every 2 s until it answers HTTP 200 or

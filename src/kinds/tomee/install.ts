@@ -8,41 +8,27 @@ import { backupInstalled, backupPathFor, backupTempPath } from '../../war/backup
 import { waitHealthy } from './health.js';
 import { explodedPath, swapTempPath, swapWar } from './swap.js';
 import type { Journal } from '../../store/journal.js';
-import type { LogTail } from '../../report/log-tail.js';
+import type { LogTail } from '../../system/log-tail.js';
 import { refuseSymlink } from '../../system/files.js';
 import { checkFreeSpace } from './space.js';
 import { startTomee, stopTomee, tomeeStatus } from './scripts.js';
 import { UndoList } from '../../runbook/undo.js';
+import type { InstallOutcome } from '../types.js';
 import { dumpAll, prepareDumps, restoreChanged, type DatabaseOutcome, type PreparedDumps } from '../../database/steps.js';
 
 /**
- * How installing a WAR ended:
- * - `installed`: the new revision runs and answered its health check (or TomEE was stopped before and left so);
- * - `failed`: it failed before the running server was touched; nothing changed (exit 1);
- * - `rolled-back`: it failed after TomEE was stopped; the previous revision runs healthy again (exit 3);
- * - `rollback-failed`: putting the previous revision back failed too; the server needs a person (exit 4).
- *
- * `log`: the log lines of what failed its health check, read before the undo (a Docker install's
- * `docker logs`; TomEE's catalina.out tail is read when the notice is sent). `database`: what the
- * rollback did with LeTTo's databases (`[database]`, src/database/steps.ts).
+ * What the runbook learnt that the unwinding needs: `touched` (TomEE was stopped, also found stopped
+ * by the undo), `swapped` (the WAR was swapped), `dumpFailed` (the database dump failed: the update is
+ * refused, exit 1), `database` (what the undo did with the databases).
  */
-export type InstallOutcome =
-  | { result: 'installed'; started: boolean; message: string }
-  | { result: 'failed'; error: LettoError }
-  | { result: 'rolled-back' | 'rollback-failed'; error: LettoError; message: string; log?: LogTail; database?: DatabaseOutcome['summary'] };
-
-/**
- * Fails with exit 75 when a backup is running (the backup lock exists and is not ours). A marker left
- * by a killed run of ours is removed.
- */
-export async function assertNoBackupRunning(ctx: Context): Promise<void> {
-  const path = ctx.config.paths.backup_lock;
-  const lock = await inspectBackupLock(path);
-  if (lock.kind === 'ours-stale') await rm(path, { force: true });
-  if (lock.kind === 'backup') {
-    throw new BusyError(`A backup is running (the backup lock ${path} exists); nothing was changed.`, 'Run again after the backup has finished (cron will retry next night).');
-  }
+interface InstallState {
+  touched: boolean;
+  swapped: boolean;
+  dumpFailed: boolean;
+  database: DatabaseOutcome | null;
 }
+
+
 
 /**
  * The runbook shared by update and rollback: keep the installed WAR as a backup, take the backup lock
@@ -71,43 +57,31 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
   if ('error' in lock) return { result: 'failed', error: lock.error };
   const { marker } = lock;
   const undo = new UndoList();
-  let touched = false;
-  let swapped = false;
-  let dumpFailed = false;
-  let database: DatabaseOutcome | null = null;
+  const state: InstallState = { touched: false, swapped: false, dumpFailed: false, database: null };
   ctx.emit({ type: 'critical', active: true });
   const fromLabel = `revision ${backup?.revision ?? from ?? 'unknown'}`;
-  const fromSentence = `R${fromLabel.slice(1)}`; // the same, starting a sentence
   try {
     const wasRunning = (await tomeeStatus(ctx)).running;
     await journal?.record('stop', { wasRunning });
     if (wasRunning) {
       undo.push(`start TomEE with ${fromLabel} and check its health`, async () => {
         if (!(await tomeeStatus(ctx)).running) {
-          touched = true; // e.g. a stop script that failed or timed out had stopped TomEE all the same
+          state.touched = true; // e.g. a stop script that failed or timed out had stopped TomEE all the same
           await startTomee(ctx);
         }
         const health = await waitHealthy(ctx);
         if (!health.healthy) throw new Error(`${fromLabel} did not answer its health check either (${health.last})`);
       });
       await stopTomee(ctx);
-      touched = true;
+      state.touched = true;
     } else {
       await refuseIfAnswering(ctx);
       ctx.emit({ type: 'warn', message: 'TomEE was not running before the update; it is left stopped (start it with the start script).' });
     }
     if (backup) undo.push(`put ${fromLabel} back into webapps`, () => swapWar(ctx, backup));
-    if (databases) {
-      const dumps = await dumpAll(ctx, databases, from, journal).catch((error: unknown) => {
-        dumpFailed = true;
-        throw error;
-      });
-      undo.push('restore the databases whose schema changed', async () => {
-        database = await restoreChanged(ctx, dumps, journal);
-      });
-    }
+    if (databases) await dumpBeforeSwap(ctx, databases, from, undo, state, journal);
     await journal?.record('swap', { temps: [swapTempPath(ctx)] });
-    swapped = true;
+    state.swapped = true;
     await swapWar(ctx, target);
     if (!wasRunning) {
       await journal?.record('installed', { healthy: false });
@@ -129,36 +103,69 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
     undo.clear();
     return { result: 'installed', started: true, message: `Revision ${target.revision} runs and answers its health check (after ${health.seconds} s).` };
   } catch (caught) {
-    const error = asLettoError(caught);
-    ctx.emit({ type: 'warn', message: error.message });
-    if (touched) await journal?.record('undo').catch(() => undefined);
-    const unwind = await undo.unwind(ctx.emit);
-    if (dumpFailed && unwind.ok) return { result: 'failed', error: refusedByDump(error, touched ? `TomEE runs ${fromLabel} again` : 'TomEE was not running and is left stopped') };
-    if (!touched && unwind.ok) return { result: 'failed', error };
-    if (touched && unwind.ok) {
-      return {
-        result: 'rolled-back',
-        error,
-        message: (swapped ? `${fromSentence} was put back and answers its health check again.` : `The WAR in webapps was not changed; TomEE runs ${fromLabel} again and it answers its health check.`) + (database ? ` ${(database as DatabaseOutcome).sentence}` : ''),
-        ...(database ? { database: (database as DatabaseOutcome).summary } : {}),
-      };
-    }
-    journal?.abandon(); // kept on disk: the next run (or \`letto-update recover\`) tries again
-    const failures = unwind.failures.map((f) => `${f.label}: ${f.error instanceof Error ? f.error.message : String(f.error)}`).join('; ');
-    return {
-      result: 'rollback-failed',
-      error,
-      message: `Putting ${fromLabel} back failed too (${failures}). LeTTo may be down: look at ${catalinaOut(ctx.config)}, and install a backup from ${ctx.config.paths.backups} by hand or with \`letto-update rollback --to N\`.`,
-    };
+    return unwindFailed(ctx, asLettoError(caught), undo, state, fromLabel, journal);
   } finally {
     await releaseBackupLock(lockPath, marker).catch(() => undefined);
     ctx.emit({ type: 'critical', active: false });
   }
 }
 
+/**
+ * Step "dump" (TomEE stopped, before the swap): dumps LeTTo's databases and registers the undo that
+ * restores those whose schema changed before the previous revision starts again.
+ * @throws the dump's LettoError, with `state.dumpFailed` set (the update is then refused, exit 1).
+ */
+async function dumpBeforeSwap(ctx: Context, databases: PreparedDumps, from: Revision | null, undo: UndoList, state: InstallState, journal?: Journal): Promise<void> {
+  const dumps = await dumpAll(ctx, databases, from, journal).catch((error: unknown) => {
+    state.dumpFailed = true;
+    throw error;
+  });
+  undo.push('restore the databases whose schema changed', async () => {
+    state.database = await restoreChanged(ctx, dumps, journal);
+  });
+}
+
 /** A dump that failed refuses the update: the dump's error, and that nothing was changed. */
-function refusedByDump(error: LettoError, state: string): LettoError {
-  return new LettoError(`${error.message} The update was refused before anything changed: no dump, no update; ${state}.`, { hint: error.hint, cause: error });
+function refusedByDump(error: LettoError, now: string): LettoError {
+  return new LettoError(`${error.message} The update was refused before anything changed: no dump, no update; ${now}.`, { hint: error.hint, cause: error });
+}
+
+/**
+ * After a failed install step: runs the undo list and tells how it ended: `failed` (nothing had been
+ * touched), `rolled-back` (the previous revision answers again) or `rollback-failed` (the journal is
+ * kept on disk for the next run). `touched`: TomEE was stopped; `swapped`: the WAR was swapped.
+ */
+async function unwindFailed(
+  ctx: Context,
+  error: LettoError,
+  undo: UndoList,
+  state: InstallState,
+  fromLabel: string,
+  journal: Journal | undefined,
+): Promise<InstallOutcome> {
+  const fromSentence = `R${fromLabel.slice(1)}`; // the same, starting a sentence
+  ctx.emit({ type: 'warn', message: error.message });
+  if (state.touched) await journal?.record('undo').catch(() => undefined);
+  const unwind = await undo.unwind(ctx.emit);
+  if (state.dumpFailed && unwind.ok) return { result: 'failed', error: refusedByDump(error, state.touched ? `TomEE runs ${fromLabel} again` : 'TomEE was not running and is left stopped') };
+  if (!state.touched && unwind.ok) return { result: 'failed', error };
+  if (state.touched && unwind.ok) {
+    return {
+      result: 'rolled-back',
+      error,
+      message:
+        (state.swapped ? `${fromSentence} was put back and answers its health check again.` : `The WAR in webapps was not changed; TomEE runs ${fromLabel} again and it answers its health check.`) +
+        (state.database ? ` ${state.database.sentence}` : ''),
+      ...(state.database ? { database: state.database.summary } : {}),
+    };
+  }
+  journal?.abandon(); // kept on disk: the next run (or \`letto-update recover\`) tries again
+  const failures = unwind.failures.map((f) => `${f.label}: ${f.error instanceof Error ? f.error.message : String(f.error)}`).join('; ');
+  return {
+    result: 'rollback-failed',
+    error,
+    message: `Putting ${fromLabel} back failed too (${failures}). LeTTo may be down: look at ${catalinaOut(ctx.config)}, and install a backup from ${ctx.config.paths.backups} by hand or with \`letto-update rollback --to N\`.`,
+  };
 }
 
 /**

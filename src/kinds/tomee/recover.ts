@@ -15,42 +15,14 @@ import { startTomee, stopTomee, tomeeStatus } from './scripts.js';
 import { sameContent } from '../../system/files.js';
 import { readWarRevision, verifyWar } from '../../war/verify.js';
 import { injectFault } from '../../system/fault.js';
+import type { Recovery } from '../types.js';
+import { describeJournal } from '../../store/journal.js';
+import { releaseStaleMarker } from '../../store/backup-lock.js';
 
-/**
- * What recovering from an unfinished journal did: `completed` (the killed run had already installed
- * the new revision; only its clean-up was left), `undone` (the previous revision is in webapps again,
- * and TomEE runs and answers if it ran before), or `untouched` (the killed run had not changed webapps
- * or TomEE yet), or `adopted` (LeTTo was found running healthy on a complete WAR of a known revision,
- * e.g. repaired by hand after exit 4, and was left as it is). `running` is the revision in webapps afterwards.
- */
-export interface Recovery {
-  kind: 'completed' | 'undone' | 'untouched' | 'adopted';
-  journal: JournalEntry;
-  running: Revision | null;
-  message: string;
-  /** What was done with LeTTo's databases (`[database]`): restored from the killed run's dumps, or left alone. */
-  database?: 'restored' | 'left alone';
-}
 
 /** Steps before which nothing in webapps or TomEE had been changed. */
 const BEFORE_STOP: ReadonlySet<JournalEntry['step']> = new Set(['download', 'backup', 'backup-lock']);
 
-/**
- * The unfinished journal of a killed run, or null. Under the run lock every journal is unfinished
- * (a live run would hold the lock); without it (`status`), a journal whose process still lives is a
- * run in progress and not reported.
- */
-export async function unfinishedJournal(ctx: Context, underRunLock: boolean): Promise<JournalEntry | null> {
-  const journal = await readJournal(ctx.state.dir);
-  if (!journal) return null;
-  if (!underRunLock && journal.pid !== process.pid && isSameProcessAlive(journal.pid, journal.process)) return null;
-  return journal;
-}
-
-/** One sentence describing an unfinished journal, for `status` and messages. */
-export function describeJournal(journal: JournalEntry): string {
-  return `${journal.command === 'update' ? 'An' : 'A'} ${journal.command} from revision ${journal.from ?? 'unknown'} to ${journal.to ?? 'unknown'} (process ${journal.pid}, started ${localTime(journal.started)}) was interrupted at step "${journal.step}".`;
-}
 
 /**
  * Finishes or undoes what a killed update or rollback left, from its journal (call under the run lock):
@@ -160,15 +132,15 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
     const running = backup ? journal.from : await readWarRevision(war).catch(() => null);
     await ctx.state.write({ installed: running });
     const database = await recoverDatabases(ctx, journal);
-    const databaseNote = database ? ` ${database.sentence}` : '';
-    const databaseField = database ? { database: database.summary } : {};
+    const note = database ? ` ${database.sentence}` : '';
+    const field = database ? { database: database.summary } : {};
     const what = putBack
       ? `${label} was put back into webapps`
       : backup
         ? `webapps holds ${label} already`
         : `no usable backup of ${label}, so webapps keeps revision ${running ?? 'unknown'}`;
     if (!journal.wasRunning && !runningNow) {
-      return { kind: 'undone', journal, running, message: `It was undone: ${what}; TomEE was not running before and is left stopped.${databaseNote}`, ...databaseField };
+      return { kind: 'undone', journal, running, message: `It was undone: ${what}; TomEE was not running before and is left stopped.${note}`, ...field };
     }
     if (!(await tomeeStatus(ctx)).running) await startTomee(ctx);
     const health = await waitHealthy(ctx);
@@ -179,7 +151,7 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
     if (!after.running) {
       throw new LettoError(`${ctx.config.tomee.health_url} answers HTTP 200, but the status script says TomEE is stopped: the answer does not come from the TomEE letto-update manages (another server on that port, or a status script that looks at the wrong PID file).`, {});
     }
-    return { kind: 'undone', journal, running, message: `It was undone: ${what}; TomEE runs and answers its health check.${databaseNote}`, ...databaseField };
+    return { kind: 'undone', journal, running, message: `It was undone: ${what}; TomEE runs and answers its health check.${note}`, ...field };
   } catch (caught) {
     const error = asLettoError(caught);
     throw new LettoError(`Recovering from the interrupted ${journal.command} failed: ${error.message} LeTTo may be down.`, {
@@ -220,15 +192,3 @@ async function usableBackup(ctx: Context, journal: JournalEntry): Promise<string
   }
 }
 
-/**
- * Removes a marker of ours left in the backup lock: the killed run's (by its PID, even if that PID is
- * alive again after a reboot), or any of ours whose process is gone (e.g. a recovery that was killed
- * too). A backup's own lock file is never touched.
- */
-export async function releaseStaleMarker(ctx: Context, journal: JournalEntry): Promise<void> {
-  const path = journal.backupLock ?? ctx.config.paths.backup_lock;
-  const text = await readFile(path, 'utf8').catch(() => '');
-  if (text.startsWith(`${MARKER_PREFIX} pid=${journal.pid} `) || (await inspectBackupLock(path)).kind === 'ours-stale') {
-    await rm(path, { force: true });
-  }
-}

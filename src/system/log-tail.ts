@@ -50,4 +50,4 @@ export function boundTail(text: string, lines: number, lineChars = 500, maxChars
 }
 
 /** The secrets this process knows from its environment (the download and SMTP passwords), for {@link redactSecrets}. */
-export { environmentSecrets } from '../system/secret-env.js';
+export { environmentSecrets } from './secret-env.js';
