@@ -149,6 +149,35 @@ describe.skipIf(!available)('update with a [database] section (real MariaDB, sta
     expect(status.stdout).toMatch(/^database: letto dumped before every update; newest: revision 6880 \(letto, .*\) in /m);
   }, 120_000);
 
+  it('rollback by hand after a migrating update: refused until --restore-database or --keep-database is chosen; the dry run shows which applies', async () => {
+    const { layout, config } = await setup({ migrating: [6886] });
+    const before = await content();
+    expect((await runCli(['--config', config, 'update', '--yes'])).exitCode).toBe(0);
+    await db.sql("INSERT INTO schule (name, kurz, rolle) VALUES ('written after the update', 'after', 'x');", 'letto').catch(async () => db.sql("INSERT INTO schule (name, kurz) VALUES ('written after the update', 'after');", 'letto'));
+
+    const plan = await runCli(['--config', config, 'rollback', '--dry-run']);
+    expect(plan.exitCode).toBe(1);
+    expect(plan.stdout).toMatch(/Dry run: would roll LeTTo back from revision 6886 to 6880; .* It would refuse: The schema of database letto differs from the dump taken when revision 6880 was left/);
+    const refused = await runCli(['--config', config, 'rollback', '--yes']);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/differs from the dump .* Nothing was changed\./);
+    expect(refused.stderr).toMatch(/--restore-database.*--keep-database/s);
+    expect(await readWarRevision(layout.war)).toBe(6886);
+    const keep = await runCli(['--config', config, 'rollback', '--dry-run', '--keep-database']);
+    expect(keep.exitCode).toBe(0);
+    expect(keep.stdout).toMatch(/Database letto is kept: revision 6880 runs against today's schema/);
+
+    const r = await runCli(['--config', config, 'rollback', '--yes', '--restore-database']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Database letto is restored from the dump taken when revision 6880 was left/);
+    expect(await readWarRevision(layout.war)).toBe(6880);
+    expect(await content()).toBe(before);
+    // the database of revision 6886 was dumped first: the way back to it
+    expect(await readdir(layout.backups)).toEqual(expect.arrayContaining(['letto-6886.letto.sql.gz', 'letto-6886.letto.sql.gz.json']));
+    const runs = (await readFile(join(layout.state, 'runs.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { command: string; database?: string });
+    expect(runs.at(-1)).toMatchObject({ command: 'rollback', database: 'restored' });
+  }, 120_000);
+
   it('refusals before anything changed: access denied, server down, dump folder not writable, disk full during the dump', async () => {
     // access denied: an option file with a wrong password
     let { layout, config } = await setup({ database: '' });

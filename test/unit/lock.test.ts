@@ -83,8 +83,8 @@ describe('run lock and backup lock under SIGKILL at random moments', () => {
     const random = prng(seed);
     const backupLock = join(dir, 'sicherung', 'sqlsicherungaktiv');
     const script = [
-      `import { acquireRunLock } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'dist', 'lock.js')).href)};`,
-      `import { createBackupLock, releaseBackupLock } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'dist', 'backup-lock.js')).href)};`,
+      `import { acquireRunLock } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'dist', 'store', 'lock.js')).href)};`,
+      `import { createBackupLock, releaseBackupLock } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'dist', 'store', 'backup-lock.js')).href)};`,
       "import { rename, writeFile } from 'node:fs/promises';",
       `const me = ${JSON.stringify(me)};`,
       // every other round finds the lock of a dead run first, so that kills fall into the takeover too

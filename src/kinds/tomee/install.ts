@@ -13,8 +13,9 @@ import { refuseSymlink } from '../../system/files.js';
 import { checkFreeSpace } from './space.js';
 import { startTomee, stopTomee, tomeeStatus } from './scripts.js';
 import { UndoList } from '../../runbook/undo.js';
-import type { InstallOutcome } from '../types.js';
-import { dumpAll, prepareDumps, restoreChanged, type DatabaseOutcome, type PreparedDumps } from '../../database/steps.js';
+import type { InstallOptions, InstallOutcome } from '../types.js';
+import type { DumpRecord } from '../../database/dump.js';
+import { dumpAll, prepareDumps, restoreChanged, restoreDumps, type DatabaseOutcome, type PreparedDumps } from '../../database/steps.js';
 
 /**
  * What the runbook learnt that the unwinding needs: `touched` (TomEE was stopped, also found stopped
@@ -39,7 +40,7 @@ interface InstallState {
  * @param from the installed revision (null: unknown); @param target a verified WAR.
  * @returns the outcome (never throws for expected failures).
  */
-export async function installWar(ctx: Context, from: Revision | null, target: WarFile, journal?: Journal): Promise<InstallOutcome> {
+export async function installWar(ctx: Context, from: Revision | null, target: WarFile, journal?: Journal, options: InstallOptions = {}): Promise<InstallOutcome> {
   let backup: WarFile | null;
   let databases: PreparedDumps | null;
   const lockPath = ctx.config.paths.backup_lock;
@@ -79,7 +80,7 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
       ctx.emit({ type: 'warn', message: 'TomEE was not running before the update; it is left stopped (start it with the start script).' });
     }
     if (backup) undo.push(`put ${fromLabel} back into webapps`, () => swapWar(ctx, backup));
-    if (databases) await dumpBeforeSwap(ctx, databases, from, undo, state, journal);
+    if (databases) await dumpBeforeSwap(ctx, databases, from, undo, state, journal, options.restoreDumps ?? []);
     await journal?.record('swap', { temps: [swapTempPath(ctx)] });
     state.swapped = true;
     await swapWar(ctx, target);
@@ -112,10 +113,11 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
 
 /**
  * Step "dump" (TomEE stopped, before the swap): dumps LeTTo's databases and registers the undo that
- * restores those whose schema changed before the previous revision starts again.
+ * restores those whose schema changed before the previous revision starts again; then loads `restore`
+ * (`rollback --restore-database`: the target revision's dumps).
  * @throws the dump's LettoError, with `state.dumpFailed` set (the update is then refused, exit 1).
  */
-async function dumpBeforeSwap(ctx: Context, databases: PreparedDumps, from: Revision | null, undo: UndoList, state: InstallState, journal?: Journal): Promise<void> {
+async function dumpBeforeSwap(ctx: Context, databases: PreparedDumps, from: Revision | null, undo: UndoList, state: InstallState, journal: Journal | undefined, restore: DumpRecord[]): Promise<void> {
   const dumps = await dumpAll(ctx, databases, from, journal).catch((error: unknown) => {
     state.dumpFailed = true;
     throw error;
@@ -123,6 +125,8 @@ async function dumpBeforeSwap(ctx: Context, databases: PreparedDumps, from: Revi
   undo.push('restore the databases whose schema changed', async () => {
     state.database = await restoreChanged(ctx, dumps, journal);
   });
+  // rollback --restore-database: the target revision's dumps, loaded once the current ones are safe
+  if (restore.length > 0) await restoreDumps(ctx, restore, restore, async (restoring) => journal?.record('restore', { restoring }));
 }
 
 /** A dump that failed refuses the update: the dump's error, and that nothing was changed. */
