@@ -15,7 +15,8 @@
  * (another build's bin/letto-update.js, to compare two versions; default: this checkout's), `--no-floor`
  * (skip the reference clients of bench/floor-client.mjs, which otherwise run in every round beside
  * letto-update and curl); `--startup` (only the start-up section), `--no-startup`, `--startup-runs N`
- * (default 10), `--exe PATH` (the executable; default build/letto-update when it exists). Needs `dist/` (`npm run build`) and curl; peak RSS comes from
+ * (default 10), `--exe PATH` (the executable; default build/letto-update when it exists), `--before PATH`
+ * (another build's bin/letto-update.js measured in the same start-up rounds, e.g. the commit before a change). Needs `dist/` (`npm run build`) and curl; peak RSS comes from
  * /usr/bin/time when present, else from polling /proc/PID/status (VmHWM).
  */
 import { spawn } from 'node:child_process';
@@ -176,6 +177,9 @@ if (!process.argv.includes('--no-startup')) {
   const exe = arg('exe', packagedExecutable(REPO_ROOT) ?? '');
   const clis: CliUnderTest[] = [{ label: '`node bin/letto-update.js`', command: process.execPath, args: [cli] }];
   if (exe) clis.push({ label: '`build/letto-update` (executable)', command: exe, args: [] });
+  // `--before PATH`: another build's bin/letto-update.js (e.g. the commit before a change), in the same rounds
+  const before = arg('before', '');
+  if (before) clis.push({ label: `\`${before}\` (before)`, command: process.execPath, args: [before] });
   else process.stderr.write('no executable (build/letto-update): run `npm run package` first to measure it too\n');
   console.log([
     `machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, node ${process.version}${exe ? `, executable ${exe}` : ''}, ${curlVersion}`,

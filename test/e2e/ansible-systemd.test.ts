@@ -3,7 +3,8 @@
  * test/support/ssh-host.ts on test/support/systemd-container.ts): what the fleet suite on this machine cannot show, since it has no
  * systemd. With `letto_update_scheduler: auto` the role finds systemd and enables the nightly timer
  * and the watchdog service from contrib/systemd, names a non-default config file in a drop-in, and
- * turns both off again; check.yml reads that server's revision through ssh and become. Then the server
+ * turns both off again; it copies the download server's private CA from the controller (letto_update_ca_src)
+ * and names it in the config; check.yml reads that server's revision through ssh and become. Then the server
  * moves to the Debian package (`letto_update_install_method: deb`, build/ from `npm run package`).
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
@@ -44,11 +45,12 @@ describeWithSshHost('contrib/ansible over ssh: the role on a Debian server with 
     await chmod(tmp, 0o755);
     await populateDownloadRoot(join(tmp, 'download'), { stable: 6886, daily: 6890 });
     download = await startDownloadServer({ root: join(tmp, 'download'), tls: true, user: 'letto', password: PASSWORD });
-    // What the server holds besides letto-update: an installed WAR, and the download server's CA.
+    // What the server holds besides letto-update: an installed WAR. The download server's CA is on the
+    // controller only; the role copies it over.
     const srv = join(tmp, 'srv');
     await mkdir(join(srv, 'webapps'), { recursive: true });
     await buildWar(join(srv, 'webapps', 'letto.war'), { revision: 6880 });
-    await writeFile(join(srv, 'ca.pem'), download.caPem);
+    await writeFile(join(tmp, 'download-ca.pem'), download.caPem);
     const node = realpathSync(process.execPath);
     host = await startSshHost(tmp, [`${REPO_ROOT}:${REPO_ROOT}:ro`, `${node}:/usr/local/bin/node:ro`, `${srv}:/srv/letto:ro`]);
     // letto-update and its units, put in place by hand as docs/operations.md says (install method none)
@@ -80,8 +82,8 @@ describeWithSshHost('contrib/ansible over ssh: the role on a Debian server with 
             letto_update_server_user: 'letto',
             letto_update_download_password: PASSWORD,
             letto_update_watchdog: true,
+            letto_update_ca_src: join(tmp, 'download-ca.pem'),
             letto_update_settings: {
-              server: { ca_file: '/srv/letto/ca.pem' },
               tomee: { webapps: '/srv/letto/webapps', health_url: 'http://127.0.0.1:9/letto/test.jsf' },
             },
           },
@@ -110,10 +112,13 @@ describeWithSshHost('contrib/ansible over ssh: the role on a Debian server with 
     }
     expect(await inside('stat', '-c', '%a %U', '/etc/letto-update/password')).toBe('600 root');
     expect(await inside('cat', '/etc/letto-update/password')).toBe(PASSWORD);
+    expect(await inside('stat', '-c', '%a %U', '/etc/letto-update/ca.pem')).toBe('644 root');
+    expect(await inside('cat', '/etc/letto-update/ca.pem')).toBe(download.caPem.trim());
+    expect(await inside('cat', CONFIG)).toContain('ca_file = "/etc/letto-update/ca.pem"');
     expect(await inside('sh', '-c', 'ls /etc/cron.d')).not.toContain('letto-update-ansible');
   }, 360_000);
 
-  it('check.yml reads the server’s revision through ssh and become', async () => {
+  it('check.yml reads the server’s revision through ssh and become (over HTTPS, with the CA the role copied)', async () => {
     const run = await playbook('check.yml', '-e', `letto_update_config_file=${CONFIG}`);
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
     expect(tableRows(debugLines(run.stdout, 'Print the table'), [HOST])).toEqual({ [HOST]: ['6880', '6886', 'behind'] });

@@ -2,7 +2,9 @@
  * contrib/ansible against a fleet of three LeTTo servers on this machine: the real ansible-playbook
  * with `ansible_connection=local`, each host with its own TomEE-like server (demo/fake-tomee.mjs, own
  * port), its own /opt layout, config file and state folder (host variables), one HTTPS download server
- * with Basic auth for all of them, and a fourth host that cannot be reached (ssh to a closed port).
+ * with Basic auth for all of them (its CA installed by the role), and a fourth host in another group
+ * that cannot be reached (ssh to a closed port): the playbooks leave it out unless letto_update_hosts
+ * names it, and then list it as unreachable without stopping the rollout (unless asked to).
  *
  * The role installs the built-from-source letto-update (README's git way, from a git repository made
  * of this working tree) and writes every host's config; check.yml and rollout.yml then run that
@@ -70,8 +72,8 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
   const env = { FAKE_TOMEE_STARTUP_MS: '300' };
 
   const ansible = (command: string, args: string[]): Promise<ToolRun> => runAnsible(command, args, { tmp, env });
-  const playbook = (name: string, ...args: string[]): Promise<ToolRun> =>
-    ansible('ansible-playbook', ['-i', inventory, '--limit', 'letto', name, ...args]);
+  // no --limit: the playbooks run on the group letto by themselves (the inventory has another group)
+  const playbook = (name: string, ...args: string[]): Promise<ToolRun> => ansible('ansible-playbook', ['-i', inventory, name, ...args]);
   const warRevision = (h: Host): Promise<number | null> => readWarRevision(hosts[h].layout.war);
   /** The host's runs.jsonl (`time` is when a run ended). */
   const runs = async (h: Host): Promise<Array<{ command: string; result: string; from: number; to: number; time: string; durationSeconds: number }>> => {
@@ -103,6 +105,7 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
       });
       await rm(layout.config);
       await rm(layout.passwordFile);
+      await rm(layout.caFile); // the role installs the download server's CA (letto_update_ca_pem, _ca_src)
       await mkdir(join(layout.root, 'etc', 'cron.d'), { recursive: true });
       await execa(layout.scripts.start, [], { env: { ...process.env, ...env } });
       expect(await waitForRevision(port, HOSTS[name])).toBe(HOSTS[name]);
@@ -128,6 +131,10 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
     expect(encrypted.exitCode, encrypted.stderr).toBe(0);
     expect(await readFile(vaultFile, 'utf8')).not.toContain(PASSWORD);
 
+    // The download server's CA on the controller, for letto_update_ca_src.
+    const caOnController = join(tmp, 'download-ca.pem');
+    await writeFile(caOnController, download.caPem);
+
     // One inventory (JSON is YAML): connection local, every path a host variable.
     const hostVars = (h: FleetHost) => ({
       ansible_connection: 'local',
@@ -136,8 +143,10 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
       letto_update_password_file: h.layout.passwordFile,
       letto_update_cron_file: h.cronFile,
       letto_update_watchdog: h.name === 'letto-a',
+      // the private CA: as text on the canary, as a file on the controller for the others
+      ...(h.name === 'letto-a' ? { letto_update_ca_pem: download.caPem } : { letto_update_ca_src: caOnController }),
+      letto_update_ca_file: h.layout.caFile,
       letto_update_settings: {
-        server: { ca_file: h.layout.caFile },
         tomee: {
           webapps: h.layout.webapps,
           start: h.layout.scripts.start,
@@ -208,6 +217,9 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
       expect(config).toContain(`user = "${USER}"`);
       expect(config).toContain(`health_url = "http://127.0.0.1:${port}/letto/test.jsf"`);
       expect(config).toContain(`health_timeout = ${HEALTH_TIMEOUT}`);
+      expect(config).toContain(`ca_file = "${layout.caFile}"`);
+      expect(await readFile(layout.caFile, 'utf8')).toBe(download.caPem);
+      expect((await stat(layout.caFile)).mode & 0o777).toBe(0o644);
       expect(config).not.toContain(PASSWORD);
       expect(await readFile(layout.passwordFile, 'utf8')).toBe(`${PASSWORD}\n`);
       expect((await stat(layout.passwordFile)).mode & 0o777).toBe(0o600);
@@ -224,8 +236,17 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
     for (const name of NAMES) expect(counts[name], second.stdout).toMatchObject({ changed: 0, failed: 0 });
   }, 360_000);
 
-  it('check.yml prints one table: each host’s installed and available revision, and the host it could not reach', async () => {
-    const check = await ansible('ansible-playbook', ['-i', inventory, 'check.yml']);
+  it('check.yml prints one table of the group letto only (each host’s revisions, over HTTPS with the CA the role installed); letto_update_hosts adds the host it cannot reach', async () => {
+    const own = await playbook('check.yml');
+    expect(own.exitCode, own.stdout + own.stderr).toBe(0);
+    expect(tableRows(debugLines(own.stdout, 'Print the table'), [...NAMES, OFFLINE])).toEqual({
+      'letto-a': ['6880', String(STABLE), 'behind'],
+      'letto-b': ['6880', String(STABLE), 'behind'],
+      'letto-c': ['6870', String(STABLE), 'behind'],
+    });
+    expect(own.stdout).not.toContain(OFFLINE);
+
+    const check = await playbook('check.yml', '-e', 'letto_update_hosts=all');
     expect(check.exitCode, check.stdout + check.stderr).toBe(0);
     const lines = debugLines(check.stdout, 'Print the table');
     expect(lines[0]).toMatch(/^host\s+installed\s+available\s+state$/);
@@ -243,12 +264,45 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
     const wars = await Promise.all(NAMES.map((h) => readFile(hosts[h].layout.war)));
     const run = await playbook('rollout.yml', '--check');
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
-    const rows = tableRows(debugLines(run.stdout, 'Print the summary'), NAMES);
+    const lines = debugLines(run.stdout, 'Print the summary');
+    const rows = tableRows(lines, NAMES);
     for (const h of NAMES) expect(rows[h]?.slice(0, 3)).toEqual([String(HOSTS[h]), String(STABLE), 'would update']);
+    expect(lines.at(-1)).toBe('Dry run (--check): nothing was changed. Would update and restart LeTTo: letto-a, letto-b, letto-c; would not restart: none.');
     for (const [i, h] of NAMES.entries()) {
       expect((await readFile(hosts[h].layout.war)).equals(wars[i]!)).toBe(true);
       expect(await runs(h)).toEqual([]);
     }
+  }, 120_000);
+
+  it('rollout.yml --check tells the hosts that would restart from those already current (letto-update’s "action")', async () => {
+    // letto-a and letto-b run 6880 already; letto-c (6870) would move to it
+    const run = await playbook('rollout.yml', '--check', '-e', 'letto_update_revision=6880');
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    const lines = debugLines(run.stdout, 'Print the summary');
+    expect(tableRows(lines, NAMES)).toEqual({
+      'letto-a': ['6880', '6880', 'current', '-'],
+      'letto-b': ['6880', '6880', 'current', '-'],
+      'letto-c': ['6870', '6880', 'would update', '-'],
+    });
+    expect(lines.at(-1)).toBe('Dry run (--check): nothing was changed. Would update and restart LeTTo: letto-c; would not restart: letto-a, letto-b.');
+    for (const h of NAMES) expect(await runs(h)).toEqual([]);
+  }, 120_000);
+
+  it('a failing dry run names its failed checks per host, and checks every host (nothing is changed, so the canary does not stop it)', async () => {
+    const missing = 6875; // not in the download server's archive
+    const run = await playbook('rollout.yml', '--check', '-e', `letto_update_revision=${missing}`);
+    expect(run.exitCode, run.stdout).toBe(2);
+    const lines = debugLines(run.stdout, 'Print the summary');
+    const rows = tableRows(lines, NAMES);
+    for (const h of NAMES) expect(rows[h]?.slice(0, 3)).toEqual([String(HOSTS[h]), String(missing), 'dry run failed (exit 1)']);
+    expect(lines).toContain('Dry run (--check): nothing was changed. Would update and restart LeTTo: none; would not restart: none; dry run failed: letto-a, letto-b, letto-c.');
+    for (const h of NAMES) {
+      const failedChecks = lines.filter((l) => l.startsWith(`${h}: failed check "`));
+      expect(failedChecks.length, lines.join('\n')).toBeGreaterThan(0);
+      expect(failedChecks.join('\n')).toContain(String(missing));
+    }
+    expect(run.stdout).toMatch(/The dry run failed on letto-a, letto-b, letto-c; the summary above names the failed checks\./);
+    for (const h of NAMES) expect(await runs(h)).toEqual([]);
   }, 120_000);
 
   it('a revision that fails its health check on the canary stops the rollout: the canary is rolled back (exit 3), the others are not touched', async () => {
@@ -293,16 +347,33 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
     }
   }, 120_000);
 
-  it('rollout.yml updates every host, canary first, the later ones to the canary’s revision, and prints one summary', async () => {
-    const run = await playbook('rollout.yml', '-v');
+  it('with letto_update_stop_on_unreachable=true an unreachable canary stops the rollout; nothing is touched', async () => {
+    const before = await Promise.all(NAMES.map(runs));
+    const run = await playbook('rollout.yml', '-e', `letto_update_hosts=${OFFLINE}:letto`, '-e', 'letto_update_stop_on_unreachable=true');
+    expect(run.exitCode, run.stdout).toBe(2);
+    const lines = debugLines(run.stdout, 'Print the summary');
+    expect(tableRows(lines, [OFFLINE, ...NAMES])).toEqual({
+      [OFFLINE]: ['-', '-', 'unreachable', '-'],
+      'letto-a': ['-', '-', 'not touched', '-'],
+      'letto-b': ['-', '-', 'not touched', '-'],
+      'letto-c': ['-', '-', 'not touched', '-'],
+    });
+    expect(lines).toContain(`Rollout STOPPED: ${OFFLINE} unreachable (letto_update_stop_on_unreachable); hosts marked "not touched" still run their old revision.`);
+    expect(await Promise.all(NAMES.map(runs))).toEqual(before);
+  }, 120_000);
+
+  it('rollout.yml updates every host, canary first, the later ones to the canary’s revision, lists an unreachable host without stopping, and prints one summary', async () => {
+    // the switched-off host in the last batch with letto-c: listed, not touched, the others go on
+    const run = await playbook('rollout.yml', '-v', '-e', `letto_update_hosts=letto:${OFFLINE}`);
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
     const lines = debugLines(run.stdout, 'Print the summary');
-    const rows = tableRows(lines, NAMES);
+    const rows = tableRows(lines, [...NAMES, OFFLINE]);
     for (const h of NAMES) {
       expect(rows[h]?.slice(0, 3)).toEqual([String(HOSTS[h]), String(STABLE), 'updated']);
       expect(rows[h]?.[3]).toMatch(/^\d+\.\d s$/);
     }
-    expect(lines.at(-1)).toBe('Rollout finished: all 3 hosts.');
+    expect(rows[OFFLINE]).toEqual(['-', '-', 'unreachable', '-']);
+    expect(lines.at(-1)).toBe(`Rollout finished: 3 of 4 hosts; unreachable, not touched: ${OFFLINE}.`);
     // no revision was named: the canary takes the channel's, the later batches are pinned to it
     const cmd = (h: Host) => new RegExp(`^changed: \\[${h}\\] => .*"cmd": \\[([^\\]]*)\\]`, 'm').exec(run.stdout)?.[1];
     expect(cmd('letto-a')).toContain('"update", "--yes"');
@@ -324,7 +395,7 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
       expect(Date.parse(last.time) - last.durationSeconds * 1000).toBeGreaterThanOrEqual(Date.parse(canaryDone.time) - 100);
     }
 
-    const check = await ansible('ansible-playbook', ['-i', inventory, '--limit', 'letto', 'check.yml']);
+    const check = await playbook('check.yml');
     expect(tableRows(debugLines(check.stdout, 'Print the table'), NAMES)).toEqual({
       'letto-a': [String(STABLE), String(STABLE), 'current'],
       'letto-b': [String(STABLE), String(STABLE), 'current'],

@@ -8,9 +8,9 @@ import type { Adapter, Fetched } from '../types.js';
 
 /**
  * The TomEE/WAR install (LeTTo's installs until 2023): `letto.war` in TomEE's webapps, started and
- * stopped by LeTTo's scripts. This adapter only wraps the runbook modules (src/kinds/tomee/install.ts,
- * src/kinds/tomee/recover.ts, src/kinds/tomee/*), which stay where they are. What `health`, `status` and `check` use is
- * imported at once; the rest (install, recover, download, backups) only when a step needs it, so a
+ * stopped by LeTTo's scripts. This adapter wraps the modules of this folder (install.ts, recover.ts,
+ * plan.ts, scripts.ts, swap.ts, space.ts, health.ts) and the WAR's way in (src/war/). What `health`,
+ * `status` and `check` use is imported at once; the rest (install, recover, download, backups) only when a step needs it, so a
  * monitoring plugin does not load the update's modules (issue 11).
  */
 export const tomeeAdapter: Adapter = {
