@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readWarRevision } from '../../src/war/verify.js';
-import { makeServerLayout, runCli, type ServerLayout, writeConfig } from '../support/cli.js';
+import { makeServerLayout, runCli, spawnCli, type ServerLayout, writeConfig } from '../support/cli.js';
+import { prng, testSeed } from '../support/seeded.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
 import { createLettoDatabase, mariadbAvailable, MIGRATION_SQL, startMariaDb, type MariaDb } from '../support/mariadb.js';
 
@@ -178,6 +179,37 @@ describe.skipIf(!available)('update with a [database] section (real MariaDB, sta
     expect(runs.at(-1)).toMatchObject({ command: 'rollback', database: 'restored' });
   }, 120_000);
 
+  it('kill -9 at seeded random moments during the dump and during the restore, then the admin\'s immediate re-run: the database as before or as the dump, never between', async () => {
+    const random = prng(testSeed('database kill test'));
+    const kills = Number(process.env.LETTO_DATABASE_KILLS ?? 4);
+    let cut = 0;
+    for (let i = 0; i < kills; i++) {
+      const phase = i % 2 === 0 ? 'dump' : 'restore';
+      const { layout, config } = await setup({ migrating: [6890] });
+      const before = await content();
+      const child = spawnCli(['--config', config, 'update', '--yes', '--channel', 'daily']);
+      const reached = await waitForStep(layout.state, phase, child);
+      const delay = Math.round(random() * (phase === 'dump' ? 500 : 900));
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      child.kill('SIGKILL');
+      const killed = await child;
+      if (reached && killed.signal === 'SIGKILL') cut++;
+      console.log(`kill ${i + 1}: ${phase} + ${delay} ms: ${killed.signal ?? `exit ${killed.exitCode}`}`);
+      // the admin's immediate re-run: recover, or the update again (which recovers first, then fails again)
+      const rerun = i % 4 < 2 ? ['recover'] : ['update', '--yes', '--channel', 'daily'];
+      const r = await runCli(['--config', config, ...rerun]);
+      expect([0, 3], r.stdout + r.stderr).toContain(r.exitCode);
+      expect(await content(), `kill ${i + 1} (${phase} + ${delay} ms)`).toBe(before);
+      expect(await readWarRevision(layout.war)).toBe(6880);
+      expect(await readdir(layout.state)).not.toContain('journal.json');
+      expect((await readdir(layout.backups)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+      await current?.cleanup();
+      current = null;
+    }
+    console.log(`database kill test: ${cut} of ${kills} runs killed by SIGKILL after their journal reached the step`);
+    expect(cut).toBeGreaterThan(0);
+  }, 600_000);
+
   it('refusals before anything changed: access denied, server down, dump folder not writable, disk full during the dump', async () => {
     // access denied: an option file with a wrong password
     let { layout, config } = await setup({ database: '' });
@@ -230,6 +262,18 @@ describe.skipIf(!available)('update with a [database] section (real MariaDB, sta
     }
   }, 180_000);
 });
+
+/** Waits until the journal of the run records `step` (true), or the run ends first (false). */
+async function waitForStep(state: string, step: string, child: ReturnType<typeof spawnCli>): Promise<boolean> {
+  let ended = false;
+  void child.then(() => (ended = true), () => (ended = true));
+  while (!ended) {
+    const journal = await readFile(join(state, 'journal.json'), 'utf8').catch(() => '');
+    if (journal.includes(`"step": "${step}"`)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return false;
+}
 
 /** Nothing was changed: the WAR, TomEE never stopped, no dump file, no journal. */
 async function expectUntouched(layout: ServerLayout): Promise<void> {
