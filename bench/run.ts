@@ -34,6 +34,11 @@ if (process.argv.includes('--delta')) {
   await import('./delta.js');
   process.exit(0);
 }
+// `--textfile`: what [metrics] textfile adds to `update` (bench/textfile.ts)
+if (process.argv.includes('--textfile')) {
+  await import('./textfile.js');
+  process.exit(0);
+}
 // `--database`: the database dump and restore benchmark (bench/database.ts) instead of this one
 if (process.argv.includes('--database')) {
   await import('./database.js');

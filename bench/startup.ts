@@ -1,5 +1,5 @@
 /**
- * The start-up section of `npm run bench`: how long `letto-update --version`, `health` and `check` take
+ * The start-up section of `npm run bench`: how long `letto-update --version`, `health`, `check` and `metrics` take
  * from exec to exit, and their peak RSS, as `node bin/letto-update.js` and as the single executable,
  * side by side with `node -e 0` and curl doing the same HTTP request, in the same rounds.
  *
@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeServerLayout, writeConfig } from '../test/support/cli.js';
@@ -63,6 +63,18 @@ async function startHealthPage(): Promise<{ url: string; close(): Promise<void> 
   };
 }
 
+/** `count` lines of runs.jsonl: one nightly update a day, every 30th installing a revision with a delta download. */
+export function nightlyRuns(count: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const time = new Date(Date.UTC(2026, 0, 1, 3, 20) + i * 86_400_000).toISOString();
+    const update = i % 30 === 0;
+    const download = update ? { download: { mode: 'delta', total: 260_000_000, fetched: 3_000_000, reused: 257_000_000, transferred: 3_000_000, reusedFrom: 6800, text: 'fetched 2.9 MiB of 248 MiB' } } : {};
+    lines.push(JSON.stringify({ time, command: 'update', from: 6800, to: 6800, result: update ? 'updated' : 'current', durationSeconds: update ? 60 : 0.4, message: 'x', channel: 'stable', available: 6800, cron: true, ...download }));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 /** `time=0.002s;…` of a health line, in seconds (null when absent). */
 function perfdataSeconds(output: string): number | null {
   const match = /time=([\d.]+)s/.exec(output);
@@ -84,6 +96,9 @@ export async function benchStartup(clis: CliUnderTest[], runs: number): Promise<
   const layout = await makeServerLayout({ revision: 6880 });
   try {
     const config = await writeConfig(layout, { url: server.url, caPem: server.caPem, user }, { password, tomee: { health_url: health.url } });
+    // `metrics` reads runs.jsonl whole: a year of nightly runs, as a server would have
+    await mkdir(layout.state, { recursive: true });
+    await writeFile(join(layout.state, 'runs.jsonl'), nightlyRuns(365));
     const caFile = join(layout.root, 'etc/ca.pem');
     const curlConfig = join(layout.root, 'etc/curl.conf');
     await writeFile(curlConfig, `user = "${user}:${password}"\n`, { mode: 0o600 });
@@ -97,6 +112,8 @@ export async function benchStartup(clis: CliUnderTest[], runs: number): Promise<
       cases.push({ label: `${cli.label} --version`, command: cli.command, args: [...cli.args, '--version'], ok: [0], goal: GOALS['--version']!, samples: [] });
       cases.push({ label: `${cli.label} health`, command: cli.command, args: [...cli.args, 'health'], ok: [0], goal: GOALS.health!, samples: [] });
       cases.push({ label: `${cli.label} check`, command: cli.command, args: [...cli.args, 'check'], ok: [100], goal: GOALS.check!, samples: [] });
+      // issue #22: `metrics` without --probe reads only local files; it must start as fast as `check`
+      cases.push({ label: `${cli.label} metrics`, command: cli.command, args: [...cli.args, 'metrics'], ok: [0], goal: GOALS.check!, samples: [] });
     }
     for (const c of cases) await measure(c.command, c.args, env, c.ok); // warm-up: page cache, TLS session of the server
     for (let i = 0; i < runs; i++) {

@@ -167,6 +167,12 @@ function addUnattendedCommands(program: Command, run: Runner): void {
     .action(() => run(async (cmd) => (await import('./commands/test-notify.js')).testNotifyCommand(cmd)));
 
   program
+    .command('metrics')
+    .description('Prometheus metrics of this server (text format, for node_exporter\'s textfile collector or a scrape): installed and channel revision, last run, downtime, download bytes, watchdog restarts; read from local files only, no network')
+    .option('--probe', 'also run the health check (adds letto_update_up)')
+    .action((opts: { probe?: boolean }) => run(async (cmd) => (await import('./commands/metrics.js')).metricsCommand(cmd, opts)));
+
+  program
     .command('history')
     .description('every recorded run (updates, rollbacks, watchdog restarts): time, from, to, result, duration')
     .option('--last <n>', 'only the newest N runs', parseCountArg)

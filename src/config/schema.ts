@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { DURATION_FORMS, parseDuration } from './duration.js';
+import { metricsSchema } from './metrics-schema.js';
 
 /** Where the config is read from when neither `--config` nor `LETTO_UPDATE_CONFIG` names a file. */
 export const DEFAULT_CONFIG_PATH = '/etc/letto-update/config.toml';
@@ -153,6 +154,7 @@ export const configSchema = z
       .default({}),
     notify: notifySchema.default({}),
     watchdog: watchdogSchema.default({}),
+    metrics: metricsSchema.default({}),
     docker: dockerSchema.optional(),
     database: databaseSchema.optional(),
   })

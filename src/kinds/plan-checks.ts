@@ -88,5 +88,5 @@ export async function writableFolder(folder: string, owner: Context['serviceUser
  * `plan` is the sentence for people ("update LeTTo from revision 6880 to 6886 (stable channel); TomEE will be restarted.").
  */
 export type UpdateDecision =
-  | { kind: 'install'; from: Revision | null; target: Revision; source: WarSource; plan: string; failedBefore: string | null }
-  | { kind: 'current' | 'skipped'; from: Revision | null; target: Revision; message: string };
+  | { kind: 'install'; from: Revision | null; target: Revision; available: Revision; source: WarSource; plan: string; failedBefore: string | null }
+  | { kind: 'current' | 'skipped'; from: Revision | null; target: Revision; available: Revision; message: string };

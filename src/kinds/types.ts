@@ -7,7 +7,7 @@
  * |---|---|---|
  * | installed revision | `revision.txt` in `webapps/letto.war` | the `revNNNN` tag of the images the running LeTTo containers use |
  * | fetch + verify | download the WAR into staging, check the zip | pull every LeTTo image of the revision, check each is there |
- * | keep the old one | copy the WAR to `paths.backups` | remember the running image ids in the journal, tag them `letto-update-previous` |
+ * | keep the old one | copy the WAR to `paths.backups` | remember the running image ids in the journal; each keeps a revision tag (`rev<N>` as pulled, else one added, or `letto-update-previous`) |
  * | switch | stop TomEE, swap the WAR, start TomEE | point every LeTTo image tag the compose files name at the target, `up -d` each folder in order |
  * | undo | put the backup WAR back, start, health | point the tags back at the remembered ids, `up -d`, health |
  *
@@ -171,8 +171,10 @@ export type DatabaseSummary = 'restored' | 'left alone';
  * What recovering from an unfinished journal did: `completed` (the killed run had already installed
  * the new revision; only its clean-up was left), `undone` (the previous revision is in webapps again,
  * and TomEE runs and answers if it ran before), or `untouched` (the killed run had not changed webapps
- * or TomEE yet), or `adopted` (LeTTo was found running healthy on a complete WAR of a known revision,
- * e.g. repaired by hand after exit 4, and was left as it is). `running` is the revision in webapps afterwards.
+ * or TomEE yet), or `adopted` (LeTTo was found running healthy on a complete WAR of a known revision — for
+ * Docker: every LeTTo container healthy on the image its compose tag names, of one known revision —
+ * e.g. repaired by hand after exit 4, and was left as it is). `running` is the revision in webapps
+ * (Docker: in the containers) afterwards.
  */
 export interface Recovery {
   kind: 'completed' | 'undone' | 'untouched' | 'adopted';
@@ -188,6 +190,12 @@ export interface HealthResult {
   healthy: boolean;
   last: string;
   seconds: number;
+  /**
+   * When the check stopped before its time-out because something failed for good (a Docker container
+   * that reported unhealthy or exited): what happened and after how long, e.g. `container X reported
+   * unhealthy after 9 s`. Unset when the time-out passed (or for TomEE, which waits it out).
+   */
+  stopped?: string;
   /** When not healthy, where an adapter has them: the log lines of what failed (secrets taken out). */
   log?: LogTail;
 }

@@ -9,6 +9,7 @@ import type { RunRecord } from '../store/state.js';
 import { adapterFor, adapterOfJournal } from '../kinds/index.js';
 import type { Fetched } from '../kinds/types.js';
 import { settleScripts } from '../store/script-groups.js';
+import { writeMetricsTextfile } from '../report/metrics-textfile.js';
 import type { InstallOutcome, Recovery } from '../kinds/types.js';
 import { describeJournal, unfinishedJournal } from '../store/journal.js';
 import { elapsedSeconds } from '../time.js';
@@ -33,6 +34,10 @@ export interface RunReport {
   durationSeconds: number;
   /** For a failed health check of a Docker install: the logs of the services that failed it (secrets taken out), for the notice. */
   log?: LogTail;
+  /** `update`: the revision the channel offered when the run read it. */
+  available?: Revision | null;
+  /** Seconds LeTTo was down: from stopping it until it answered its health check again, or the rollback ended (absent: not stopped). */
+  downtimeSeconds?: number;
   /** What an automatic rollback or a recovery did with LeTTo's databases (`[database]`). */
   database?: 'restored' | 'left alone';
 }
@@ -41,6 +46,10 @@ export interface RunReport {
 export interface Known {
   from: Revision | null;
   to: Revision | null;
+  /** `update`: the channel's revision once read. */
+  available?: Revision | null;
+  /** The nightly run (`update --cron`), recorded as such. */
+  cron?: boolean;
 }
 
 /** Builds a report of this run: `report(result, message, extra)`. */
@@ -56,6 +65,7 @@ export function reporter(ctx: Context, command: RunReport['command'], known: Kno
     to: known.to,
     message,
     durationSeconds: elapsedSeconds(ctx, started),
+    ...(known.available !== undefined ? { available: known.available } : {}),
     ...extra,
   });
 }
@@ -76,27 +86,56 @@ export async function recordedRun(
   steps: (report: Reporter, journal: Journal) => Promise<RunReport>,
 ): Promise<RunReport> {
   const report = reporter(ctx, command, known);
+  const cron = known.cron ? { cron: true } : {};
+  const downtime = watchDowntime(ctx);
   await ctx.state.ensure();
   const lock = await acquireRunLock(ctx.state.dir, command, ctx.serviceUser);
   try {
     await recoverAndRecord(ctx);
     const journal = new Journal(ctx, command);
     try {
-      const done = await steps(report, journal);
+      const done = { ...(await steps(report, journal)), ...downtime.seconds() };
       await journal.finish();
-      await record(ctx, done);
+      await record(ctx, done, cron);
       return done;
     } catch (error) {
       if (journal.current?.step !== 'installed') await journal.finish().catch(() => undefined);
       if (error instanceof LettoError) {
         // recording must not hide the original error
-        await record(ctx, report(error instanceof BusyError ? 'busy' : 'failed', error.message, { hint: error.hint })).catch(() => undefined);
+        const failed = report(error instanceof BusyError ? 'busy' : 'failed', error.message, { hint: error.hint, ...downtime.seconds() });
+        await record(ctx, failed, cron).catch(() => undefined);
       }
       throw error;
     }
   } finally {
+    downtime.stop();
     await lock.release();
   }
+}
+
+/**
+ * Measures LeTTo's downtime in a run from the adapters' `critical` events (emitted from just before
+ * LeTTo is stopped until its health check passed, or the rollback ended). Wraps `ctx.emit` until `stop`.
+ * @returns `seconds()`: `{ downtimeSeconds }` (one decimal) once a critical window closed, else `{}`.
+ */
+function watchDowntime(ctx: Context): { seconds(): { downtimeSeconds?: number }; stop(): void } {
+  const emit = ctx.emit;
+  let since: Date | null = null;
+  let total: number | null = null;
+  ctx.emit = (event) => {
+    if (event.type === 'critical' && event.active) since = ctx.services.clock.now();
+    if (event.type === 'critical' && !event.active && since) {
+      total = (total ?? 0) + elapsedSeconds(ctx, since);
+      since = null;
+    }
+    emit(event);
+  };
+  return {
+    seconds: () => (total === null ? {} : { downtimeSeconds: Math.round(total * 10) / 10 }),
+    stop: () => {
+      ctx.emit = emit;
+    },
+  };
 }
 
 /**
@@ -180,8 +219,11 @@ export async function concludeInstall(ctx: Context, outcome: InstallOutcome, war
   }
 }
 
-/** Appends a finished run to the state folder's runs log (dry runs and cancelled runs are not runs). */
-export async function record(ctx: Context, report: RunReport): Promise<void> {
+/**
+ * Appends a finished run to the state folder's runs log (dry runs and cancelled runs are not runs),
+ * then rewrites the metrics textfile (`[metrics] textfile`, src/report/metrics-textfile.ts) when one is set.
+ */
+export async function record(ctx: Context, report: RunReport, extra: { cron?: boolean } = {}): Promise<void> {
   if (report.result === 'dry-run' || report.result === 'cancelled') return;
   const entry: RunRecord = {
     time: ctx.services.clock.now().toISOString(),
@@ -193,8 +235,13 @@ export async function record(ctx: Context, report: RunReport): Promise<void> {
     message: report.message,
     ...(report.sha256 ? { sha256: report.sha256 } : {}),
     ...(report.download ? { download: report.download } : {}),
+    ...(report.command === 'update' ? { channel: ctx.config.server.channel } : {}),
+    ...(report.available !== undefined ? { available: report.available } : {}),
+    ...(extra.cron ? { cron: true } : {}),
+    ...(report.downtimeSeconds !== undefined ? { downtimeSeconds: report.downtimeSeconds } : {}),
     ...(report.database ? { database: report.database } : {}),
   };
   await ctx.state.recordRun(entry);
+  await writeMetricsTextfile(ctx);
 }
 

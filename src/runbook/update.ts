@@ -43,10 +43,10 @@ export async function decideUpdate(ctx: Context, options: Pick<UpdateOptions, 'r
   const available = await readAvailable(ctx, channel);
   const target = options.revision ?? available;
   if (!options.force && from !== null && target === from) {
-    return { kind: 'current', from, target, message: `Revision ${from} is installed; it is the current ${options.revision ? 'one asked for' : channel + ' revision'}.` };
+    return { kind: 'current', from, target, available, message: `Revision ${from} is installed; it is the current ${options.revision ? 'one asked for' : channel + ' revision'}.` };
   }
   if (!options.force && options.revision === undefined && from !== null && from > target) {
-    return { kind: 'current', from, target, message: `Installed revision ${from} is newer than the ${channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).` };
+    return { kind: 'current', from, target, available, message: `Installed revision ${from} is newer than the ${channel} revision ${target}; nothing to do (use --revision ${target} --force to go back).` };
   }
   const failed = (await ctx.state.read()).failedRevision;
   if (options.cron && !options.force && failed && failed.revision === target) {
@@ -54,12 +54,13 @@ export async function decideUpdate(ctx: Context, options: Pick<UpdateOptions, 'r
       kind: 'skipped',
       from,
       target,
+      available,
       message: `Revision ${target} failed its health check on ${localTime(failed.time)} and is not tried again by the nightly run; revision ${from ?? 'unknown'} stays (a newer revision, or \`update --force\`, tries again).`,
     };
   }
   const source = sourceFor(target, available, channel);
   const plan = `update LeTTo from revision ${from ?? 'unknown'} to ${target} (${source.kind === 'channel' ? `${channel} channel` : 'from the archive'}); ${adapterFor(ctx).restartNote}.`;
-  return { kind: 'install', from, target, source, plan, failedBefore: failed && failed.revision === target ? localTime(failed.time) : null };
+  return { kind: 'install', from, target, available, source, plan, failedBefore: failed && failed.revision === target ? localTime(failed.time) : null };
 }
 
 /**
@@ -69,7 +70,7 @@ export async function decideUpdate(ctx: Context, options: Pick<UpdateOptions, 'r
  * @throws LettoError for failures before the server was touched (exit 1), config (2) or busy (75).
  */
 export async function runUpdate(ctx: Context, options: UpdateOptions): Promise<RunReport> {
-  const known: Known = { from: null, to: options.revision ?? null };
+  const known: Known = { from: null, to: options.revision ?? null, ...(options.cron ? { cron: true } : {}) };
   if (options.randomDelaySeconds) await ctx.services.clock.sleep(Math.random() * options.randomDelaySeconds);
   return notifyAfter(ctx, 'update', known, () =>
     recordedRun(ctx, 'update', known, (report, journal) => updateSteps(ctx, options, known, report, journal)),
@@ -83,6 +84,7 @@ async function updateSteps(ctx: Context, options: UpdateOptions, known: Known, r
   const adapter = adapterFor(ctx);
   const decision = await decideUpdate(ctx, options, (known.from = (await adapter.installed(ctx)).revision));
   known.to = decision.target;
+  known.available = decision.available;
   if (decision.kind !== 'install') return report(decision.kind, decision.message);
   const { from, target, source, plan } = decision;
   if (decision.failedBefore) ctx.emit({ type: 'warn', message: `Revision ${target} failed its health check before (${decision.failedBefore}); trying it again.` });

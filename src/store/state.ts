@@ -1,7 +1,7 @@
 import type { TransferSummary } from '../war/delta/summary.js';
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Revision } from '../revision.js';
+import type { Channel, Revision } from '../revision.js';
 import { ensureDir, giveTo, writeFileAtomically } from '../system/files.js';
 import type { Account } from '../system/users.js';
 
@@ -37,6 +37,13 @@ export interface RunRecord {
   sha256?: string;
   /** What downloading that WAR fetched (see TransferSummary in src/war/delta/summary.ts). */
   download?: TransferSummary;
+  /** `update`: the channel followed and the revision it offered when the run read it (for `metrics`, without asking the server again). */
+  channel?: Channel;
+  available?: Revision | null;
+  /** The nightly run (`update --cron`). */
+  cron?: boolean;
+  /** Seconds LeTTo was down for this run: from stopping it until it answered its health check again (or the rollback ended). */
+  downtimeSeconds?: number;
   /** What an automatic rollback or a recovery did with LeTTo's databases (`[database]`): `restored` from the dump, or `left alone`. */
   database?: 'restored' | 'left alone';
 }

@@ -129,7 +129,8 @@ export async function listDir(path: string): Promise<string[]> {
 /**
  * Writes a small file atomically and durably: a temporary file beside it (created with O_EXCL and
  * O_NOFOLLOW, so a planted symlink is never written through), fsync, rename over `path`, fsync of the
- * folder. Owned by the service user. On failure the temporary file is removed and `path` is as it was.
+ * folder. Owned by `owner`, with exactly `mode` (not narrowed by the umask: a textfile node_exporter reads
+ * must be 0644 under a cron umask of 077). On failure the temporary file is removed and `path` is as it was.
  * @throws the file system error (ENOSPC, EACCES, ESYMLINK when `path` is a symlink).
  */
 export async function writeFileAtomically(path: string, data: string, owner: Account, mode = 0o644): Promise<void> {
@@ -139,6 +140,7 @@ export async function writeFileAtomically(path: string, data: string, owner: Acc
   try {
     const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
     try {
+      await handle.chmod(mode);
       await handle.writeFile(data);
       await handle.sync();
     } finally {

@@ -4,6 +4,7 @@ import { BusyError, asLettoError } from '../errors.js';
 import { checkHealth, stopsTomee, type HealthReport } from '../report/health-check.js';
 import { acquireRunLock, runLockHolder } from '../store/lock.js';
 import type { LogTail } from '../system/log-tail.js';
+import { writeMetricsTextfile } from '../report/metrics-textfile.js';
 import { notify } from '../report/notify.js';
 import { recoverAndRecord } from '../runbook/run.js';
 import { adapterFor } from '../kinds/index.js';
@@ -41,7 +42,8 @@ export interface WatchdogReport {
  * user — never during a maintenance pause, while the backup lock exists, while an update holds the run
  * lock, or within `watchdog.grace` seconds after the last restart. A restart holds the run lock (no
  * update starts meanwhile) and the backup lock with our marker (LeTTo's own watchdog keeps still), is
- * recorded in runs.jsonl and notified. Counters live in `<state>/watchdog.json`.
+ * recorded in runs.jsonl and notified. Counters live in `<state>/watchdog.json`. A restart, and a check
+ * whose action differs from the last one, rewrites the metrics textfile (`[metrics] textfile`).
  * @throws only for config/state-folder problems (LettoError).
  */
 export async function watchdogOnce(ctx: Context): Promise<WatchdogReport> {
@@ -50,6 +52,7 @@ export async function watchdogOnce(ctx: Context): Promise<WatchdogReport> {
   const now = ctx.services.clock.now();
   const done = async (action: WatchdogAction, message: string, health: HealthReport | null, failures = counters.failures): Promise<WatchdogReport> => {
     await writeCounters(ctx, { ...counters, failures, lastCheck: now.toISOString(), lastAction: action });
+    if (action !== counters.lastAction) await writeMetricsTextfile(ctx);
     return { action, failures, threshold, message, health };
   };
 
@@ -80,6 +83,7 @@ async function restart(ctx: Context, health: HealthReport, failures: number, cou
   const adapter = adapterFor(ctx);
   const keep = async (action: WatchdogAction, message: string): Promise<WatchdogReport> => {
     await writeCounters(ctx, { ...counters, failures, lastCheck: started.toISOString(), lastAction: action });
+    if (action !== counters.lastAction) await writeMetricsTextfile(ctx);
     return { action, failures, threshold, message, health };
   };
   let lock;
@@ -115,7 +119,7 @@ async function restart(ctx: Context, health: HealthReport, failures: number, cou
         action = after.healthy ? 'restarted' : 'restart-failed';
         message = after.healthy
           ? `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); ${adapter.restarted.ok} after ${after.seconds} s.`
-          : `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); ${adapter.restarted.failed} within ${adapter.health(ctx).timeout} s (last: ${after.last}).`;
+          : `LeTTo did not answer ${checks(failures)} in a row (${health.summary}); ${adapter.restarted.failed}${after.stopped ? `: ${after.stopped}` : ` within ${adapter.health(ctx).timeout} s (last: ${after.last})`}.`;
         if (after.log) log = after.log;
       }
     } catch (error) {
@@ -130,6 +134,7 @@ async function restart(ctx: Context, health: HealthReport, failures: number, cou
     await ctx.state
       .recordRun({ time: ctx.services.clock.now().toISOString(), command: 'watchdog', from: health.revision, to: health.revision, result: action === 'restarted' ? 'restarted' : 'restart-failed', durationSeconds, message })
       .catch((error: Error) => ctx.emit({ type: 'warn', message: `Could not record the restart: ${error.message}` }));
+    await writeMetricsTextfile(ctx);
     await notify(ctx, { command: 'watchdog', result: action, from: health.revision, to: health.revision, durationSeconds, message, ...(hint ? { hint } : {}), ...(log ? { log } : {}) });
     return { action, failures: 0, threshold, message, health };
   } finally {

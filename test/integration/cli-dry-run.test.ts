@@ -66,9 +66,16 @@ const cases: Case[] = [
       'state folder': ['ok', /is writable/],
       symlinks: ['ok', /none of the \d+ names the update writes is a symbolic link/],
       'database dump': ['warn', /^not dumped before updates: the config has no \[database\] section \(see docs\/database\.md\)/],
-      'free space': ['ok', /the WAR is \d+\.\d MiB \(HEAD https:\/\/127\.0\.0\.1:\d+\/download\/letto\/letto-stable\.war\); .* free, .* needed/],
+      'WAR on server': ['ok', /^\d+\.\d MiB \(HEAD https:\/\/127\.0\.0\.1:\d+\/download\/letto\/letto-stable\.war\)$/],
+      'free space': ['ok', /the WAR is \d+\.\d MiB; .* free, .* needed/],
       health_url: ['ok', /HTTP 200 in \d+ ms/],
     },
+  },
+  {
+    name: 'a revision the archive does not have: the failed check says so, free space is not judged',
+    args: ['--revision', '6875'],
+    exitCode: 1,
+    expect: { 'WAR on server': ['FAIL', /Revision 6875 is not in the server's archive/], 'free space': ['skip', /the WAR was not found on the server/] },
   },
   { name: 'a backup is running', arrange: async (l) => void (await writeFile(l.backupLock, 'backup\n')), exitCode: 1, expect: { 'backup lock': ['FAIL', /exists: a backup is running, the update would exit 75/] } },
   {
@@ -132,7 +139,7 @@ describe('update --dry-run: a checked plan, nothing changed', () => {
         .filter((m): m is RegExpExecArray => m !== null)
         .map((m) => [m[2]!.trim(), { result: m[1]!, detail: m[3]! }]),
     );
-    expect([...table.keys()]).toEqual(['run lock', 'backup lock', 'interrupted run', 'service user', 'revisions', 'status script', 'stop script', 'start script', 'webapps', 'staging', 'backups', 'state folder', 'symlinks', 'database dump', 'free space', 'health_url']);
+    expect([...table.keys()]).toEqual(['run lock', 'backup lock', 'interrupted run', 'service user', 'revisions', 'status script', 'stop script', 'start script', 'webapps', 'staging', 'backups', 'state folder', 'symlinks', 'database dump', 'WAR on server', 'free space', 'health_url']);
     for (const [name, [result, detail]] of Object.entries(c.expect)) {
       expect(table.get(name)?.result, `${name}: ${table.get(name)?.detail}`).toBe(result);
       if (detail) expect(table.get(name)!.detail).toMatch(detail);
@@ -142,7 +149,7 @@ describe('update --dry-run: a checked plan, nothing changed', () => {
     expect(run.exitCode, run.stdout + run.stderr).toBe(c.exitCode);
     if (c.exitCode === 0) {
       expect(run.stderr).toBe('');
-      expect(lines.at(-2)).toMatch(/^(The update would go ahead: 16 checks, none failed\. )?Nothing was changed\.$/);
+      expect(lines.at(-2)).toMatch(/^(The update would go ahead: 17 checks, none failed\. )?Nothing was changed\.$/);
     } else {
       const failed = Object.entries(c.expect).filter(([, [r]]) => r === 'FAIL').map(([n]) => n);
       expect(run.stderr).toMatch(new RegExp(`^error: The update would not go ahead: \\d checks? failed \\(.*${failed[0]}.*\\)\\. Nothing was changed\\.\\nwhat to do: `));
@@ -166,7 +173,7 @@ describe('update --dry-run: a checked plan, nothing changed', () => {
     expect(run.exitCode).toBe(0);
     const report = JSON.parse(run.stdout) as { result: string; goAhead: boolean; from: number; to: number; checks: Array<{ name: string; result: string; detail: string }> };
     expect(report).toMatchObject({ command: 'update', result: 'dry-run', goAhead: true, from: 6880, to: 6886, action: 'install', exitCode: 0 });
-    expect(report.checks.find((c) => c.name === 'free space')!.detail).toContain(`${(warSize / 1024 / 1024).toFixed(1)} MiB (HEAD `);
+    expect(report.checks.find((c) => c.name === 'WAR on server')!.detail).toContain(`${(warSize / 1024 / 1024).toFixed(1)} MiB (HEAD `);
     const heads = server.requests.filter((r) => r.method === 'HEAD');
     expect(heads).toHaveLength(1);
     expect(heads[0]).toMatchObject({ path: '/download/letto/letto-stable.war', authorized: true, status: 200 });

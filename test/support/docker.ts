@@ -255,7 +255,7 @@ export async function installRevision(install: ComposeInstall, prefix: string, r
 }
 
 /** The ids of the install's containers (running or not), by the project label compose puts on them (docker is fast, docker-compose v1 is not). */
-async function containerIds(install: ComposeInstall, runningOnly = false): Promise<string[]> {
+export async function containerIds(install: ComposeInstall, runningOnly = false): Promise<string[]> {
   const ids: string[] = [];
   for (const project of install.projects) {
     const out = await sh('docker', ['ps', '-q', ...(runningOnly ? [] : ['-a']), '--filter', `label=com.docker.compose.project=${project}`]);

@@ -51,6 +51,8 @@ describe('a command loads only what it uses (issue 11: start-up of a monitoring 
     ['--version', null],
     ['health', 'health'],
     ['check', 'check'],
+    // issue 22: `metrics` without --probe reads only local files
+    ['metrics', 'metrics'],
   ])('%s loads neither the update runbook, Docker, the download client nor mail', (_label, command) => {
     const loaded = loadedBy(meta, command);
     expect(loaded.length).toBeGreaterThan(3);

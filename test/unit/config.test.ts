@@ -72,6 +72,7 @@ describe('loadConfig: defaults < file < environment < flags', () => {
       paths: { staging: '/opt/letto/war', backups: '/opt/letto/backup/war', keep: 5, state: '/var/lib/letto-update', backup_lock: '/sicherung/sqlsicherungaktiv', free_space_margin: 100 },
       notify: { email_to: [], email_from: '', smtp_url: '', smtp_user: '', smtp_password_file: '', sendmail: '/usr/sbin/sendmail', webhook_url: '', when: 'change' },
       watchdog: { interval: 60, failures: 3, grace: 300 },
+      metrics: { textfile: '' },
     });
     expect(configSchema.parse({})).toEqual(config);
   });

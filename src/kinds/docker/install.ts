@@ -6,11 +6,11 @@ import type { LogTail } from '../../system/log-tail.js';
 import type { Revision } from '../../revision.js';
 import { UndoList } from '../../runbook/undo.js';
 import { composeUp } from './compose.js';
-import { imageId, tag } from './engine.js';
+import { imageId, localImages, tag } from './engine.js';
 import type { DockerFetched } from './fetch.js';
 import { requireLettoServices } from './fetch.js';
-import { waitServicesHealthy } from './health.js';
-import { parseRef, revisionTag } from './refs.js';
+import { describeUnhealthy, waitServicesHealthy } from './health.js';
+import { parseRef, repositoryOf, revisionTag } from './refs.js';
 import type { InstallOutcome } from '../types.js';
 
 /** The tag that keeps the previous images when their revision is unknown. */
@@ -59,7 +59,7 @@ export async function installImages(ctx: Context, from: Revision | null, target:
     const health = await waitServicesHealthy(ctx, byRef(target.images));
     if (!health.healthy) {
       log = health.log ?? null; // read before the undo recreates the failed containers
-      throw new LettoError(`Revision ${target.revision ?? 'unknown'} did not become healthy within ${ctx.config.docker!.health_timeout} s (last: ${health.last}).`, {
+      throw new LettoError(`Revision ${target.revision ?? 'unknown'} ${describeUnhealthy(health, ctx.config.docker!.health_timeout)}.`, {
         hint: 'Look at `docker ps -a` and the logs of the LeTTo containers (`docker logs NAME`) for why it did not start.',
       });
     }
@@ -100,13 +100,25 @@ export async function runningImages(ctx: Context): Promise<ImagePointer[]> {
 }
 
 /**
- * Keeps the images running now: each gets the revision tag of `from` (so retention and `rollback --to`
- * know it), or `letto-update-previous` when the revision is unknown, so that moving the compose tag
- * away never leaves it untagged.
+ * Keeps the images running now, so that moving the compose tag away never leaves one untagged. An image
+ * that already carries the revision tag of `from` under its own name (e.g.
+ * `localhost:5000/lettohub/lettoserver:rev6880`, as it was pulled from the registry) keeps that and
+ * gets no other. Any other gets it (or `letto-update-previous` when the revision is unknown) in the
+ * repository the compose file names, registry included (`localhost:5000/lettohub/lettoserver:rev6880`
+ * for `localhost:5000/lettohub/lettoserver:stable`): never a name the admin's image did not have, such
+ * as a short `lettohub/lettoserver:rev6880` that looks as if it came from Docker Hub. Retention and
+ * `rollback --to` find a revision tag under any registry.
  */
 async function keepPrevious(ctx: Context, previous: ImagePointer[], from: Revision | null): Promise<void> {
-  ctx.emit({ type: 'step', step: 'backup', message: `Keeping the running images (${from === null ? PREVIOUS_TAG : revisionTag(ctx.config.docker!, from)})` });
-  for (const p of previous) await tag(ctx, p.id, `${parseRef(p.ref).name}:${from === null ? PREVIOUS_TAG : revisionTag(ctx.config.docker!, from)}`);
+  const keep = from === null ? PREVIOUS_TAG : revisionTag(ctx.config.docker!, from);
+  ctx.emit({ type: 'step', step: 'backup', message: `Keeping the running images (${keep})` });
+  const images = from === null ? [] : await localImages(ctx);
+  for (const p of previous) {
+    const { name } = parseRef(p.ref);
+    const tags = images.find((i) => i.id === p.id)?.tags ?? [];
+    if (tags.some((t) => parseRef(t).name === name && parseRef(t).tag === keep)) continue;
+    await tag(ctx, p.id, `${repositoryOf(p.ref)}:${keep}`);
+  }
 }
 
 /** Points every reference at its image id (`docker tag ID REF`): what compose's `up -d` then runs. */

@@ -1,11 +1,13 @@
 import { createBackupLock, releaseBackupLock } from '../../store/backup-lock.js';
 import type { Context } from '../../context.js';
 import { ExitCode, LettoError, asLettoError } from '../../errors.js';
-import { removeJournal, type JournalEntry } from '../../store/journal.js';
+import { removeJournal, type ImagePointer, type JournalEntry } from '../../store/journal.js';
+import type { Revision } from '../../revision.js';
 import { injectFault } from '../../system/fault.js';
-import { readLettoServices } from './compose.js';
-import { waitServicesHealthy } from './health.js';
-import { pruneImages } from './revisions.js';
+import { readLettoServices, type LettoService } from './compose.js';
+import { imageId } from './engine.js';
+import { servicesHealthyNow, waitServicesHealthy } from './health.js';
+import { pruneImages, serviceRevisions } from './revisions.js';
 import { byRef, pointAt, upAll } from './install.js';
 import type { Recovery } from '../types.js';
 import { describeJournal } from '../../store/journal.js';
@@ -21,7 +23,10 @@ const BEFORE_SWAP: ReadonlySet<JournalEntry['step']> = new Set(['download', 'bac
  * - killed after every service answered its health check (`installed`): only the bookkeeping is done;
  * - killed before any image reference moved (`download`, `backup`, `backup-lock`): nothing had changed
  *   (pulled images and the keep tags stay; the marker is removed);
- * - otherwise every LeTTo image reference is pointed back at the image id the journal remembered,
+ * - otherwise, first a look at what runs ({@link adoptHealthy}): every LeTTo container healthy on the
+ *   image its compose reference names, all of one known revision, health_url answering — the killed
+ *   run's new revision, or a repair by hand after exit 4 — is adopted as it is;
+ * - else every LeTTo image reference is pointed back at the image id the journal remembered,
  *   each compose folder brought up in order, and the health check run — under the backup lock.
  *
  * The journal is removed once this succeeded and kept when it failed, so the next run tries again.
@@ -40,11 +45,60 @@ export async function recoverImages(ctx: Context, journal: JournalEntry): Promis
   } else if (BEFORE_SWAP.has(journal.step) || !journal.previousImages?.length) {
     recovery = { kind: 'untouched', journal, running: journal.from, message: 'It had not moved any image or container yet; nothing needed undoing.' };
   } else {
-    recovery = await undo(ctx, journal);
+    recovery = (await adoptHealthy(ctx, journal)) ?? (await undo(ctx, journal));
   }
   await removeJournal(ctx.state.dir);
   ctx.emit({ type: 'notice', message: `Recovered from an interrupted ${journal.command}: ${recovery.message}` });
   return recovery;
+}
+
+/** Steps after which compose may have just recreated containers on the target: recovery waits for their health check, as the killed run would have. */
+const STARTING: ReadonlySet<JournalEntry['step']> = new Set(['start', 'health']);
+
+/**
+ * LeTTo runs healthy and whole: adopt it (record its revision as installed and known-good) and change
+ * nothing, as TomEE's recovery does. Null (undo instead) unless every LeTTo service has a container on
+ * the very image its compose reference points at (else a plain `up -d` would change what runs), they
+ * all run one known revision (their revision tags; else the journal's target or previous image ids),
+ * and they are healthy with health_url answering HTTP 200 — now, or after a kill at `start` or `health`
+ * within `docker.health_timeout` (the wait the killed run was in).
+ */
+async function adoptHealthy(ctx: Context, journal: JournalEntry): Promise<Recovery | null> {
+  const services = await readLettoServices(ctx).catch(() => []);
+  if (services.length === 0) return null;
+  const running: ImagePointer[] = [];
+  for (const s of services) {
+    const id = await imageId(ctx, s.ref);
+    if (!id || s.container?.imageId !== id) return null;
+    running.push({ ref: s.ref, id });
+  }
+  const revision = await revisionOf(ctx, journal, services, running);
+  if (revision === null) return null;
+  const expected = byRef(running);
+  const health = STARTING.has(journal.step) ? await waitServicesHealthy(ctx, expected) : await servicesHealthyNow(ctx, expected);
+  if (!health.healthy) return null;
+  const before = await ctx.state.read();
+  await ctx.state.write({ installed: revision, lastKnownGood: revision });
+  // the killed run's conclusion, when it is its revision that runs: retention, as after an update that ended by itself
+  if (revision === journal.to) await pruneImages(ctx, await readLettoServices(ctx), [journal.from, before.lastKnownGood, journal.to]);
+  const which = revision === journal.to ? 'the revision it was installing' : revision === journal.from ? 'the revision it started from' : 'put there by someone else';
+  const url = ctx.config.docker!.health_url;
+  return {
+    kind: 'adopted',
+    journal,
+    running: revision,
+    message: `Every LeTTo container (${services.length}) runs revision ${revision} (${which}), healthy${url ? `, and ${url} answers HTTP 200` : ''}; it was adopted as it is (no container recreated) and recorded as installed.`,
+  };
+}
+
+/** The one revision every service runs: by their revision tags, else by the journal's image ids; null when mixed or unknown. */
+async function revisionOf(ctx: Context, journal: JournalEntry, services: LettoService[], running: ImagePointer[]): Promise<Revision | null> {
+  const tagged = await serviceRevisions(ctx, services);
+  if (tagged.revision !== null) return tagged.revision;
+  const all = (pointers: ImagePointer[] | undefined) => running.every((r) => pointers?.some((p) => p.ref === r.ref && p.id === r.id));
+  if (journal.to !== null && all(journal.targetImages)) return journal.to;
+  if (journal.from !== null && all(journal.previousImages)) return journal.from;
+  return null;
 }
 
 /** Points every reference back at the remembered ids, brings the folders up, checks health. */

@@ -26,6 +26,16 @@ export function parseRef(ref: string): ParsedRef {
   return { registry: hasRegistry ? first : null, name: hasRegistry ? repo.slice(first.length + 1) : repo, tag };
 }
 
+/**
+ * The repository of an image reference as it is written, registry included, without tag or digest:
+ * `localhost:5000/lettohub/lettoserver` for `localhost:5000/lettohub/lettoserver:stable`,
+ * `lettohub/lettoserver` for `lettohub/lettoserver:stable`.
+ */
+export function repositoryOf(ref: string): string {
+  const { registry, name } = parseRef(ref);
+  return registry ? `${registry}/${name}` : name;
+}
+
 /** A LeTTo image: its name (without registry) starts with `docker.image_prefix`. */
 export function isLettoRef(ref: string, docker: DockerConfig): boolean {
   return parseRef(ref).name.startsWith(docker.image_prefix);

@@ -1,12 +1,12 @@
 /**
  * The checks of `update --dry-run` for a TomEE install (see src/runbook/plan.ts): who may act, the scripts,
- * the folders the update writes, symbolic links, free space for the WAR's real size (a HEAD to the
- * download server), and health_url answering now. Nothing is written; only the status script runs.
+ * the folders the update writes, symbolic links, the WAR on the download server (a HEAD: there, and its
+ * real size), free space for it, and health_url answering now. Nothing is written; only the status script runs.
  */
 import { dirname } from 'node:path';
 import { warPath, type Context } from '../../context.js';
 import { assertNoSymlinks, stagingNames } from './install.js';
-import { executableBy, ok, fail, writableFolder, type PlanStep } from '../plan-checks.js';
+import { executableBy, ok, fail, skip, writableFolder, type PlanStep } from '../plan-checks.js';
 import { channelFiles } from '../../revision.js';
 import { assertMayAct } from '../../config/session.js';
 import { backupPathFor, backupTempPath } from '../../war/backups.js';
@@ -60,17 +60,7 @@ export function tomeePlanSteps(ctx: Context): PlanStep[] {
       },
     },
     databasePlanStep(ctx),
-    {
-      name: 'free space',
-      needsInstall: true,
-      async run(install) {
-        const url = install!.source.kind === 'channel' ? new URL(channelFiles(install!.source.channel).war, ctx.config.server.url).href : await archiveWarUrl(ctx, install!.target);
-        const size = await ctx.services.http.size(url);
-        const needs = await checkFreeSpace(ctx, install!.target, size ?? undefined);
-        const where = needs.map((n) => `${n.folders.join(', ')}: ${mib(n.freeBytes)} free, ${mib(n.neededBytes)} needed`).join('; ');
-        return ok(`the WAR is ${size === null ? 'of unknown size (the server sent no Content-Length; estimated from the installed WAR)' : `${mib(size)} (HEAD ${url})`}; ${where}`);
-      },
-    },
+    ...warSteps(ctx),
     {
       name: 'health_url',
       needsInstall: true,
@@ -92,6 +82,33 @@ export function tomeePlanSteps(ctx: Context): PlanStep[] {
     },
   );
   return steps;
+}
+
+/** The WAR the update would download on the server (URL, and length in bytes from a HEAD), then free space for it. */
+function warSteps(ctx: Context): PlanStep[] {
+  /** The WAR's URL and length (bytes, null: not said), once found. */
+  let war: { url: string; size: number | null } | null = null;
+  return [
+    {
+      name: 'WAR on server',
+      needsInstall: true,
+      async run(install) {
+        const url = install!.source.kind === 'channel' ? new URL(channelFiles(install!.source.channel).war, ctx.config.server.url).href : await archiveWarUrl(ctx, install!.target);
+        war = { url, size: await ctx.services.http.size(url) };
+        return ok(war.size === null ? `${url} is there (HEAD; the server sent no Content-Length)` : `${mib(war.size)} (HEAD ${url})`);
+      },
+    },
+    {
+      name: 'free space',
+      needsInstall: true,
+      async run(install) {
+        if (!war) return skip('cannot be judged: the WAR was not found on the server (see above)');
+        const needs = await checkFreeSpace(ctx, install!.target, war.size ?? undefined);
+        const where = needs.map((n) => `${n.folders.join(', ')}: ${mib(n.freeBytes)} free, ${mib(n.neededBytes)} needed`).join('; ');
+        return ok(`the WAR is ${war.size === null ? 'of unknown size (the server sent no Content-Length; estimated from the installed WAR)' : mib(war.size)}; ${where}`);
+      },
+    },
+  ];
 }
 
 /** `251.3 MiB`, or `12.4 GiB` from 10 GiB on. */
