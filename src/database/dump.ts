@@ -63,11 +63,12 @@ class Tap extends Transform {
 /**
  * Dumps `database` into `folder` (see the module comment) and writes its sidecar.
  * @param fingerprint the schema fingerprint taken before (stored in the sidecar).
+ * @param timeoutSeconds the dump tool is killed after this long (`database.timeout`).
  * @returns the sidecar's content.
  * @throws LettoError when the dump tool fails (access denied, server down, …) or the disk is full;
  *   the partial file is removed, an older dump of the same name is left as it was.
  */
-export async function dumpDatabase(connection: Connection, database: string, folder: string, revision: Revision | null, fingerprint: string): Promise<DumpRecord> {
+export async function dumpDatabase(connection: Connection, database: string, folder: string, revision: Revision | null, fingerprint: string, timeoutSeconds = 3600): Promise<DumpRecord> {
   const path = join(folder, dumpName(revision, database));
   const temp = dumpTempPath(path);
   await rm(temp, { force: true });
@@ -80,12 +81,18 @@ export async function dumpDatabase(connection: Connection, database: string, fol
     child.on('close', (code) => resolve(code));
   });
   const tap = new Tap();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutSeconds * 1000);
   try {
     // O_EXCL: never written through a planted link; fsync'd before the rename
     await pipeline(child.stdout, createGzip({ level: 6 }), tap, createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
     const handle = await open(temp, 'r+');
     await handle.sync().finally(() => handle.close());
     const code = await exited;
+    if (timedOut) throw new LettoError(`Dumping database ${database} did not finish within ${timeoutSeconds} s (database.timeout).`, { hint: 'Raise database.timeout, or find out why the server is slow.' });
     if (code !== 0) throw explainFailure(`Dumping database ${database}`, connection, Buffer.concat(stderr).toString('utf8'), code);
     await rename(temp, path);
     await syncDir(folder);
@@ -96,6 +103,8 @@ export async function dumpDatabase(connection: Connection, database: string, fol
       throw new LettoError(`The disk is full: the dump of database ${database} did not fit into ${folder}.`, { hint: `Free space in ${folder} (old dumps and WAR backups), then run again.`, cause: error });
     }
     throw error;
+  } finally {
+    clearTimeout(timer);
   }
   const record: DumpRecord = { database, revision, path, sha256: tap.hash.digest('hex'), bytes: tap.bytes, time: new Date().toISOString(), fingerprint };
   await writeFileAtomically(`${path}.json`, JSON.stringify(record, null, 2) + '\n', currentAccount(), 0o600);

@@ -15,13 +15,15 @@ import { explainFailure, query, quoteName, quoteString, type Connection } from '
 import { verifyDump, type DumpRecord } from './dump.js';
 import { databaseCharset } from './fingerprint.js';
 import { injectFault } from '../system/fault.js';
+import { LettoError } from '../errors.js';
 
 /**
  * Restores `record.database` from `record.path` (see the module comment).
- * @throws LettoError when the dump is damaged or the server refuses; the database may then be
+ * @param timeoutSeconds the client is killed after this long (`database.timeout`).
+ * @throws LettoError when the dump is damaged, the server refuses or the time is up; the database may then be
  *   half-loaded, and the caller's journal step `restore` makes the next run load it again.
  */
-export async function restoreDatabase(connection: Connection, record: DumpRecord): Promise<void> {
+export async function restoreDatabase(connection: Connection, record: DumpRecord, timeoutSeconds = 3600): Promise<void> {
   await verifyDump(record);
   const charset = await databaseCharset(connection, record.database);
   const name = quoteName(record.database);
@@ -36,6 +38,11 @@ export async function restoreDatabase(connection: Connection, record: DumpRecord
     child.on('error', () => resolve(-1));
     child.on('close', (code) => resolve(code));
   });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutSeconds * 1000);
   try {
     await pipeline(createReadStream(record.path), createGunzip(), child.stdin);
   } catch (error) {
@@ -46,5 +53,7 @@ export async function restoreDatabase(connection: Connection, record: DumpRecord
     }
   }
   const code = await exited;
+  clearTimeout(timer);
+  if (timedOut) throw new LettoError(`Loading the dump ${record.path} into database ${record.database} did not finish within ${timeoutSeconds} s (database.timeout).`, { hint: 'Raise database.timeout; the next run (or `letto-update recover`) loads the dump again.' });
   if (code !== 0) throw explainFailure(`Loading the dump ${record.path} into database ${record.database}`, connection, Buffer.concat(stderr).toString('utf8'), code);
 }

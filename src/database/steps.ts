@@ -112,7 +112,7 @@ export async function dumpAll(ctx: Context, prepared: PreparedDumps, from: Revis
     for (const database of prepared.databases) {
       ctx.emit({ type: 'step', step: 'backup', message: `Dumping database ${database} into ${join(prepared.folder, dumpName(from, database))}` });
       const fingerprint = await schemaFingerprint(prepared.connection, database);
-      records.push(await dumpDatabase(prepared.connection, database, prepared.folder, from, fingerprint));
+      records.push(await dumpDatabase(prepared.connection, database, prepared.folder, from, fingerprint, ctx.config.database?.timeout));
     }
   } catch (error) {
     for (const record of records) await Promise.all([rm(record.path, { force: true }), rm(`${record.path}.json`, { force: true })]);
@@ -159,7 +159,7 @@ export async function restoreDumps(ctx: Context, dumps: DumpRecord[], changed: D
     await record?.(changed.map((d) => d.database));
     for (const dump of changed) {
       ctx.emit({ type: 'step', step: 'rollback', message: `The schema of database ${dump.database} changed: restoring it from ${dump.path}` });
-      await restoreDatabase(connection, dump);
+      await restoreDatabase(connection, dump, ctx.config.database?.timeout);
     }
   }
   const kept = dumps.filter((d) => !changed.some((c) => c.database === d.database)).map((d) => d.database);

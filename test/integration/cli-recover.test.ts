@@ -232,7 +232,7 @@ describe('recover after a SIGKILL in the middle of an update', () => {
   it('status names a stop script that a killed run left running, until recovery has waited for it', async () => {
     const { layout, config } = await killedAfterSwap('stop');
     // what a SIGKILL of letto-update while TomEE's stop script runs leaves: the script, in a group of its own
-    const script = spawn('sleep', ['2'], { detached: true, stdio: 'ignore' });
+    const script = spawn('sleep', ['6'], { detached: true, stdio: 'ignore' }); // long enough for status and recover to start on a loaded 2-core machine
     const owner = deadPid();
     await mkdir(join(layout.state, 'scripts'), { recursive: true });
     const record = { command: '/opt/letto/stop.sh', pgid: script.pid, process: processIdentity(script.pid!), started: new Date().toISOString(), timeout: 180, name: 'stop', owner: { pid: owner, process: null } };

@@ -100,6 +100,18 @@ describe.skipIf(!available)('database dump and restore (real MariaDB)', () => {
     await rm(empty, { recursive: true });
   });
 
+  it('database.timeout: a dump or a restore that takes longer is given up, no file left behind', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'letto-dumps-'));
+    const connection = localConnection(config());
+    await expect(dumpDatabase(connection, 'letto', empty, 6890, 'x', 0.001)).rejects.toThrow(/did not finish within 0.001 s \(database.timeout\)/);
+    expect(await readdir(empty)).toEqual([]);
+    const record = await dumpDatabase(connection, 'letto', empty, 6890, await schemaFingerprint(connection, 'letto'));
+    await expect(restoreDatabase(connection, record, 0.001)).rejects.toThrow(/did not finish within/);
+    await restoreDatabase(connection, record); // and again from the file, whole
+    expect((await query(connection, 'SELECT COUNT(*) FROM schule;', 'letto'))[0]).toEqual(['2']);
+    await rm(empty, { recursive: true });
+  });
+
   it('server down: says the server does not answer, no file left behind', async () => {
     const empty = await mkdtemp(join(tmpdir(), 'letto-dumps-'));
     const connection = localConnection({ ...config(), socket: join(empty, 'no.sock') });
