@@ -165,7 +165,7 @@ function addUnattendedCommands(program: Command, run: Runner): void {
 
   program
     .command('metrics')
-    .description('Prometheus metrics of this server (text format, for node_exporter\'s textfile collector or a scrape): installed and channel revision, last run, downtime, download bytes, watchdog restarts; read from local files only, no network')
+    .description('Prometheus metrics of this server (text format, for node_exporter\'s textfile collector or a scrape): installed and channel revision, last run, downtime, download bytes, watchdog restarts; read from local files only, no network. [metrics] textfile in the config keeps the same in a file, rewritten after every run')
     .option('--probe', 'also run the health check (adds letto_update_up)')
     .action((opts: { probe?: boolean }) => run(async (cmd) => (await import('./commands/metrics.js')).metricsCommand(cmd, opts)));
 
