@@ -39,6 +39,7 @@ import { describeWithDocker } from './describe-docker.js';
 import { startDownloadServer, writeServerSection, type DownloadServer } from './download-server.js';
 import { prng, testSeed } from './seeded.js';
 import { startWebhook, type WebhookReceiver } from './webhook.js';
+import { prometheusMissing, promtool } from './prometheus.js';
 
 /** A failure notice as the webhook receives it (the fields these tests look at). */
 type Notice = { result: string; logTail: { source: string; text: string } | null };
@@ -185,6 +186,12 @@ when = "error"
       const report = JSON.parse(status.stdout) as { kind: string; installed: number; mixed: boolean; services: Array<{ revision: number }> };
       expect(report).toMatchObject({ kind: 'docker', installed: 100, mixed: false });
       expect(report.services.map((s) => s.revision)).toEqual([100, 100, 100]);
+      // issue 22: `metrics` gives each service's revision, and promtool accepts it
+      const metrics = await cli(['metrics']);
+      expect(metrics.exitCode, metrics.stderr).toBe(0);
+      expect(metrics.stdout.match(/^letto_update_service_revision\{project="[^"]+",service="[^"]+"\} 100$/gm)).toHaveLength(3);
+      expect(metrics.stdout).toMatch(/^letto_update_info\{kind="docker",/m);
+      if (!prometheusMissing()) expect(await promtool(['check', 'metrics'], metrics.stdout)).toEqual({ code: 0, output: '' });
       const cron = await cli(['update', '--cron']);
       expect(cron.exitCode, cron.stderr).toBe(0);
       expect(cron.stdout + cron.stderr).toBe('');
