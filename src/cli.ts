@@ -115,7 +115,10 @@ function addUpdateCommands(program: Command, run: Runner): void {
     .description('go back to the revision installed before the current one, or to --to N (local backup, else the server archive; Docker: kept images, else the registry)')
     .option('--to <n>', 'revision to roll back to', parseRevisionArg)
     .option('--yes', 'do not ask for confirmation')
-    .action((opts: { to?: number; yes?: boolean }) => run(async (cmd) => (await import('./commands/rollback.js')).rollbackCommand(cmd, opts)));
+    .option('--dry-run', 'say what the rollback would do (revisions; with [database]: restore, keep, or refuse) and change nothing; exit 1 when it would refuse')
+    .option('--restore-database', 'when the schema differs from the target revision\'s dump: load that dump (loses everything written since; the current database is dumped first)')
+    .option('--keep-database', 'when the schema differs from the target revision\'s dump: keep today\'s database; the old revision runs against it')
+    .action((opts: import('./commands/rollback.js').RollbackFlags) => run(async (cmd) => (await import('./commands/rollback.js')).rollbackCommand(cmd, opts)));
 
   program
     .command('recover')
