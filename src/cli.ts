@@ -43,7 +43,8 @@ function parseCountArg(value: string): number {
  * when --help is shown.
  */
 function docsFolder(): string {
-  const candidates = [fileURLToPath(new URL('../docs/', import.meta.url)), '/usr/share/doc/letto-update/'];
+  // dist/cli.js and the bundle dist/bundle/cli.js lie one and two folders below the package's docs/
+  const candidates = [fileURLToPath(new URL('../docs/', import.meta.url)), fileURLToPath(new URL('../../docs/', import.meta.url)), '/usr/share/doc/letto-update/'];
   return (candidates.find((dir) => existsSync(join(dir, 'usage.md')) || existsSync(join(dir, 'usage.md.gz'))) ?? candidates[0]!).replace(/\/$/, '');
 }
 
