@@ -43,7 +43,8 @@ function parseCountArg(value: string): number {
  * when --help is shown.
  */
 function docsFolder(): string {
-  const candidates = [fileURLToPath(new URL('../docs/', import.meta.url)), '/usr/share/doc/letto-update/'];
+  // dist/cli.js and the bundle dist/bundle/cli.js lie one and two folders below the package's docs/
+  const candidates = [fileURLToPath(new URL('../docs/', import.meta.url)), fileURLToPath(new URL('../../docs/', import.meta.url)), '/usr/share/doc/letto-update/'];
   return (candidates.find((dir) => existsSync(join(dir, 'usage.md')) || existsSync(join(dir, 'usage.md.gz'))) ?? candidates[0]!).replace(/\/$/, '');
 }
 
@@ -168,7 +169,7 @@ function addUnattendedCommands(program: Command, run: Runner): void {
 
   program
     .command('metrics')
-    .description('Prometheus metrics of this server (text format, for node_exporter\'s textfile collector or a scrape): installed and channel revision, last run, downtime, download bytes, watchdog restarts; read from local files only, no network')
+    .description('Prometheus metrics of this server (text format, for node_exporter\'s textfile collector or a scrape): installed and channel revision, last run, downtime, download bytes, watchdog restarts; read from local files only, no network. [metrics] textfile in the config keeps the same in a file, rewritten after every run')
     .option('--probe', 'also run the health check (adds letto_update_up)')
     .action((opts: { probe?: boolean }) => run(async (cmd) => (await import('./commands/metrics.js')).metricsCommand(cmd, opts)));
 
