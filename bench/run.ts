@@ -39,6 +39,11 @@ if (process.argv.includes('--textfile')) {
   await import('./textfile.js');
   process.exit(0);
 }
+// `--database`: the database dump and restore benchmark (bench/database.ts) instead of this one
+if (process.argv.includes('--database')) {
+  await import('./database.js');
+  process.exit(0);
+}
 
 const REVISION = 6886;
 const USER = 'letto';

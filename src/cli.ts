@@ -43,7 +43,8 @@ function parseCountArg(value: string): number {
  * when --help is shown.
  */
 function docsFolder(): string {
-  const candidates = [fileURLToPath(new URL('../docs/', import.meta.url)), '/usr/share/doc/letto-update/'];
+  // dist/cli.js and the bundle dist/bundle/cli.js lie one and two folders below the package's docs/
+  const candidates = [fileURLToPath(new URL('../docs/', import.meta.url)), fileURLToPath(new URL('../../docs/', import.meta.url)), '/usr/share/doc/letto-update/'];
   return (candidates.find((dir) => existsSync(join(dir, 'usage.md')) || existsSync(join(dir, 'usage.md.gz'))) ?? candidates[0]!).replace(/\/$/, '');
 }
 
@@ -115,7 +116,10 @@ function addUpdateCommands(program: Command, run: Runner): void {
     .description('go back to the revision installed before the current one, or to --to N (local backup, else the server archive; Docker: kept images, else the registry)')
     .option('--to <n>', 'revision to roll back to', parseRevisionArg)
     .option('--yes', 'do not ask for confirmation')
-    .action((opts: { to?: number; yes?: boolean }) => run(async (cmd) => (await import('./commands/rollback.js')).rollbackCommand(cmd, opts)));
+    .option('--dry-run', 'say what the rollback would do (revisions; with [database]: restore, keep, or refuse) and change nothing; exit 1 when it would refuse')
+    .option('--restore-database', 'when the schema differs from the target revision\'s dump: load that dump (loses everything written since; the current database is dumped first)')
+    .option('--keep-database', 'when the schema differs from the target revision\'s dump: keep today\'s database; the old revision runs against it')
+    .action((opts: import('./commands/rollback.js').RollbackFlags) => run(async (cmd) => (await import('./commands/rollback.js')).rollbackCommand(cmd, opts)));
 
   program
     .command('recover')
@@ -165,7 +169,7 @@ function addUnattendedCommands(program: Command, run: Runner): void {
 
   program
     .command('metrics')
-    .description('Prometheus metrics of this server (text format, for node_exporter\'s textfile collector or a scrape): installed and channel revision, last run, downtime, download bytes, watchdog restarts; read from local files only, no network')
+    .description('Prometheus metrics of this server (text format, for node_exporter\'s textfile collector or a scrape): installed and channel revision, last run, downtime, download bytes, watchdog restarts; read from local files only, no network. [metrics] textfile in the config keeps the same in a file, rewritten after every run')
     .option('--probe', 'also run the health check (adds letto_update_up)')
     .action((opts: { probe?: boolean }) => run(async (cmd) => (await import('./commands/metrics.js')).metricsCommand(cmd, opts)));
 

@@ -26,6 +26,7 @@ export function statusCommand(run: CommandRun): Promise<number> {
       out.line(`script still running: the ${scriptLabel(script)} ${script.command} of an interrupted run (process group ${script.pgid}, since ${localTime(script.started)}); the next update, rollback or \`letto-update recover\` waits for it until ${deadline}, then ends it.`);
     }
     if (report.failedRevision) out.line(`failed revision: ${report.failedRevision.revision} (${localTime(report.failedRevision.time)}); the nightly run skips it until a newer one appears`);
+    out.line(`database: ${report.database}`);
     if (report.watchdogPause) out.line(`watchdog: paused ${describePause(report.watchdogPause)}`);
     return report.running && report.healthy ? ExitCode.ok : ExitCode.failed;
   });

@@ -8,10 +8,10 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { isLoopbackHost } from '../system/loopback.js';
-import { configSchema, DEFAULT_CONFIG_PATH, dockerSchema, type Config, type ConfigFlags, type LoadedConfig } from './schema.js';
+import { configSchema, DEFAULT_CONFIG_PATH, dockerSchema, databaseSchema, type Config, type ConfigFlags, type LoadedConfig } from './schema.js';
 import { describeUser } from './secrets.js';
 
-export { configSchema, DEFAULT_CONFIG_PATH, type Config, type ConfigFlags, type DockerConfig, type LoadedConfig } from './schema.js';
+export { configSchema, DEFAULT_CONFIG_PATH, type Config, type ConfigFlags, type DockerConfig, type DatabaseConfig, type LoadedConfig } from './schema.js';
 export { readPassword, readSecretFile } from './secrets.js';
 export { isLoopbackHost } from '../system/loopback.js';
 
@@ -170,7 +170,7 @@ function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.ProcessEnv):
   const applied = new Map<string, string>();
   const known = new Map<string, string[]>();
   // [docker] is optional (its presence makes a Docker install); its variables are known all the same
-  const defaults = { ...configSchema.parse({}), docker: dockerSchema.parse({ compose_dirs: ['/'] }) };
+  const defaults = { ...configSchema.parse({}), docker: dockerSchema.parse({ compose_dirs: ['/'] }), database: databaseSchema.parse({}) };
   for (const [sectionName, keys] of Object.entries(defaults)) {
     const names: string[] = [];
     known.set(`LETTO_UPDATE_${sectionName.toUpperCase()}_`, names);

@@ -91,6 +91,23 @@ export const dockerSchema = z
   .strict();
 
 /**
+ * `[database]`: LeTTo's MySQL/MariaDB databases, dumped before every update and restored when an automatic
+ * rollback needs it (src/database/, docs/database.md). Without it, no dump is made.
+ */
+export const databaseSchema = z
+  .object({
+    databases: stringList.pipe(z.array(z.string().regex(/^[A-Za-z0-9_$-]+\*?$/, 'must be database names like "letto" (Docker: "letto_*" for every school)')).min(1, 'must name at least one database')).default(['letto']),
+    socket: z.string().default(''),
+    user: z.string().default('root'),
+    option_file: z.string().default(''),
+    dump_command: z.string().default(''),
+    client_command: z.string().default(''),
+    container: z.string().default('letto-mysql'),
+    timeout: seconds.default(3600),
+  })
+  .strict();
+
+/**
  * The one schema of the config file: types, defaults (a standard LeTTo install) and messages.
  * Every section and key is documented in docs/configuration.md.
  */
@@ -150,6 +167,7 @@ export const configSchema = z
     watchdog: watchdogSchema.default({}),
     metrics: metricsSchema.default({}),
     docker: dockerSchema.optional(),
+    database: databaseSchema.optional(),
   })
   .strict();
 
@@ -157,6 +175,8 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 /** The validated `[docker]` section. */
 export type DockerConfig = z.infer<typeof dockerSchema>;
+/** The validated `[database]` section. */
+export type DatabaseConfig = z.infer<typeof databaseSchema>;
 /** Values given on the command line; they win over file and environment. */
 export interface ConfigFlags {
   channel?: 'stable' | 'daily';

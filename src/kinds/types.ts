@@ -118,7 +118,7 @@ export interface Adapter {
    * (undo list) and checks health again. Records each step in `journal` before doing it.
    * @returns the outcome (never throws for expected failures).
    */
-  install(ctx: Context, from: Revision | null, fetched: Fetched, journal: Journal): Promise<InstallOutcome>;
+  install(ctx: Context, from: Revision | null, fetched: Fetched, journal: Journal, options?: InstallOptions): Promise<InstallOutcome>;
   /** After `installed`: clean-up and retention (`paths.keep`), never removing a revision in `protect`. */
   conclude(ctx: Context, fetched: Fetched, protect: Array<Revision | null>): Promise<void>;
   /** Finishes or undoes what a killed run left (see docs/reliability.md). @throws LettoError (exit 4). */
@@ -153,12 +153,21 @@ export interface Adapter {
  * - `rollback-failed`: putting the previous revision back failed too; the server needs a person (exit 4).
  *
  * `log`: the log lines of what failed its health check, read before the undo (a Docker install's
- * `docker logs`; TomEE's catalina.out tail is read when the notice is sent).
+ * `docker logs`; TomEE's catalina.out tail is read when the notice is sent). `database`: what the
+ * rollback did with LeTTo's databases (`[database]`, src/database/steps.ts).
  */
 export type InstallOutcome =
   | { result: 'installed'; started: boolean; message: string }
   | { result: 'failed'; error: LettoError }
-  | { result: 'rolled-back' | 'rollback-failed'; error: LettoError; message: string; log?: LogTail };
+  | { result: 'rolled-back' | 'rollback-failed'; error: LettoError; message: string; log?: LogTail; database?: DatabaseSummary };
+
+/** Options of {@link Adapter.install}: `restoreDumps`, dumps to load after the dump of the current databases, before the swap (`rollback --restore-database`). */
+export interface InstallOptions {
+  restoreDumps?: JournalEntry['dumps'];
+}
+
+/** What an automatic rollback or a recovery did with LeTTo's databases: `restored` (at least one) from the dump, or `left alone`. */
+export type DatabaseSummary = 'restored' | 'left alone';
 
 /**
  * What recovering from an unfinished journal did: `completed` (the killed run had already installed
@@ -174,6 +183,8 @@ export interface Recovery {
   journal: JournalEntry;
   running: Revision | null;
   message: string;
+  /** What was done with LeTTo's databases (`[database]`): restored from the killed run's dumps, or left alone. */
+  database?: DatabaseSummary;
 }
 
 /** Result of waiting for health: healthy or not, the last answer seen, and the seconds waited. */

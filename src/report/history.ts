@@ -12,7 +12,10 @@ export async function runHistory(ctx: Context, last?: number): Promise<RunRecord
   return last === undefined ? runs : runs.slice(-last);
 }
 
-/** One aligned line per run for humans: `2026-11-21 03:15:02 CET  update    6880 → 6886  updated  48.2 s` (local time, as `status` shows it). */
+/**
+ * One aligned line per run for humans: `2026-11-21 03:15:02 CET  update    6880 → 6886  updated  48.2 s` (local time, as `status` shows it),
+ * followed by `database restored` / `database left alone` when a rollback or recovery decided about LeTTo's databases.
+ */
 export function formatHistory(runs: RunRecord[]): string[] {
   if (runs.length === 0) return [];
   const times = runs.map((run) => localTime(run.time));
@@ -21,6 +24,7 @@ export function formatHistory(runs: RunRecord[]): string[] {
   return [header, ...runs.map((run, i) => {
     const time = times[i]!.padEnd(width);
     const revisions = run.command === 'watchdog' ? `${run.to ?? '?'}` : `${run.from ?? '?'} → ${run.to ?? '?'}`;
-    return `${time}  ${run.command.padEnd(8)}  ${revisions.padEnd(13)}  ${run.result.padEnd(15)}  ${run.durationSeconds.toFixed(1).padStart(6)} s`;
+    const database = run.database ? `  database ${run.database}` : '';
+    return `${time}  ${run.command.padEnd(8)}  ${revisions.padEnd(13)}  ${run.result.padEnd(15)}  ${run.durationSeconds.toFixed(1).padStart(6)} s${database}`;
   })];
 }

@@ -59,6 +59,8 @@ export interface StatusReport {
   unfinished: string | null;
   /** TomEE scripts (stop, start, restart, status) that killed runs left running; `started` ISO 8601, `timeout` seconds. */
   orphanedScripts: Array<Pick<ScriptRecord, 'name' | 'command' | 'pgid' | 'started' | 'timeout'>>;
+  /** LeTTo's databases: dumped before every update (and the newest dump kept), or that `[database]` is missing (docs/database.md). */
+  database: string;
 }
 
 /** `status`: installed revision, whether TomEE (or the containers) runs, one health probe, the last run. */
@@ -81,6 +83,8 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
   const failedRevision = (await ctx.state.read()).failedRevision ?? null;
   const watchdogPause = await readPause(ctx);
   const scripts = (await orphanedScripts(ctx)).map(({ name, command, pgid, started, timeout }) => ({ name, command, pgid, started, timeout }));
+  const { describeDatabase } = await import('../database/plan.js');
+  const database = await describeDatabase(ctx);
   if (status.running && !url) {
     healthy = true;
     health = 'no health_url configured; the containers run';
@@ -99,6 +103,7 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
     orphanedScripts: scripts,
     failedRevision,
     watchdogPause,
+    database,
   };
 }
 

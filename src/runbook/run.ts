@@ -38,6 +38,8 @@ export interface RunReport {
   available?: Revision | null;
   /** Seconds LeTTo was down: from stopping it until it answered its health check again, or the rollback ended (absent: not stopped). */
   downtimeSeconds?: number;
+  /** What an automatic rollback or a recovery did with LeTTo's databases (`[database]`). */
+  database?: 'restored' | 'left alone';
 }
 
 /** Revisions learnt so far in a run, so that a failure can still be recorded with them. */
@@ -171,6 +173,7 @@ function recoveredReport(recovery: Recovery, durationSeconds: number): RunReport
     to: recovery.running,
     message: `${describeJournal(recovery.journal)} ${recovery.message}`,
     durationSeconds,
+    ...(recovery.database ? { database: recovery.database } : {}),
   };
 }
 
@@ -212,7 +215,7 @@ export async function concludeInstall(ctx: Context, outcome: InstallOutcome, war
     }
     case 'rolled-back':
     case 'rollback-failed':
-      return report(outcome.result, `${outcome.error.message} ${outcome.message}`, { ...extra, hint: outcome.error.hint, ...(outcome.log ? { log: outcome.log } : {}) });
+      return report(outcome.result, `${outcome.error.message} ${outcome.message}`, { ...extra, hint: outcome.error.hint, ...(outcome.log ? { log: outcome.log } : {}), ...(outcome.database ? { database: outcome.database } : {}) });
   }
 }
 
@@ -236,6 +239,7 @@ export async function record(ctx: Context, report: RunReport, extra: { cron?: bo
     ...(report.available !== undefined ? { available: report.available } : {}),
     ...(extra.cron ? { cron: true } : {}),
     ...(report.downtimeSeconds !== undefined ? { downtimeSeconds: report.downtimeSeconds } : {}),
+    ...(report.database ? { database: report.database } : {}),
   };
   await ctx.state.recordRun(entry);
   await writeMetricsTextfile(ctx);

@@ -2,6 +2,7 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from '../context.js';
 import type { Revision } from '../revision.js';
+import type { DumpRecord } from '../database/dump.js';
 import { syncDir, writeFileAtomically } from '../system/files.js';
 import { injectFault } from '../system/fault.js';
 import { processIdentity } from '../system/proc.js';
@@ -11,9 +12,11 @@ import { localTime } from '../time.js';
 /**
  * The steps a run records in its journal before doing them, in runbook order. `installed` is recorded
  * once the new revision answered its health check (or was swapped in while TomEE stayed stopped);
- * `undo` once a failed install starts putting the previous revision back.
+ * `undo` once a failed install starts putting the previous revision back. With a `[database]` section,
+ * `dump` before LeTTo's databases are dumped (LeTTo stopped, before the swap) and `restore` before a
+ * database whose schema changed is restored from its dump (src/database/steps.ts).
  */
-export const JOURNAL_STEPS = ['download', 'backup', 'backup-lock', 'stop', 'swap', 'start', 'health', 'installed', 'undo'] as const;
+export const JOURNAL_STEPS = ['download', 'backup', 'backup-lock', 'stop', 'dump', 'swap', 'start', 'health', 'installed', 'undo', 'restore'] as const;
 export type JournalStep = (typeof JOURNAL_STEPS)[number];
 
 /**
@@ -62,6 +65,10 @@ export interface JournalEntry {
    * admin had stopped is not in it. Missing in journals of older versions: the groups found then.
    */
   composeGroups?: ComposeCall[];
+  /** The dumps this run made of LeTTo's databases (with their schema fingerprints), once made. */
+  dumps?: DumpRecord[];
+  /** The databases being restored from their dumps (step `restore`): a recovery restores them again. */
+  restoring?: string[];
 }
 
 /**
@@ -174,6 +181,16 @@ export class Journal {
   abandon(): void {
     this.entry = null;
   }
+}
+
+/**
+ * Rewrites an unfinished journal found on disk (recovery has no {@link Journal} of its own): e.g. the
+ * step `restore` before recovery restores a database, so that a recovery killed in turn restores again.
+ * @throws the file system error when it cannot be written (the step is then not done).
+ */
+export async function rewriteJournal(ctx: Context, entry: JournalEntry): Promise<void> {
+  await writeFileAtomically(journalPath(ctx.state.dir), JSON.stringify({ ...entry, written: ctx.services.clock.now().toISOString() }, null, 2) + '\n', ctx.serviceUser);
+  injectFault(entry.step);
 }
 
 /** Removes the journal and leftovers of its atomic writes, durably. */

@@ -44,6 +44,8 @@ export interface RunRecord {
   cron?: boolean;
   /** Seconds LeTTo was down for this run: from stopping it until it answered its health check again (or the rollback ended). */
   downtimeSeconds?: number;
+  /** What an automatic rollback or a recovery did with LeTTo's databases (`[database]`): `restored` from the dump, or `left alone`. */
+  database?: 'restored' | 'left alone';
 }
 
 /** `state.json`: what the tool knows beyond the WAR itself. */

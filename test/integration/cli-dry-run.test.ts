@@ -65,6 +65,7 @@ const cases: Case[] = [
       backups: ['ok', /is writable/],
       'state folder': ['ok', /is writable/],
       symlinks: ['ok', /none of the \d+ names the update writes is a symbolic link/],
+      'database dump': ['warn', /^not dumped before updates: the config has no \[database\] section \(see docs\/database\.md\)/],
       'WAR on server': ['ok', /^\d+\.\d MiB \(HEAD https:\/\/127\.0\.0\.1:\d+\/download\/letto\/letto-stable\.war\)$/],
       'free space': ['ok', /the WAR is \d+\.\d MiB; .* free, .* needed/],
       health_url: ['ok', /HTTP 200 in \d+ ms/],
@@ -138,7 +139,7 @@ describe('update --dry-run: a checked plan, nothing changed', () => {
         .filter((m): m is RegExpExecArray => m !== null)
         .map((m) => [m[2]!.trim(), { result: m[1]!, detail: m[3]! }]),
     );
-    expect([...table.keys()]).toEqual(['run lock', 'backup lock', 'interrupted run', 'service user', 'revisions', 'status script', 'stop script', 'start script', 'webapps', 'staging', 'backups', 'state folder', 'symlinks', 'WAR on server', 'free space', 'health_url']);
+    expect([...table.keys()]).toEqual(['run lock', 'backup lock', 'interrupted run', 'service user', 'revisions', 'status script', 'stop script', 'start script', 'webapps', 'staging', 'backups', 'state folder', 'symlinks', 'database dump', 'WAR on server', 'free space', 'health_url']);
     for (const [name, [result, detail]] of Object.entries(c.expect)) {
       expect(table.get(name)?.result, `${name}: ${table.get(name)?.detail}`).toBe(result);
       if (detail) expect(table.get(name)!.detail).toMatch(detail);
@@ -148,7 +149,7 @@ describe('update --dry-run: a checked plan, nothing changed', () => {
     expect(run.exitCode, run.stdout + run.stderr).toBe(c.exitCode);
     if (c.exitCode === 0) {
       expect(run.stderr).toBe('');
-      expect(lines.at(-2)).toMatch(/^(The update would go ahead: 16 checks, none failed\. )?Nothing was changed\.$/);
+      expect(lines.at(-2)).toMatch(/^(The update would go ahead: 17 checks, none failed\. )?Nothing was changed\.$/);
     } else {
       const failed = Object.entries(c.expect).filter(([, [r]]) => r === 'FAIL').map(([n]) => n);
       expect(run.stderr).toMatch(new RegExp(`^error: The update would not go ahead: \\d checks? failed \\(.*${failed[0]}.*\\)\\. Nothing was changed\\.\\nwhat to do: `));

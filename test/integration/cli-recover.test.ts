@@ -232,7 +232,8 @@ describe('recover after a SIGKILL in the middle of an update', () => {
   it('status names a stop script that a killed run left running, until recovery has waited for it', async () => {
     const { layout, config } = await killedAfterSwap('stop');
     // what a SIGKILL of letto-update while TomEE's stop script runs leaves: the script, in a group of its own
-    const script = spawn('sleep', ['2'], { detached: true, stdio: 'ignore' });
+    // 10 s: status and recover must both start while it still runs, also on a busy machine (2 s was not enough at load 20)
+    const script = spawn('sleep', ['10'], { detached: true, stdio: 'ignore' });
     const owner = deadPid();
     await mkdir(join(layout.state, 'scripts'), { recursive: true });
     const record = { command: '/opt/letto/stop.sh', pgid: script.pid, process: processIdentity(script.pid!), started: new Date().toISOString(), timeout: 180, name: 'stop', owner: { pid: owner, process: null } };

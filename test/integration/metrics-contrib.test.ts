@@ -74,7 +74,7 @@ describeWithPrometheus('contrib: Prometheus alert rules and the Grafana dashboar
 
   it('promtool check rules accepts the rules; promtool test rules passes', async () => {
     const check = await promtool(['check', 'rules', RULES]);
-    expect(check.output).toContain('SUCCESS: 6 rules found');
+    expect(check.output).toContain('SUCCESS: 7 rules found');
     expect(check.code).toBe(0);
     const test = await promtool(['test', 'rules', RULE_TESTS]);
     expect(test.output).toContain('SUCCESS');
@@ -84,7 +84,7 @@ describeWithPrometheus('contrib: Prometheus alert rules and the Grafana dashboar
   it('each alert is proven to fire and to stay quiet: its test fails when its expression never fires, and when it fires on every series', async () => {
     const rules = await readFile(RULES, 'utf8');
     const alerts = [...rules.matchAll(/- alert: (\w+)/g)].map((m) => m[1]!);
-    expect(alerts).toEqual(['LettoUpdateFailed', 'LettoRollbackFailed', 'LettoRevisionsBehind', 'LettoDaysBehind', 'LettoNightlyRunMissing', 'LettoDownAfterWatchdogRestart']);
+    expect(alerts).toEqual(['LettoUpdateFailed', 'LettoRollbackFailed', 'LettoRevisionsBehind', 'LettoDaysBehind', 'LettoNightlyRunMissing', 'LettoNightlyRunNeverRan', 'LettoDownAfterWatchdogRestart']);
     await copyFile(RULE_TESTS, join(dir, 'letto-update-rules.test.yml'));
     for (const alert of alerts) {
       for (const [expr, what] of [['vector(0) > 1', 'never firing'], ['{__name__=~"letto_update_.+"}', 'firing on every series']]) {

@@ -36,7 +36,7 @@ export async function installImages(ctx: Context, from: Revision | null, target:
     calls = activeCalls(services);
     schools = schoolsOf(services.filter((s) => !s.stopped));
     await journal.record('backup', { from, to: target.revision, previousImages: previous, targetImages: target.images, composeGroups: calls });
-    await keepPrevious(ctx, previous, from);
+    await keepRunningImages(ctx, previous, from);
     await journal.record('backup-lock', { backupLock: lockPath });
   } catch (error) {
     return { result: 'failed', error: asLettoError(error) };
@@ -117,8 +117,9 @@ export async function runningImages(ctx: Context, services: LettoService[]): Pro
  * for `localhost:5000/lettohub/lettoserver:stable`): never a name the admin's image did not have, such
  * as a short `lettohub/lettoserver:rev6880` that looks as if it came from Docker Hub. Retention and
  * `rollback --to` find a revision tag under any registry.
+ * @throws LettoError when docker cannot list the images or tag one.
  */
-async function keepPrevious(ctx: Context, previous: ImagePointer[], from: Revision | null): Promise<void> {
+export async function keepRunningImages(ctx: Context, previous: ImagePointer[], from: Revision | null): Promise<void> {
   const keep = from === null ? PREVIOUS_TAG : revisionTag(ctx.config.docker!, from);
   ctx.emit({ type: 'step', step: 'backup', message: `Keeping the running images (${keep})` });
   const images = from === null ? [] : await localImages(ctx);

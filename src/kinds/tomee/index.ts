@@ -21,7 +21,7 @@ export const tomeeAdapter: Adapter = {
   restarted: { ok: 'TomEE was restarted and answers again', failed: 'TomEE was restarted but does not answer' },
   restartFailedHint: (ctx) => `Look at ${ctx.config.tomee.start}, ${ctx.config.tomee.status} and catalina.out; \`letto-update watchdog pause\` stops the watchdog while you work.`,
   async load() {
-    await Promise.all([import('./install.js'), import('./recover.js'), import('../../war/download.js'), import('../../war/backups.js'), import('./health.js'), import('../../war/verify.js')]);
+    await Promise.all([import('./install.js'), import('./recover.js'), import('../../war/download.js'), import('../../war/backups.js'), import('./health.js'), import('../../war/verify.js'), import('../../database/retention.js')]);
   },
   installed: (ctx) => readInstalled(ctx),
   beforeFetch: async (ctx, from, to, journal) => (await import('./install.js')).beforeDownload(ctx, from, to, journal),
@@ -33,12 +33,14 @@ export const tomeeAdapter: Adapter = {
         : await explainDiskFull(`while downloading into ${ctx.config.paths.staging}`, 'Nothing was changed.', () => downloadRevision(ctx, revision, why.source));
     return { ...war, where: war.path };
   },
-  install: async (ctx, from, fetched, journal) => (await import('./install.js')).installWar(ctx, from, asWar(fetched), journal),
+  install: async (ctx, from, fetched, journal, options) => (await import('./install.js')).installWar(ctx, from, asWar(fetched), journal, options),
   async conclude(ctx, fetched, protect) {
     const { discardStaged } = await import('../../war/download.js');
     const { pruneBackups } = await import('../../war/backups.js');
+    const { pruneDumps } = await import('../../database/retention.js');
     await discardStaged(ctx, asWar(fetched));
-    await pruneBackups(ctx, protect);
+    // a revision's database dumps go with its WAR backup
+    await pruneDumps(ctx.config.paths.backups, await pruneBackups(ctx, protect));
   },
   recover: async (ctx, journal) => (await import('./recover.js')).recoverJournal(ctx, journal),
   async runtime(ctx) {

@@ -13,7 +13,21 @@ import { refuseSymlink } from '../../system/files.js';
 import { checkFreeSpace } from './space.js';
 import { startTomee, stopTomee, tomeeStatus } from './scripts.js';
 import { UndoList } from '../../runbook/undo.js';
-import type { InstallOutcome } from '../types.js';
+import type { InstallOptions, InstallOutcome } from '../types.js';
+import type { DumpRecord } from '../../database/dump.js';
+import { dumpAll, prepareDumps, restoreChanged, restoreDumps, type DatabaseOutcome, type PreparedDumps } from '../../database/steps.js';
+
+/**
+ * What the runbook learnt that the unwinding needs: `touched` (TomEE was stopped, also found stopped
+ * by the undo), `swapped` (the WAR was swapped), `dumpFailed` (the database dump failed: the update is
+ * refused, exit 1), `database` (what the undo did with the databases).
+ */
+interface InstallState {
+  touched: boolean;
+  swapped: boolean;
+  dumpFailed: boolean;
+  database: DatabaseOutcome | null;
+}
 
 
 
@@ -26,11 +40,13 @@ import type { InstallOutcome } from '../types.js';
  * @param from the installed revision (null: unknown); @param target a verified WAR.
  * @returns the outcome (never throws for expected failures).
  */
-export async function installWar(ctx: Context, from: Revision | null, target: WarFile, journal?: Journal): Promise<InstallOutcome> {
+export async function installWar(ctx: Context, from: Revision | null, target: WarFile, journal?: Journal, options: InstallOptions = {}): Promise<InstallOutcome> {
   let backup: WarFile | null;
+  let databases: PreparedDumps | null;
   const lockPath = ctx.config.paths.backup_lock;
   try {
     await refusePlantedSymlinks(ctx, from);
+    databases = await prepareDumps(ctx, from);
     const backupPath = backupPathFor(ctx, from);
     await journal?.record('backup', { from, to: target.revision, target: target.path, temps: [backupTempPath(backupPath)] });
     backup = await backupInstalled(ctx, from);
@@ -42,8 +58,7 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
   if ('error' in lock) return { result: 'failed', error: lock.error };
   const { marker } = lock;
   const undo = new UndoList();
-  /** touched: TomEE was stopped (also found stopped by the undo); swapped: the WAR was swapped. */
-  const state = { touched: false, swapped: false };
+  const state: InstallState = { touched: false, swapped: false, dumpFailed: false, database: null };
   ctx.emit({ type: 'critical', active: true });
   const fromLabel = `revision ${backup?.revision ?? from ?? 'unknown'}`;
   try {
@@ -65,6 +80,7 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
       ctx.emit({ type: 'warn', message: 'TomEE was not running before the update; it is left stopped (start it with the start script).' });
     }
     if (backup) undo.push(`put ${fromLabel} back into webapps`, () => swapWar(ctx, backup));
+    if (databases) await dumpBeforeSwap(ctx, databases, from, undo, state, journal, options.restoreDumps ?? []);
     await journal?.record('swap', { temps: [swapTempPath(ctx)] });
     state.swapped = true;
     await swapWar(ctx, target);
@@ -96,6 +112,29 @@ export async function installWar(ctx: Context, from: Revision | null, target: Wa
 }
 
 /**
+ * Step "dump" (TomEE stopped, before the swap): dumps LeTTo's databases and registers the undo that
+ * restores those whose schema changed before the previous revision starts again; then loads `restore`
+ * (`rollback --restore-database`: the target revision's dumps).
+ * @throws the dump's LettoError, with `state.dumpFailed` set (the update is then refused, exit 1).
+ */
+async function dumpBeforeSwap(ctx: Context, databases: PreparedDumps, from: Revision | null, undo: UndoList, state: InstallState, journal: Journal | undefined, restore: DumpRecord[]): Promise<void> {
+  const dumps = await dumpAll(ctx, databases, from, journal).catch((error: unknown) => {
+    state.dumpFailed = true;
+    throw error;
+  });
+  undo.push('restore the databases whose schema changed', async () => {
+    state.database = await restoreChanged(ctx, dumps, journal);
+  });
+  // rollback --restore-database: the target revision's dumps, loaded once the current ones are safe
+  if (restore.length > 0) await restoreDumps(ctx, restore, restore, async (restoring) => journal?.record('restore', { restoring }));
+}
+
+/** A dump that failed refuses the update: the dump's error, and that nothing was changed. */
+function refusedByDump(error: LettoError, now: string): LettoError {
+  return new LettoError(`${error.message} The update was refused before anything changed: no dump, no update; ${now}.`, { hint: error.hint, cause: error });
+}
+
+/**
  * After a failed install step: runs the undo list and tells how it ended: `failed` (nothing had been
  * touched), `rolled-back` (the previous revision answers again) or `rollback-failed` (the journal is
  * kept on disk for the next run). `touched`: TomEE was stopped; `swapped`: the WAR was swapped.
@@ -104,7 +143,7 @@ async function unwindFailed(
   ctx: Context,
   error: LettoError,
   undo: UndoList,
-  state: { touched: boolean; swapped: boolean },
+  state: InstallState,
   fromLabel: string,
   journal: Journal | undefined,
 ): Promise<InstallOutcome> {
@@ -112,12 +151,16 @@ async function unwindFailed(
   ctx.emit({ type: 'warn', message: error.message });
   if (state.touched) await journal?.record('undo').catch(() => undefined);
   const unwind = await undo.unwind(ctx.emit);
+  if (state.dumpFailed && unwind.ok) return { result: 'failed', error: refusedByDump(error, state.touched ? `TomEE runs ${fromLabel} again` : 'TomEE was not running and is left stopped') };
   if (!state.touched && unwind.ok) return { result: 'failed', error };
   if (state.touched && unwind.ok) {
     return {
       result: 'rolled-back',
       error,
-      message: state.swapped ? `${fromSentence} was put back and answers its health check again.` : `The WAR in webapps was not changed; TomEE runs ${fromLabel} again and it answers its health check.`,
+      message:
+        (state.swapped ? `${fromSentence} was put back and answers its health check again.` : `The WAR in webapps was not changed; TomEE runs ${fromLabel} again and it answers its health check.`) +
+        (state.database ? ` ${state.database.sentence}` : ''),
+      ...(state.database ? { database: state.database.summary } : {}),
     };
   }
   journal?.abandon(); // kept on disk: the next run (or \`letto-update recover\`) tries again

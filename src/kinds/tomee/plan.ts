@@ -14,6 +14,7 @@ import { archiveWarUrl } from '../../war/download.js';
 import { checkFreeSpace } from './space.js';
 import { explodedPath, swapTempPath } from './swap.js';
 import { tomeeStatus, type TomeeStatus } from './scripts.js';
+import { databasePlanStep } from '../../database/plan.js';
 
 const MIB = 1024 * 1024;
 
@@ -58,6 +59,7 @@ export function tomeePlanSteps(ctx: Context): PlanStep[] {
         return ok(`none of the ${names.length} names the update writes is a symbolic link`);
       },
     },
+    databasePlanStep(ctx),
     ...warSteps(ctx),
     {
       name: 'health_url',

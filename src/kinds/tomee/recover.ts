@@ -4,7 +4,8 @@ import { MARKER_PREFIX, createBackupLock, inspectBackupLock, releaseBackupLock }
 import { catalinaOut, warPath, type Context } from '../../context.js';
 import { ExitCode, LettoError, asLettoError } from '../../errors.js';
 import { isSameProcessAlive } from '../../system/proc.js';
-import { readJournal, removeJournal, type JournalEntry } from '../../store/journal.js';
+import { readJournal, removeJournal, rewriteJournal, type JournalEntry } from '../../store/journal.js';
+import { changedDumps, restoreDumps, type DatabaseOutcome } from '../../database/steps.js';
 import type { Revision } from '../../revision.js';
 import { backupTempPath } from '../../war/backups.js';
 import { discardStaged } from '../../war/download.js';
@@ -53,7 +54,8 @@ export async function recoverJournal(ctx: Context, journal: JournalEntry): Promi
   } else if (BEFORE_STOP.has(journal.step)) {
     recovery = { kind: 'untouched', journal, running: journal.from, message: `It had not changed webapps or TomEE yet; its temporary files were removed.` };
   } else {
-    recovery = (await adoptHealthy(ctx, journal)) ?? (await undo(ctx, journal));
+    // a restore cut short: LeTTo must not be adopted on a half-loaded database
+    recovery = (journal.step === 'restore' ? null : await adoptHealthy(ctx, journal)) ?? (await undo(ctx, journal));
   }
   await removeJournal(ctx.state.dir);
   ctx.emit({ type: 'notice', message: `Recovered from an interrupted ${journal.command}: ${recovery.message}` });
@@ -129,13 +131,16 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
     // without a usable backup, the WAR in webapps stays: it is complete (the swap is one rename)
     const running = backup ? journal.from : await readWarRevision(war).catch(() => null);
     await ctx.state.write({ installed: running });
+    const database = await recoverDatabases(ctx, journal);
+    const note = database ? ` ${database.sentence}` : '';
+    const field = database ? { database: database.summary } : {};
     const what = putBack
       ? `${label} was put back into webapps`
       : backup
         ? `webapps holds ${label} already`
         : `no usable backup of ${label}, so webapps keeps revision ${running ?? 'unknown'}`;
     if (!journal.wasRunning && !runningNow) {
-      return { kind: 'undone', journal, running, message: `It was undone: ${what}; TomEE was not running before and is left stopped.` };
+      return { kind: 'undone', journal, running, message: `It was undone: ${what}; TomEE was not running before and is left stopped.${note}`, ...field };
     }
     if (!(await tomeeStatus(ctx)).running) await startTomee(ctx);
     const health = await waitHealthy(ctx);
@@ -146,7 +151,7 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
     if (!after.running) {
       throw new LettoError(`${ctx.config.tomee.health_url} answers HTTP 200, but the status script says TomEE is stopped: the answer does not come from the TomEE letto-update manages (another server on that port, or a status script that looks at the wrong PID file).`, {});
     }
-    return { kind: 'undone', journal, running, message: `It was undone: ${what}; TomEE runs and answers its health check.` };
+    return { kind: 'undone', journal, running, message: `It was undone: ${what}; TomEE runs and answers its health check.${note}`, ...field };
   } catch (caught) {
     const error = asLettoError(caught);
     throw new LettoError(`Recovering from the interrupted ${journal.command} failed: ${error.message} LeTTo may be down.`, {
@@ -158,6 +163,18 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
     if (marker) await releaseBackupLock(lockPath, marker).catch(() => undefined);
     ctx.emit({ type: 'critical', active: false });
   }
+}
+
+/**
+ * The killed run's dumps (journal `dumps`): each database whose schema changed since its dump, or whose
+ * restore was cut short (step `restore`), is restored with TomEE stopped; the others are left alone.
+ * @returns what was done (null when the killed run had made no dump).
+ */
+async function recoverDatabases(ctx: Context, journal: JournalEntry): Promise<DatabaseOutcome | null> {
+  if (!journal.dumps?.length) return null;
+  const changed = await changedDumps(ctx, journal.dumps, journal.step === 'restore' ? (journal.restoring ?? []) : []);
+  if (changed.length > 0 && (await tomeeStatus(ctx)).running) await stopTomee(ctx);
+  return restoreDumps(ctx, journal.dumps, changed, (restoring) => rewriteJournal(ctx, { ...journal, step: 'restore', restoring }));
 }
 
 /**
