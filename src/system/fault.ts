@@ -7,7 +7,8 @@
  * is complete and flushed, not yet renamed) and `swap:renamed` (renamed over letto.war, the exploded
  * folder not yet removed); and one inside recovery, `recover:swapped` (the backup is back in webapps,
  * TomEE not yet started, the journal not yet removed); and one in the delta download, `delta:directory`
- * (the remote central directory is in staging with its sidecar, no entry data fetched yet).
+ * (the remote central directory is in staging with its sidecar, no entry data fetched yet); and one in the database restore,
+ * `restore:created` (the database dropped and created again, the dump not yet loaded).
  */
 export function injectFault(point: string): void {
   const wanted = process.env.LETTO_UPDATE_FAULT;

@@ -179,6 +179,21 @@ describe.skipIf(!available)('update with a [database] section (real MariaDB, sta
     expect(runs.at(-1)).toMatchObject({ command: 'rollback', database: 'restored' });
   }, 120_000);
 
+  it('killed right after the restore dropped and created the database (fault point restore:created), then recover: the database is the dump again', async () => {
+    const { layout, config } = await setup({ migrating: [6890] });
+    const before = await content();
+    const killed = await runCli(['--config', config, 'update', '--yes', '--channel', 'daily'], { env: { LETTO_UPDATE_FAULT: 'restore:created' } });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(await db.sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='letto';")).toBe('0');
+    const r = await runCli(['--config', config, 'recover']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/Database letto restored from the dump taken before the update/);
+    expect(await content()).toBe(before);
+    expect(await readWarRevision(layout.war)).toBe(6880);
+    const runs = (await readFile(join(layout.state, 'runs.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { command: string; database?: string });
+    expect(runs.at(-1)).toMatchObject({ command: 'recover', database: 'restored' });
+  }, 120_000);
+
   it('kill -9 at seeded random moments during the dump and during the restore, then the admin\'s immediate re-run: the database as before or as the dump, never between', async () => {
     const random = prng(testSeed('database kill test'));
     const kills = Number(process.env.LETTO_DATABASE_KILLS ?? 4);
