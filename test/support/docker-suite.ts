@@ -531,7 +531,7 @@ when = "error"
 
     // last: a server with several schools (test/support/docker-schools-suite.ts), on the images published above
     const closeSchools = schoolsCases({
-      test: (name, fn, timeoutMs) => test(name, true, fn, timeoutMs),
+      test: (name, core, fn, timeoutMs) => test(name, core, fn, timeoutMs),
       root: () => root,
       id,
       prefix,
