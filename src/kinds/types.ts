@@ -61,6 +61,12 @@ export interface ServiceRevision {
   health: string | null;
 }
 
+/** A URL the health check asks, and the school it belongs to (null: the whole install). */
+export interface HealthTarget {
+  url: string;
+  school: string | null;
+}
+
 /** Is LeTTo running? `description` is one line for `status` (e.g. `TomEE: running (PID 1234)`). */
 export interface Runtime {
   running: boolean;
@@ -129,6 +135,12 @@ export interface Adapter {
   restart(ctx: Context): Promise<void>;
   /** The URL and timeout (s) of the health check (`url` may be empty for Docker: containers only). */
   health(ctx: Context): { url: string; timeout: number };
+  /**
+   * The URLs `status` asks, each with the school it belongs to (null: the whole install): TomEE's
+   * `health_url`; a Docker install's `health_url` list, a URL naming `{school}` once for each school
+   * whose containers run (from `installed.services`). Empty: the containers' own health only.
+   */
+  healthTargets(ctx: Context, installed: InstalledRevision): HealthTarget[];
   /**
    * Waits until LeTTo answers its health check or the timeout passes (after a watchdog restart). When it
    * does not, a Docker install adds `log`: `docker logs` of the services that failed. Never throws.

@@ -70,11 +70,14 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
   const status = await adapter.runtime(ctx);
   let healthy: boolean | null = null;
   let health = `not checked (${adapter.kind === 'tomee' ? 'TomEE is' : 'LeTTo\'s containers are'} not running)`;
-  const url = adapter.health(ctx).url;
-  if (status.running && url) {
-    const probe = await ctx.services.http.probe(url, 10);
-    healthy = probe.ok && probe.status === 200;
-    health = probe.ok ? `HTTP ${probe.status} in ${probe.ms} ms` : `no answer: ${probe.error}`;
+  const targets = adapter.healthTargets(ctx, installed);
+  if (status.running && targets.length > 0) {
+    // every school's URL of a Docker server with several schools, each named in the line
+    const answers = await Promise.all(targets.map(async (target) => ({ target, probe: await ctx.services.http.probe(target.url, 10) })));
+    healthy = answers.every(({ probe }) => probe.ok && probe.status === 200);
+    health = answers
+      .map(({ target, probe }) => `${target.school ? `school ${target.school}: ` : targets.length > 1 ? `${target.url}: ` : ''}${probe.ok ? `HTTP ${probe.status} in ${probe.ms} ms` : `no answer: ${probe.error}`}`)
+      .join('; ');
   }
   const runs = await ctx.state.runs();
   // the journal's reader only for `status`, not for `check`
@@ -85,7 +88,7 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
   const scripts = (await orphanedScripts(ctx)).map(({ name, command, pgid, started, timeout }) => ({ name, command, pgid, started, timeout }));
   const { describeDatabase } = await import('../database/plan.js');
   const database = await describeDatabase(ctx);
-  if (status.running && !url) {
+  if (status.running && targets.length === 0) {
     healthy = true;
     health = 'no health_url configured; the containers run';
   }

@@ -76,8 +76,10 @@ export function schoolsCases(env: SchoolsSuiteEnv): () => Promise<void> {
     await expectAllOn(100);
     const status = await cli(['--json', 'status']);
     expect(status.exitCode, status.stdout + status.stderr).toBe(0);
-    const report = JSON.parse(status.stdout) as { installed: number; mixed: boolean; services: Array<{ name: string; school?: string; revision: number }> };
-    expect(report).toMatchObject({ installed: 100, mixed: false });
+    const report = JSON.parse(status.stdout) as { installed: number; mixed: boolean; healthy: boolean; health: string; services: Array<{ name: string; school?: string; revision: number }> };
+    expect(report).toMatchObject({ installed: 100, mixed: false, healthy: true });
+    // each school's own URL asked (health_url names {school}), each named in the health line
+    expect(report.health).toMatch(/^school a: HTTP 200 in \d+ ms; school b: HTTP 200 in \d+ ms; school c: HTTP 200 in \d+ ms$/);
     expect(report.services.filter((s) => s.school).map((s) => `${s.school} ${s.name} ${s.revision}`).sort()).toEqual(SCHOOLS.map((s) => `${s} ${env.id}-s-letto/lettoserver-${s} 100`));
     expect((await cli(['status'])).stdout).toContain(`school b: ${env.id}-s-letto/lettoserver-b  ${env.prefix}lettoserver:stable  revision 100  running (healthy)`);
     expect(report.services).toHaveLength(5);

@@ -1,6 +1,7 @@
 import type { DockerFetched } from './fetch.js';
 import type { Revision } from '../../revision.js';
-import type { Adapter, Fetched } from '../types.js';
+import type { Adapter, Fetched, HealthTarget } from '../types.js';
+import { healthUrls } from './schools.js';
 
 /**
  * A Docker install (LeTTo's installs since 2023): LeTTo's images (`docker.image_prefix`), brought up by
@@ -67,6 +68,11 @@ export const dockerAdapter: Adapter = {
   },
   // status, `health` and the watchdog's probe ask one URL: the first without {school} (the update's health check asks every school's)
   health: (ctx) => ({ url: [ctx.config.docker!.health_url].flat().find((u) => u !== '' && !u.includes('{school}')) ?? '', timeout: ctx.config.docker!.health_timeout }),
+  healthTargets(ctx, installed) {
+    const running = (installed.services ?? []).filter((s) => s.state === 'running' && s.school !== undefined);
+    const schools = [...new Set(running.map((s) => s.school!))].sort();
+    return healthUrls(ctx.config.docker!).flatMap((url): HealthTarget[] => (url.includes('{school}') ? schools.map((school) => ({ url: url.replaceAll('{school}', school), school })) : [{ url, school: null }]));
+  },
   waitHealthy: async (ctx) => (await import('./health.js')).waitServicesHealthy(ctx, null),
   async listLocal(ctx) {
     const { readLettoServices } = await import('./compose.js');
