@@ -140,7 +140,7 @@ export interface Adapter {
    * `health_url`; a Docker install's `health_url` list, a URL naming `{school}` once for each school
    * whose containers run (from `installed.services`). Empty: the containers' own health only.
    */
-  healthTargets(ctx: Context, installed: InstalledRevision): HealthTarget[];
+  healthTargets(ctx: Context, installed: InstalledRevision): Promise<HealthTarget[]>;
   /**
    * Waits until LeTTo answers its health check or the timeout passes (after a watchdog restart). When it
    * does not, a Docker install adds `log`: `docker logs` of the services that failed. Never throws.

@@ -70,7 +70,7 @@ export async function runStatus(ctx: Context): Promise<StatusReport> {
   const status = await adapter.runtime(ctx);
   let healthy: boolean | null = null;
   let health = `not checked (${adapter.kind === 'tomee' ? 'TomEE is' : 'LeTTo\'s containers are'} not running)`;
-  const targets = adapter.healthTargets(ctx, installed);
+  const targets = await adapter.healthTargets(ctx, installed);
   if (status.running && targets.length > 0) {
     // every school's URL of a Docker server with several schools, each named in the line
     const answers = await Promise.all(targets.map(async (target) => ({ target, probe: await ctx.services.http.probe(target.url, 10) })));

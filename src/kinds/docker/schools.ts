@@ -27,19 +27,16 @@ export function schoolsOf(services: LettoService[]): string[] {
 }
 
 /**
- * The URLs to ask for `services` (those that should be up): each `docker.health_url`, one per school
- * for a URL naming `{school}` (none when no school is up), in the order of the list.
+ * Each `docker.health_url` in the order of the list, one per school of `schools` for a URL naming
+ * `{school}` (none when no school is up).
  */
+export function schoolUrls(docker: DockerConfig, schools: string[]): Array<{ url: string; school: string | null }> {
+  return healthUrls(docker).flatMap((url): Array<{ url: string; school: string | null }> => (url.includes('{school}') ? schools.map((school) => ({ url: url.replaceAll('{school}', school), school })) : [{ url, school: null }]));
+}
+
+/** The URLs to ask for `services` (those that should be up): {@link schoolUrls} of their schools. */
 export function healthTargets(docker: DockerConfig, services: LettoService[]): HealthTarget[] {
-  const targets: HealthTarget[] = [];
-  for (const url of healthUrls(docker)) {
-    if (!url.includes('{school}')) {
-      targets.push({ url, school: null, blame: services });
-      continue;
-    }
-    for (const school of schoolsOf(services)) targets.push({ url: url.replaceAll('{school}', school), school, blame: services.filter((s) => s.group.school === school) });
-  }
-  return targets;
+  return schoolUrls(docker, schoolsOf(services)).map((t) => ({ ...t, blame: t.school === null ? services : services.filter((s) => s.group.school === t.school) }));
 }
 
 /** A service in messages: `lettoserver-b (school b)`, or the service name. */

@@ -49,7 +49,7 @@ export const tomeeAdapter: Adapter = {
   },
   restart: (ctx) => restartTomee(ctx),
   health: (ctx) => ({ url: ctx.config.tomee.health_url, timeout: ctx.config.tomee.health_timeout }),
-  healthTargets: (ctx) => [{ url: ctx.config.tomee.health_url, school: null }],
+  healthTargets: async (ctx) => [{ url: ctx.config.tomee.health_url, school: null }],
   waitHealthy: async (ctx) => (await import('./health.js')).waitHealthy(ctx),
   async listLocal(ctx) {
     const { listBackups } = await import('../../war/backups.js');
