@@ -5,8 +5,7 @@ import type { Revision } from '../revision.js';
 import type { DumpRecord } from '../database/dump.js';
 import { syncDir, writeFileAtomically } from '../system/files.js';
 import { injectFault } from '../system/fault.js';
-import { processIdentity } from '../system/proc.js';
-import { isSameProcessAlive } from '../system/proc.js';
+import { isSameProcessAlive, processIdentity } from '../system/proc.js';
 import { localTime } from '../time.js';
 
 /**

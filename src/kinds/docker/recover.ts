@@ -1,17 +1,16 @@
-import { createBackupLock, releaseBackupLock } from '../../store/backup-lock.js';
+import { createBackupLock, releaseBackupLock, releaseStaleMarker } from '../../store/backup-lock.js';
 import type { Context } from '../../context.js';
 import { ExitCode, LettoError, asLettoError } from '../../errors.js';
-import { removeJournal, type ImagePointer, type JournalEntry } from '../../store/journal.js';
+import { describeJournal, removeJournal, type ImagePointer, type JournalEntry } from '../../store/journal.js';
 import type { Revision } from '../../revision.js';
 import { injectFault } from '../../system/fault.js';
 import { activeCalls, readLettoServices, type LettoService } from './compose.js';
 import { imageId } from './engine.js';
 import { servicesHealthyNow, waitServicesHealthy } from './health.js';
 import { pruneImages, serviceRevisions } from './revisions.js';
+import { healthTargets } from './schools.js';
 import { byRef, pointAt, upAll } from './install.js';
 import type { Recovery } from '../types.js';
-import { describeJournal } from '../../store/journal.js';
-import { releaseStaleMarker } from '../../store/backup-lock.js';
 
 /** Steps before which no image reference had been moved and no container recreated. */
 const BEFORE_SWAP: ReadonlySet<JournalEntry['step']> = new Set(['download', 'backup', 'backup-lock']);
@@ -85,7 +84,7 @@ async function adoptHealthy(ctx: Context, journal: JournalEntry): Promise<Recove
   // the killed run's conclusion, when it is its revision that runs: retention, as after an update that ended by itself
   if (revision === journal.to) await pruneImages(ctx, await readLettoServices(ctx), [journal.from, before.lastKnownGood, journal.to]);
   const which = revision === journal.to ? 'the revision it was installing' : revision === journal.from ? 'the revision it started from' : 'put there by someone else';
-  const url = [ctx.config.docker!.health_url].flat().filter(Boolean).join(', ');
+  const url = healthTargets(ctx.config.docker!, services).map((t) => t.url).join(', ');
   return {
     kind: 'adopted',
     journal,
