@@ -81,6 +81,33 @@ export function spawnCli(args: string[], opts: CliOptions = {}) {
   });
 }
 
+/** What a child of {@link spawnCli} printed (stdout and stderr) until `text` appeared, or until it ended. */
+export function outputUntil(child: ReturnType<typeof spawnCli>, text: string): Promise<string> {
+  let seen = '';
+  return new Promise<string>((resolve) => {
+    const look = (chunk: Buffer) => {
+      seen += chunk.toString('utf8');
+      if (seen.includes(text)) resolve(seen);
+    };
+    child.stdout!.on('data', look);
+    child.stderr!.on('data', look);
+    void child.then(() => resolve(seen));
+  });
+}
+
+/**
+ * Runs the built CLI detached (its own process group) and kills it with SIGKILL after `delayMs`: the
+ * whole process group when `group` (as systemd does, compose and docker children included), else only
+ * the CLI (its children run on). `context` says which, when, and how the run ended, for messages.
+ */
+export async function killAfter(args: string[], opts: CliOptions, kill: { delayMs: number; group: boolean }): Promise<{ result: Awaited<ReturnType<typeof spawnCli>>; context: string }> {
+  const child = spawnCli(args, { ...opts, detached: true });
+  const timer = setTimeout(() => (kill.group ? process.kill(-child.pid!, 'SIGKILL') : child.kill('SIGKILL')), kill.delayMs);
+  const result = await child;
+  clearTimeout(timer);
+  return { result, context: `${kill.group ? 'process group' : 'process'} killed at ${kill.delayMs} ms (${result.signal ?? `ended first, exit ${result.exitCode}`})` };
+}
+
 /** A temporary LeTTo server layout (no TomEE): see {@link makeServerLayout}. */
 export interface ServerLayout {
   root: string;

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runCli, spawnCli, type CliResult } from './cli.js';
+import { killAfter, outputUntil, runCli, spawnCli, type CliResult } from './cli.js';
 import {
   addComposePlugin,
   COMPOSE_V1,
@@ -410,16 +410,7 @@ when = "error"
       // from revision 105 (the case before) back to 101 by --revision; the channel says 101 too, so the next run has nothing more to do
       await setStable(101);
       const child = spawnCli(['--config', config, 'update', '--revision', '101', '--yes'], { env: { DOCKER_CONFIG: registry!.dockerConfig }, timeoutMs: 540_000 });
-      let seen = '';
-      await new Promise<void>((resolve) => {
-        const look = (chunk: Buffer) => {
-          seen += chunk.toString('utf8');
-          if (seen.includes('Waiting up to')) resolve();
-        };
-        child.stdout!.on('data', look);
-        child.stderr!.on('data', look);
-        void child.then(() => resolve());
-      });
+      const seen = await outputUntil(child, 'Waiting up to');
       child.kill('SIGKILL');
       expect((await child).signal, seen).toBe('SIGKILL');
       const status = JSON.parse((await cli(['--json', 'status'])).stdout) as { unfinished: string };
@@ -489,16 +480,7 @@ when = "error"
       expect(text).toContain('compose = "docker-compose"');
       await writeFile(slowConfig, text.replace('compose = "docker-compose"', `compose = "${slow}"`));
       const child = spawnCli(['--config', slowConfig, 'update', '--revision', '105', '--yes'], { env: { DOCKER_CONFIG: registry!.dockerConfig }, timeoutMs: 540_000 });
-      let seen = '';
-      await new Promise<void>((resolve) => {
-        const look = (chunk: Buffer) => {
-          seen += chunk.toString('utf8');
-          if (seen.includes('Bringing up')) resolve();
-        };
-        child.stdout!.on('data', look);
-        child.stderr!.on('data', look);
-        void child.then(() => resolve());
-      });
+      const seen = await outputUntil(child, 'Bringing up');
       await new Promise((resolve) => setTimeout(resolve, 1000));
       child.kill('SIGKILL');
       expect((await child).signal, seen).toBe('SIGKILL');
@@ -517,11 +499,8 @@ when = "error"
         // while docker pull or docker-compose runs too; killing only our process leaves those running, as a real kill does
         const group = random() < 0.5;
         const delayMs = Math.round(random() * 25_000);
-        const child = spawnCli(['--config', config, 'update', '--revision', String(target), '--yes'], { env: { DOCKER_CONFIG: registry!.dockerConfig }, detached: true, timeoutMs: 540_000 });
-        const timer = setTimeout(() => (group ? process.kill(-child.pid!, 'SIGKILL') : child.kill('SIGKILL')), delayMs);
-        const killed = await child;
-        clearTimeout(timer);
-        const context = `kill ${n + 1}: update to ${target}, ${group ? 'process group' : 'process'} killed at ${delayMs} ms (${killed.signal ?? `ended first, exit ${killed.exitCode}`})`;
+        const killed = await killAfter(['--config', config, 'update', '--revision', String(target), '--yes'], { env: { DOCKER_CONFIG: registry!.dockerConfig }, timeoutMs: 540_000 }, { delayMs, group });
+        const context = `kill ${n + 1}: update to ${target}, ${killed.context}`;
         const next = await cli(['update', '--revision', String(target), '--yes']);
         console.log(`${context}; the next run: ${(next.stdout + next.stderr).split('\n').filter((l) => /still runs|Recovered/.test(l)).join(' ') || 'nothing to recover'}`);
         expect(next.exitCode, `${context}\n${next.stdout}${next.stderr}`).toBe(0);
