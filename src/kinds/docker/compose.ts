@@ -34,9 +34,8 @@ export interface LettoService {
 
 /** What the engine and the compose files say about the install. */
 export interface LettoInstall {
+  /** In the order their compose calls come up: `docker.compose_dirs`, then the files' names. */
   services: LettoService[];
-  /** The compose calls in the order they come up: `docker.compose_dirs`, then the files' names. */
-  groups: ComposeGroup[];
   /** LeTTo containers without compose labels (started by `docker run`): never recreated from a guess. */
   loose: ContainerInfo[];
 }
@@ -88,8 +87,7 @@ export async function readLettoInstall(ctx: Context): Promise<LettoInstall> {
     const fresh = [...images].filter(([service, ref]) => isLettoRef(ref, docker) && !services.some((s) => s.dir === group.dir && s.service === service));
     for (const [service, ref] of fresh) services.push({ dir: group.dir, service, ref, container: null, group, stopped: false });
   }
-  const groups = [...new Map(services.map((s) => [s.group.key, s.group])).values()];
-  return { services, groups, loose: found.filter((c) => !c.call) };
+  return { services, loose: found.filter((c) => !c.call) };
 }
 
 /** The LeTTo services of the install ({@link readLettoInstall}). */
