@@ -67,12 +67,14 @@ async function adoptHealthy(ctx: Context, journal: JournalEntry): Promise<Recove
   // a school the admin stopped keeps its old container until it is started again: not counted
   const services = (await readLettoServices(ctx).catch(() => [])).filter((s) => !s.stopped);
   if (services.length === 0) return null;
-  const running: ImagePointer[] = [];
+  // one `docker image inspect` per reference: the schools' services share lettohub/lettoserver:stable
+  const ids = new Map<string, string>();
   for (const s of services) {
-    const id = await imageId(ctx, s.ref);
+    const id = ids.get(s.ref) ?? (await imageId(ctx, s.ref));
     if (!id || s.container?.imageId !== id) return null;
-    running.push({ ref: s.ref, id });
+    ids.set(s.ref, id);
   }
+  const running: ImagePointer[] = [...ids].map(([ref, id]) => ({ ref, id }));
   const revision = await revisionOf(ctx, journal, services, running);
   if (revision === null) return null;
   const expected = byRef(running);
