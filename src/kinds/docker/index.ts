@@ -66,6 +66,7 @@ export const dockerAdapter: Adapter = {
     for (const call of activeCalls(await readLettoServices(ctx))) await composeRestart(ctx, call);
   },
   // `health` and the watchdog's probe ask one URL: the first without {school} (status and the update's health check ask every school's)
+  // (health_url read here, not through schools.ts's healthUrls: `health` and `check` load no Docker module but this adapter)
   health: (ctx) => ({ url: [ctx.config.docker!.health_url].flat().find((u) => u !== '' && !u.includes('{school}')) ?? '', timeout: ctx.config.docker!.health_timeout }),
   async healthTargets(ctx, installed) {
     const { schoolUrls } = await import('./schools.js');
