@@ -16,7 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Revision } from '../revision.js';
 import { LettoError } from '../errors.js';
-import { syncDir, writeFileAtomically } from '../system/files.js';
+import { hashFile, syncDir, writeFileAtomically } from '../system/files.js';
 import { currentAccount } from '../system/users.js';
 import { explainFailure, startTool, type Connection } from './connection.js';
 
@@ -113,14 +113,7 @@ export async function readDumpRecord(path: string): Promise<DumpRecord | null> {
 export async function verifyDump(record: DumpRecord): Promise<void> {
   const info = await stat(record.path).catch(() => null);
   if (!info?.isFile()) throw new LettoError(`The dump ${record.path} is missing.`, { hint: `Look into ${dirname(record.path)}.` });
-  const hash = createHash('sha256');
-  const handle = await open(record.path, 'r');
-  try {
-    for await (const chunk of handle.createReadStream({ autoClose: false })) hash.update(chunk as Buffer);
-  } finally {
-    await handle.close();
-  }
-  const sha256 = hash.digest('hex');
+  const sha256 = await hashFile(record.path);
   if (info.size !== record.bytes || sha256 !== record.sha256) {
     throw new LettoError(`The dump ${record.path} is damaged (SHA-256 ${sha256}, ${info.size} bytes; recorded ${record.sha256}, ${record.bytes} bytes).`, {
       hint: 'It cannot be loaded safely; restore the database from your own nightly backup.',
