@@ -5,11 +5,9 @@
  */
 import type { Context } from '../context.js';
 import { writeFileAtomically } from '../system/files.js';
+import { currentAccount } from '../system/users.js';
 import { renderFamilies } from './exposition.js';
 import { collectMetrics, metricFamilies } from './metrics.js';
-
-/** An owner of uid 0 is never handed the file (giveTo): it belongs to whoever runs letto-update; mode 0644 lets node_exporter's user read it. */
-const WRITER = { name: 'root', uid: 0, gid: 0, home: '/root' };
 
 /**
  * Rewrites `[metrics] textfile` when one is set: written beside it and renamed over it
@@ -22,7 +20,7 @@ export async function writeMetricsTextfile(ctx: Context): Promise<void> {
   if (!path) return;
   try {
     const text = renderFamilies(metricFamilies(await collectMetrics(ctx)));
-    await writeFileAtomically(path, text, WRITER, 0o644);
+    await writeFileAtomically(path, text, currentAccount(), 0o644);
   } catch (error) {
     ctx.emit({ type: 'warn', message: `Could not write the metrics textfile ${path}: ${(error as Error).message}; the run itself is not affected.` });
   }

@@ -78,12 +78,11 @@ const counter = (name: string, help: string, samples: Sample[]): Family => ({ na
 export function metricFamilies(input: MetricsInput): Family[] {
   const runs = input.runs.filter((r) => r.command !== 'watchdog');
   const last = runs.at(-1);
-  const channelRead = [...runs].reverse().find((r) => r.command === 'update' && r.available != null && (r.channel ?? input.channel) === input.channel);
+  const channelRead = runs.findLast((r) => r.command === 'update' && r.available != null && (r.channel ?? input.channel) === input.channel);
   const installed = input.installed?.revision ?? null;
   const available = channelRead?.available ?? null;
-  const lastWhere = (test: (r: RunRecord) => boolean) => [...runs].reverse().find(test);
-  const download = lastWhere((r) => r.download !== undefined)?.download;
-  const downtime = lastWhere((r) => r.downtimeSeconds !== undefined && (r.command === 'update' || r.command === 'rollback'));
+  const download = runs.findLast((r) => r.download !== undefined)?.download;
+  const downtime = runs.findLast((r) => r.downtimeSeconds !== undefined && (r.command === 'update' || r.command === 'rollback'));
   const restarts = input.runs.filter((r) => r.command === 'watchdog');
   const families: Family[] = [
     gauge('letto_update_info', 'letto-update on this server: kind of install (tomee, docker), channel followed, letto-update version.', [
@@ -97,9 +96,9 @@ export function metricFamilies(input: MetricsInput): Family[] {
     gauge('letto_update_last_run_end_timestamp_seconds', 'When the last update, rollback or recovery ended (Unix time).', one(endOf(last))),
     gauge('letto_update_last_run_duration_seconds', 'How long the last update, rollback or recovery took.', one(last?.durationSeconds)),
     gauge('letto_update_last_run_result', 'How the last update, rollback or recovery ended: 1 for its result, 0 for the others.', last ? RUN_RESULTS.map((result) => ({ labels: { command: last.command, result }, value: last.result === result ? 1 : 0 })) : []),
-    gauge('letto_update_last_nightly_run_timestamp_seconds', 'When the last nightly run (update --cron) ended, whatever its result (Unix time).', one(endOf(lastWhere((r) => r.cron === true)))),
-    gauge('letto_update_last_success_timestamp_seconds', 'When the last run ended well: updated, already current, skipped or recovered (Unix time).', one(endOf(lastWhere((r) => SUCCESS.has(r.result))))),
-    gauge('letto_update_last_update_timestamp_seconds', 'When a revision was last installed by an update or rollback that answered its health check (Unix time).', one(endOf(lastWhere((r) => r.result === 'updated')))),
+    gauge('letto_update_last_nightly_run_timestamp_seconds', 'When the last nightly run (update --cron) ended, whatever its result (Unix time).', one(endOf(runs.findLast((r) => r.cron === true)))),
+    gauge('letto_update_last_success_timestamp_seconds', 'When the last run ended well: updated, already current, skipped or recovered (Unix time).', one(endOf(runs.findLast((r) => SUCCESS.has(r.result))))),
+    gauge('letto_update_last_update_timestamp_seconds', 'When a revision was last installed by an update or rollback that answered its health check (Unix time).', one(endOf(runs.findLast((r) => r.result === 'updated')))),
     gauge('letto_update_last_update_downtime_seconds', 'How long LeTTo was down in the last update or rollback that stopped it: from the stop until it answered again (or the rollback ended).', one(downtime?.downtimeSeconds)),
     gauge('letto_update_last_download_fetched_bytes', 'Bytes the last WAR download fetched from the server.', one(download?.fetched)),
     gauge('letto_update_last_download_reused_bytes', 'Bytes the last WAR download took from WARs already here (delta download).', one(download?.reused)),

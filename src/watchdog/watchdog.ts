@@ -74,18 +74,17 @@ export async function watchdogOnce(ctx: Context): Promise<WatchdogReport> {
   if ((await inspectBackupLock(ctx.config.paths.backup_lock)).kind === 'backup') {
     return done('backup-running', `LeTTo does not answer (${health.summary}), ${failures} failures; a backup is running (${ctx.config.paths.backup_lock}): no restart during a backup`, health, failures);
   }
-  return restart(ctx, health, failures, counters);
+  return restart(ctx, health, failures, (action, message) => done(action, message, health, failures));
 }
 
-async function restart(ctx: Context, health: HealthReport, failures: number, counters: Awaited<ReturnType<typeof readCounters>>): Promise<WatchdogReport> {
+/**
+ * The restart after `failures` failed checks. `keep` ends the check without restarting (another run
+ * holds the lock, or a backup started), counting as {@link watchdogOnce} does.
+ */
+async function restart(ctx: Context, health: HealthReport, failures: number, keep: (action: WatchdogAction, message: string) => Promise<WatchdogReport>): Promise<WatchdogReport> {
   const { failures: threshold } = ctx.config.watchdog;
   const started = ctx.services.clock.now();
   const adapter = adapterFor(ctx);
-  const keep = async (action: WatchdogAction, message: string): Promise<WatchdogReport> => {
-    await writeCounters(ctx, { ...counters, failures, lastCheck: started.toISOString(), lastAction: action });
-    if (action !== counters.lastAction) await writeMetricsTextfile(ctx);
-    return { action, failures, threshold, message, health };
-  };
   let lock;
   try {
     await ctx.state.ensure(); // a first restart on a machine where no update ran yet: no state folder

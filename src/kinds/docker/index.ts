@@ -1,7 +1,7 @@
 import type { DockerFetched } from './fetch.js';
 import type { Revision } from '../../revision.js';
-import type { Adapter, Fetched, HealthTarget } from '../types.js';
-import { healthUrls } from './schools.js';
+import type { Adapter, Fetched } from '../types.js';
+import { healthUrls, schoolUrls } from './schools.js';
 
 /**
  * A Docker install (LeTTo's installs since 2023): LeTTo's images (`docker.image_prefix`), brought up by
@@ -66,12 +66,11 @@ export const dockerAdapter: Adapter = {
     const { activeCalls, composeRestart, readLettoServices } = await import('./compose.js');
     for (const call of activeCalls(await readLettoServices(ctx))) await composeRestart(ctx, call);
   },
-  // status, `health` and the watchdog's probe ask one URL: the first without {school} (the update's health check asks every school's)
-  health: (ctx) => ({ url: [ctx.config.docker!.health_url].flat().find((u) => u !== '' && !u.includes('{school}')) ?? '', timeout: ctx.config.docker!.health_timeout }),
+  // `health` and the watchdog's probe ask one URL: the first without {school} (status and the update's health check ask every school's)
+  health: (ctx) => ({ url: healthUrls(ctx.config.docker!).find((u) => !u.includes('{school}')) ?? '', timeout: ctx.config.docker!.health_timeout }),
   healthTargets(ctx, installed) {
     const running = (installed.services ?? []).filter((s) => s.state === 'running' && s.school !== undefined);
-    const schools = [...new Set(running.map((s) => s.school!))].sort();
-    return healthUrls(ctx.config.docker!).flatMap((url): HealthTarget[] => (url.includes('{school}') ? schools.map((school) => ({ url: url.replaceAll('{school}', school), school })) : [{ url, school: null }]));
+    return schoolUrls(ctx.config.docker!, [...new Set(running.map((s) => s.school!))].sort());
   },
   waitHealthy: async (ctx) => (await import('./health.js')).waitServicesHealthy(ctx, null),
   async listLocal(ctx) {

@@ -5,13 +5,11 @@
  * each school that is up (`https://localhost/letto{school}/test.jsf`).
  */
 import type { DockerConfig } from '../../config/config.js';
+import type { HealthTarget as UrlTarget } from '../types.js';
 import type { LettoService } from './compose.js';
 
 /** One URL the health check asks, and whom a failure blames (whose `docker logs` the notice carries). */
-export interface HealthTarget {
-  url: string;
-  /** The school the URL belongs to; null for a URL without `{school}`. */
-  school: string | null;
+export interface HealthTarget extends UrlTarget {
   /** The school's services, or every checked service for a URL without `{school}`. */
   blame: LettoService[];
 }
@@ -31,15 +29,12 @@ export function schoolsOf(services: LettoService[]): string[] {
  * for a URL naming `{school}` (none when no school is up), in the order of the list.
  */
 export function healthTargets(docker: DockerConfig, services: LettoService[]): HealthTarget[] {
-  const targets: HealthTarget[] = [];
-  for (const url of healthUrls(docker)) {
-    if (!url.includes('{school}')) {
-      targets.push({ url, school: null, blame: services });
-      continue;
-    }
-    for (const school of schoolsOf(services)) targets.push({ url: url.replaceAll('{school}', school), school, blame: services.filter((s) => s.group.school === school) });
-  }
-  return targets;
+  return schoolUrls(docker, schoolsOf(services)).map((t) => ({ ...t, blame: t.school === null ? services : services.filter((s) => s.group.school === t.school) }));
+}
+
+/** Each `docker.health_url` in order, a URL naming `{school}` once for each of `schools` (none when there are none). */
+export function schoolUrls(docker: DockerConfig, schools: readonly string[]): UrlTarget[] {
+  return healthUrls(docker).flatMap((url): UrlTarget[] => (url.includes('{school}') ? schools.map((school) => ({ url: url.replaceAll('{school}', school), school })) : [{ url, school: null }]));
 }
 
 /** A service in messages: `lettoserver-b (school b)`, or the service name. */

@@ -17,7 +17,7 @@ import { header, ifRangeValue, parseContentRangeFull, sameFile, validatorsOf } f
  * `deliver` (ENOSPC…) is thrown as it is, not as a network problem; anything else is the connection
  * breaking off: a transient network error naming `what`, which the retries continue from where it stopped.
  */
-export async function readAnswer<T>(
+async function readAnswer<T>(
   body: { destroy(error?: Error): void },
   what: string,
   signal: AbortSignal | undefined,
