@@ -205,12 +205,12 @@ describe.skipIf(!available)('update with a [database] section (real MariaDB, sta
       const before = await content();
       const child = spawnCli(['--config', config, 'update', '--yes', '--channel', 'daily']);
       const tool = phase === 'dump' ? 'mariadb-dump' : 'mariadb';
-      // every other pair of kills is aimed into the tool's run (a 3 MiB dump takes ~100 ms, its load ~500 ms):
+      // every other pair of kills is aimed into the tool's run (a 3 MiB dump or its load takes 100-200 ms):
       // the delay counts from the moment the tool runs; the others count from the journal's step
       const aimed = i % 4 < 2;
       const reached = await waitForStep(layout.state, phase, child);
       const started = aimed && reached && (await waitForTool(child, tool));
-      const delay = Math.round(random() * (aimed ? (phase === 'dump' ? 50 : 300) : phase === 'dump' ? 500 : 900));
+      const delay = Math.round(random() * (aimed ? 40 : phase === 'dump' ? 500 : 900));
       await new Promise((resolve) => setTimeout(resolve, delay));
       const during = await toolRunning(child.pid!, tool);
       child.kill('SIGKILL');
@@ -299,12 +299,17 @@ async function waitForStep(state: string, step: string, child: ReturnType<typeof
   return false;
 }
 
-/** Whether a child of `pid` named `name` (its /proc comm: `mariadb-dump`, `mariadb`) is running. */
+/**
+ * Whether a child of `pid` named `name` (its /proc comm: `mariadb-dump`, `mariadb`) is running on the
+ * database `letto` (its last argument): the dump or the load, not one of the short queries before them.
+ */
 async function toolRunning(pid: number, name: string): Promise<boolean> {
   const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).split(' ').filter(Boolean);
   for (const child of children) {
     const match = /^\d+ \((.*)\) (\S) /.exec(await readFile(`/proc/${child}/stat`, 'utf8').catch(() => ''));
-    if (match && match[1] === name && match[2] !== 'Z') return true;
+    if (!match || match[1] !== name || match[2] === 'Z') continue;
+    const argv = (await readFile(`/proc/${child}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean);
+    if (argv.at(-1) === 'letto') return true;
   }
   return false;
 }
