@@ -7,7 +7,7 @@
  * Options: `--textfile-runs N` (default 20).
  */
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI_BIN, makeServerLayout, startFakeHealth, writeConfig } from '../test/support/cli.js';
 import { populateDownloadRoot } from '../test/support/download-server.js';
@@ -30,7 +30,7 @@ try {
   const base = { url: server.url, caPem: server.caPem, user };
   const tomee = { health_url: health.url };
   const without = await writeConfig(layout, base, { password, tomee });
-  const withoutText = await import('node:fs/promises').then((fs) => fs.readFile(without, 'utf8'));
+  const withoutText = await readFile(without, 'utf8');
   const withPath = join(layout.root, 'etc', 'with-textfile.toml');
   await writeFile(withPath, `${withoutText}\n[metrics]\ntextfile = "${textfile}"\n`);
   const args = (config: string) => [CLI_BIN, '--config', config, 'update', '--cron'];

@@ -5,7 +5,7 @@
  * the admin's MySQL option file (`--defaults-extra-file`). No password ever appears in an argv, in the
  * environment of a child or in a message: letto-update never holds one for a TomEE install.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { DatabaseConfig } from '../config/config.js';
@@ -76,6 +76,37 @@ export function explainFailure(what: string, connection: Connection, stderr: str
   return new LettoError(`${what}: the command ended with ${code === null ? 'a signal' : `exit code ${code}`}${text ? ` (${text})` : ''}.`, {
     hint: 'Run the same as root by hand (docs/database.md shows the command) to see why.',
   });
+}
+
+/** A client or dump tool started by {@link startTool}. */
+export interface ToolRun {
+  child: ChildProcess;
+  /** Resolves with the exit code (null: a signal; -1: it could not be started); never rejects. */
+  exited: Promise<number | null>;
+  /** What it wrote to stderr. */
+  stderr(): string;
+  /** Whether it was killed because `timeoutSeconds` ran out. */
+  timedOut(): boolean;
+}
+
+/**
+ * Starts `argv` (no shell, without letto-update's secrets in its environment) with `stdio` (stderr
+ * must be a pipe), collecting its stderr, and kills it with SIGKILL after `timeoutSeconds`.
+ */
+export function startTool(argv: string[], stdio: StdioOptions, timeoutSeconds: number): ToolRun {
+  const child = spawn(argv[0]!, argv.slice(1), { stdio, env: withoutSecrets() });
+  const stderr: Buffer[] = [];
+  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutSeconds * 1000);
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('error', () => resolve(-1));
+    child.on('close', (code) => resolve(code));
+  }).finally(() => clearTimeout(timer));
+  return { child, exited, stderr: () => Buffer.concat(stderr).toString('utf8'), timedOut: () => timedOut };
 }
 
 /**

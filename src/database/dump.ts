@@ -7,7 +7,6 @@
  * is always whole; the sidecar is written last, so a dump without one is not letto-update's (a run
  * killed in between leaves a dump the next run overwrites, and retention never removes it alone).
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
@@ -17,10 +16,9 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Revision } from '../revision.js';
 import { LettoError } from '../errors.js';
-import { syncDir, writeFileAtomically } from '../system/files.js';
+import { hashFile, syncDir, writeFileAtomically } from '../system/files.js';
 import { currentAccount } from '../system/users.js';
-import { withoutSecrets } from '../system/secret-env.js';
-import { explainFailure, type Connection } from './connection.js';
+import { explainFailure, startTool, type Connection } from './connection.js';
 
 /** The sidecar of a dump (`<dump>.json`): what letto-update wrote, to check it and to know it is ours. */
 export interface DumpRecord {
@@ -72,39 +70,25 @@ export async function dumpDatabase(connection: Connection, database: string, fol
   const path = join(folder, dumpName(revision, database));
   const temp = dumpTempPath(path);
   await rm(temp, { force: true });
-  const argv = connection.dump(database);
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: withoutSecrets() });
-  const stderr: Buffer[] = [];
-  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-  const exited = new Promise<number | null>((resolve) => {
-    child.on('error', () => resolve(-1));
-    child.on('close', (code) => resolve(code));
-  });
+  const tool = startTool(connection.dump(database), ['ignore', 'pipe', 'pipe'], timeoutSeconds);
   const tap = new Tap();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGKILL');
-  }, timeoutSeconds * 1000);
   try {
     // O_EXCL: never written through a planted link; fsync'd before the rename
-    await pipeline(child.stdout, createGzip({ level: 6 }), tap, createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
+    await pipeline(tool.child.stdout!, createGzip({ level: 6 }), tap, createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
     const handle = await open(temp, 'r+');
     await handle.sync().finally(() => handle.close());
-    const code = await exited;
-    if (timedOut) throw new LettoError(`Dumping database ${database} did not finish within ${timeoutSeconds} s (database.timeout).`, { hint: 'Raise database.timeout, or find out why the server is slow.' });
-    if (code !== 0) throw explainFailure(`Dumping database ${database}`, connection, Buffer.concat(stderr).toString('utf8'), code);
+    const code = await tool.exited;
+    if (tool.timedOut()) throw new LettoError(`Dumping database ${database} did not finish within ${timeoutSeconds} s (database.timeout).`, { hint: 'Raise database.timeout, or find out why the server is slow.' });
+    if (code !== 0) throw explainFailure(`Dumping database ${database}`, connection, tool.stderr(), code);
     await rename(temp, path);
     await syncDir(folder);
   } catch (error) {
-    child.kill('SIGKILL');
+    tool.child.kill('SIGKILL');
     await rm(temp, { force: true });
     if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
       throw new LettoError(`The disk is full: the dump of database ${database} did not fit into ${folder}.`, { hint: `Free space in ${folder} (old dumps and WAR backups), then run again.`, cause: error });
     }
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
   const record: DumpRecord = { database, revision, path, sha256: tap.hash.digest('hex'), bytes: tap.bytes, time: new Date().toISOString(), fingerprint };
   await writeFileAtomically(`${path}.json`, JSON.stringify(record, null, 2) + '\n', currentAccount(), 0o600);
@@ -129,14 +113,7 @@ export async function readDumpRecord(path: string): Promise<DumpRecord | null> {
 export async function verifyDump(record: DumpRecord): Promise<void> {
   const info = await stat(record.path).catch(() => null);
   if (!info?.isFile()) throw new LettoError(`The dump ${record.path} is missing.`, { hint: `Look into ${dirname(record.path)}.` });
-  const hash = createHash('sha256');
-  const handle = await open(record.path, 'r');
-  try {
-    for await (const chunk of handle.createReadStream({ autoClose: false })) hash.update(chunk as Buffer);
-  } finally {
-    await handle.close();
-  }
-  const sha256 = hash.digest('hex');
+  const sha256 = await hashFile(record.path);
   if (info.size !== record.bytes || sha256 !== record.sha256) {
     throw new LettoError(`The dump ${record.path} is damaged (SHA-256 ${sha256}, ${info.size} bytes; recorded ${record.sha256}, ${record.bytes} bytes).`, {
       hint: 'It cannot be loaded safely; restore the database from your own nightly backup.',

@@ -9,7 +9,6 @@ import type { Context } from '../context.js';
 import { localTime } from '../time.js';
 import { ok, warn, type PlanStep } from '../kinds/plan-checks.js';
 import { listDumps } from './retention.js';
-import { prepareDumps } from './steps.js';
 
 /** The sentence for installs without `[database]`. */
 export const NO_DATABASE_SECTION = 'not dumped before updates: the config has no [database] section (see docs/database.md); without it a rollback cannot give back a database the new revision migrated';
@@ -23,6 +22,8 @@ export function databasePlanStep(ctx: Context): PlanStep {
     needsInstall: true,
     async run(install) {
       if (!ctx.config.database) return warn(NO_DATABASE_SECTION);
+      // loaded here, not with the module: `status` (describeDatabase) needs no connection, fingerprint or restore
+      const { prepareDumps } = await import('./steps.js');
       const prepared = await prepareDumps(ctx, install!.from, true);
       const names = prepared!.databases.join(', ') || 'none';
       return ok(

@@ -6,12 +6,10 @@
  * user keeps working. The restore is repeatable from the file: a run killed half-way through restores
  * again from the start (journal step `restore`), so the database never stays between the two.
  */
-import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { withoutSecrets } from '../system/secret-env.js';
-import { explainFailure, query, quoteName, quoteString, type Connection } from './connection.js';
+import { explainFailure, query, quoteName, quoteString, startTool, type Connection } from './connection.js';
 import { verifyDump, type DumpRecord } from './dump.js';
 import { databaseCharset } from './fingerprint.js';
 import { injectFault } from '../system/fault.js';
@@ -30,30 +28,17 @@ export async function restoreDatabase(connection: Connection, record: DumpRecord
   const create = charset ? `CREATE DATABASE ${name} CHARACTER SET ${quoteString(charset.charset)} COLLATE ${quoteString(charset.collation)};` : `CREATE DATABASE ${name};`;
   await query(connection, `DROP DATABASE IF EXISTS ${name};\n${create}`);
   injectFault('restore:created');
-  const argv = connection.client(record.database);
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'ignore', 'pipe'], env: withoutSecrets() });
-  const stderr: Buffer[] = [];
-  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-  const exited = new Promise<number | null>((resolve) => {
-    child.on('error', () => resolve(-1));
-    child.on('close', (code) => resolve(code));
-  });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGKILL');
-  }, timeoutSeconds * 1000);
+  const tool = startTool(connection.client(record.database), ['pipe', 'ignore', 'pipe'], timeoutSeconds);
   try {
-    await pipeline(createReadStream(record.path), createGunzip(), child.stdin);
+    await pipeline(createReadStream(record.path), createGunzip(), tool.child.stdin!);
   } catch (error) {
     // the client ended early (it says why on stderr): its exit code tells below
     if ((error as NodeJS.ErrnoException).code !== 'EPIPE' && (error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
-      child.kill('SIGKILL');
+      tool.child.kill('SIGKILL');
       throw error;
     }
   }
-  const code = await exited;
-  clearTimeout(timer);
-  if (timedOut) throw new LettoError(`Loading the dump ${record.path} into database ${record.database} did not finish within ${timeoutSeconds} s (database.timeout).`, { hint: 'Raise database.timeout; the next run (or `letto-update recover`) loads the dump again.' });
-  if (code !== 0) throw explainFailure(`Loading the dump ${record.path} into database ${record.database}`, connection, Buffer.concat(stderr).toString('utf8'), code);
+  const code = await tool.exited;
+  if (tool.timedOut()) throw new LettoError(`Loading the dump ${record.path} into database ${record.database} did not finish within ${timeoutSeconds} s (database.timeout).`, { hint: 'Raise database.timeout; the next run (or `letto-update recover`) loads the dump again.' });
+  if (code !== 0) throw explainFailure(`Loading the dump ${record.path} into database ${record.database}`, connection, tool.stderr(), code);
 }

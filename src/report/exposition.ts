@@ -5,7 +5,7 @@
  * Written here rather than with prom-client: that library keeps a registry for a long-running process
  * (and costs ~27 ms to import plus two dependencies), while `letto-update metrics` renders a handful of
  * gauges once from files and exits; the format itself needs only the escaping below. `promtool check
- * metrics` checks the output in test/integration/metrics-promtool.test.ts.
+ * metrics` checks the output in test/integration/metrics.test.ts and metrics-contrib.test.ts.
  */
 
 /** Label name → value; values are escaped when rendered. */

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { constants, createReadStream } from 'node:fs';
 import { chown, copyFile, link, mkdir, open, readdir, rename, rm, stat, lstat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isAlive } from './proc.js';
@@ -235,4 +235,17 @@ async function removeDeadTemporaries(path: string): Promise<void> {
     const pid = name.startsWith(prefix) ? /^(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length))?.[1] : undefined;
     if (pid && !isAlive(Number(pid))) await rm(join(dirname(path), name), { force: true });
   }
+}
+
+/** SHA-256 (hex) of a file on disk, streamed. */
+export async function hashFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  await hashFileInto(hash, path);
+  return hash.digest('hex');
+}
+
+/** Feeds the file at `path` into `hash`: all of it, or its first `bytes` bytes. */
+export async function hashFileInto(hash: Hash, path: string, bytes?: number): Promise<void> {
+  const range = bytes === undefined ? {} : { start: 0, end: bytes - 1 };
+  for await (const chunk of createReadStream(path, { ...range, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
 }

@@ -20,7 +20,7 @@ import { loadUndici, type UndiciParts } from './http/undici-transport.js';
 import { header } from './http/validators.js';
 
 export type * from './http/types.js';
-export { hashFile } from './http/download.js';
+export { hashFile } from './files.js';
 export { redact } from './http/errors.js';
 
 const MAX_TEXT_BYTES = 4 * 1024 * 1024;

@@ -15,11 +15,11 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createDemoServer, demoLayout, type DemoLayout } from '../../demo/layout.js';
+import type { DemoLayout } from '../../demo/layout.js';
 import { readWarRevision } from '../../src/war/verify.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
-import { debugLines, describeWithAnsible, recap, runAnsible, tableRows, type ToolRun } from '../support/ansible.js';
+import { debugLines, describeWithAnsible, recap, runAnsible, startFleetServer, tableRows, workingTreeRepository, type ToolRun } from '../support/ansible.js';
 import { freePort } from '../support/net.js';
 
 const USER = 'letto';
@@ -95,30 +95,16 @@ describeWithAnsible('contrib/ansible: role, check.yml and rollout.yml on a fleet
     // Three LeTTo servers; the role writes their config and password, so the demo's copies go.
     hosts = {} as Record<Host, FleetHost>;
     for (const name of NAMES) {
-      const layout = demoLayout(join(tmp, name));
-      const port = await freePort();
-      await createDemoServer(layout, {
-        installed: HOSTS[name],
-        tomeePort: port,
-        download: { url: download.url, user: USER, password: PASSWORD, caPem: download.caPem },
-        healthTimeout: HEALTH_TIMEOUT,
-      });
-      await rm(layout.config);
-      await rm(layout.passwordFile);
-      await rm(layout.caFile); // the role installs the download server's CA (letto_update_ca_pem, _ca_src)
+      // the role writes config, password and CA (letto_update_ca_pem, _ca_src)
+      const { layout, port } = await startFleetServer(join(tmp, name), { installed: HOSTS[name], download, user: USER, password: PASSWORD, healthTimeout: HEALTH_TIMEOUT, env });
       await mkdir(join(layout.root, 'etc', 'cron.d'), { recursive: true });
-      await execa(layout.scripts.start, [], { env: { ...process.env, ...env } });
       expect(await waitForRevision(port, HOSTS[name])).toBe(HOSTS[name]);
       hosts[name] = { name, layout, port, cronFile: join(layout.root, 'etc', 'cron.d', 'letto-update') };
     }
 
-    // The role installs from a git repository: one made of this working tree (uncommitted changes
-    // included; .gitignore keeps node_modules and dist out), so the test needs no network and no commit.
+    // The role installs from a git repository: one made of this working tree, so the test needs no network and no commit.
     const source = join(tmp, 'source.git');
-    const git = (...args: string[]) => execa('git', ['--git-dir', source, '--work-tree', REPO_ROOT, '-c', 'user.name=test', '-c', 'user.email=test@localhost', ...args]);
-    await execa('git', ['init', '-q', '--bare', source]);
-    await git('add', '-A');
-    await git('commit', '-q', '-m', 'working tree for the ansible test');
+    await workingTreeRepository(source);
     binLink = join(tmp, 'bin', 'letto-update');
     await mkdir(join(tmp, 'bin'));
 

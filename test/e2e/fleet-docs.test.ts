@@ -17,12 +17,11 @@ import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createDemoServer, demoLayout, type DemoLayout } from '../../demo/layout.js';
+import type { DemoLayout } from '../../demo/layout.js';
 import { readWarRevision } from '../../src/war/verify.js';
 import { CLI_BIN, REPO_ROOT } from '../support/cli.js';
 import { populateDownloadRoot, startDownloadServer, type DownloadServer } from '../support/download-server.js';
-import { debugLines, describeWithAnsible, tableRows } from '../support/ansible.js';
-import { freePort } from '../support/net.js';
+import { debugLines, describeWithAnsible, startFleetServer, tableRows, workingTreeRepository } from '../support/ansible.js';
 
 const USER = 'letto';
 const PASSWORD = 'docs-secret-4471';
@@ -63,25 +62,12 @@ describeWithAnsible('docs/fleet.md: the six steps, run as written', () => {
     await writeFile(join(tmp, 'download-ca.pem'), download.caPem);
 
     for (const name of NAMES) {
-      const layout = demoLayout(join(tmp, name));
-      const port = await freePort();
-      await createDemoServer(layout, {
-        installed: SERVERS[name],
-        tomeePort: port,
-        download: { url: download.url, user: USER, password: PASSWORD, caPem: download.caPem },
-        healthTimeout: 10,
-      });
-      for (const file of [layout.config, layout.passwordFile, layout.caFile]) await rm(file); // the role writes them
-      await execa(layout.scripts.start, [], { env: { ...process.env, FAKE_TOMEE_STARTUP_MS: '300' } });
-      servers[name] = { layout, port };
+      servers[name] = await startFleetServer(join(tmp, name), { installed: SERVERS[name], download, user: USER, password: PASSWORD, healthTimeout: 10, env: { FAKE_TOMEE_STARTUP_MS: '300' } });
     }
 
     // <letto-update repository>: a bare repository made of this working tree (uncommitted changes included)
     const source = join(tmp, 'letto-update.git');
-    await execa('git', ['init', '-q', '--bare', source]);
-    const git = (...args: string[]) => execa('git', ['--git-dir', source, '--work-tree', REPO_ROOT, '-c', 'user.name=test', '-c', 'user.email=test@localhost', ...args]);
-    await git('add', '-A');
-    await git('commit', '-q', '-m', 'working tree for the docs test');
+    await workingTreeRepository(source);
     env['LETTO_DOCS_SOURCE'] = source;
 
     // What the admin types into inventory.yml: docs/fleet.md's example with these two servers.

@@ -198,18 +198,27 @@ describe.skipIf(!available)('update with a [database] section (real MariaDB, sta
     const random = prng(testSeed('database kill test'));
     const kills = Number(process.env.LETTO_DATABASE_KILLS ?? 4);
     let cut = 0;
+    let inTool = 0;
     for (let i = 0; i < kills; i++) {
       const phase = i % 2 === 0 ? 'dump' : 'restore';
       const { layout, config } = await setup({ migrating: [6890] });
       const before = await content();
       const child = spawnCli(['--config', config, 'update', '--yes', '--channel', 'daily']);
+      const tool = phase === 'dump' ? 'mariadb-dump' : 'mariadb';
+      // every other pair of kills is aimed into the tool's run (a 3 MiB dump or its load takes 100-200 ms):
+      // the delay counts from the moment the tool runs; the others count from the journal's step
+      const aimed = i % 4 < 2;
       const reached = await waitForStep(layout.state, phase, child);
-      const delay = Math.round(random() * (phase === 'dump' ? 500 : 900));
+      const started = aimed && reached && (await waitForTool(child, tool));
+      const delay = Math.round(random() * (aimed ? 40 : phase === 'dump' ? 500 : 900));
       await new Promise((resolve) => setTimeout(resolve, delay));
+      const during = await toolRunning(child.pid!, tool);
       child.kill('SIGKILL');
       const killed = await child;
       if (reached && killed.signal === 'SIGKILL') cut++;
-      console.log(`kill ${i + 1}: ${phase} + ${delay} ms: ${killed.signal ?? `exit ${killed.exitCode}`}`);
+      if (during && killed.signal === 'SIGKILL') inTool++;
+      console.log(`kill ${i + 1}: ${phase} + ${delay} ms${aimed ? ` after ${tool} started` : ''}: ${killed.signal ?? `exit ${killed.exitCode}`}${during ? ` while ${tool} ran` : ''}`);
+      if (aimed) expect(started && during && killed.signal === 'SIGKILL', `kill ${i + 1} was to land while ${tool} ran`).toBe(true);
       // the admin's immediate re-run: recover, or the update again (which recovers first, then fails again)
       const rerun = i % 4 < 2 ? ['recover'] : ['update', '--yes', '--channel', 'daily'];
       const r = await runCli(['--config', config, ...rerun]);
@@ -221,7 +230,7 @@ describe.skipIf(!available)('update with a [database] section (real MariaDB, sta
       await current?.cleanup();
       current = null;
     }
-    console.log(`database kill test: ${cut} of ${kills} runs killed by SIGKILL after their journal reached the step`);
+    console.log(`database kill test: ${cut} of ${kills} runs killed by SIGKILL after their journal reached the step, ${inTool} while the dump tool or the client ran`);
     expect(cut).toBeGreaterThan(0);
   }, 600_000);
 
@@ -286,6 +295,32 @@ async function waitForStep(state: string, step: string, child: ReturnType<typeof
     const journal = await readFile(join(state, 'journal.json'), 'utf8').catch(() => '');
     if (journal.includes(`"step": "${step}"`)) return true;
     await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return false;
+}
+
+/**
+ * Whether a child of `pid` named `name` (its /proc comm: `mariadb-dump`, `mariadb`) is running on the
+ * database `letto` (its last argument): the dump or the load, not one of the short queries before them.
+ */
+async function toolRunning(pid: number, name: string): Promise<boolean> {
+  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).split(' ').filter(Boolean);
+  for (const child of children) {
+    const match = /^\d+ \((.*)\) (\S) /.exec(await readFile(`/proc/${child}/stat`, 'utf8').catch(() => ''));
+    if (!match || match[1] !== name || match[2] === 'Z') continue;
+    const argv = (await readFile(`/proc/${child}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean);
+    if (argv.at(-1) === 'letto') return true;
+  }
+  return false;
+}
+
+/** Waits until the run has started `name` (true), or the run ends first (false). */
+async function waitForTool(child: ReturnType<typeof spawnCli>, name: string): Promise<boolean> {
+  let ended = false;
+  void child.then(() => (ended = true), () => (ended = true));
+  while (!ended) {
+    if (await toolRunning(child.pid!, name)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 1));
   }
   return false;
 }

@@ -2,7 +2,7 @@
  * src/database/ against a real MariaDB server (Debian's mariadb-server, started by the test): dump,
  * schema fingerprint, restore, and the refusals (access denied, server down, folder not writable).
  */
-import { mkdtemp, readdir, rm, stat, writeFile, chmod } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
@@ -70,6 +70,13 @@ describe.skipIf(!available)('database dump and restore (real MariaDB)', () => {
   it('a damaged dump is not loaded', async () => {
     const connection = localConnection(config());
     const record = await dumpDatabase(connection, 'letto', folder, 6881, await schemaFingerprint(connection, 'letto'));
+    // one byte flipped, same size: only the SHA-256 tells
+    const bytes = await readFile(record.path);
+    bytes[bytes.length >> 1]! ^= 0xff;
+    await writeFile(record.path, bytes);
+    const before = await db.checksums('letto');
+    await expect(restoreDatabase(connection, record)).rejects.toThrow(/damaged \(SHA-256 [0-9a-f]{64}, \d+ bytes; recorded/);
+    expect(await db.checksums('letto')).toBe(before);
     await writeFile(record.path, 'not a dump');
     await expect(restoreDatabase(connection, record)).rejects.toThrow(/damaged/);
   });

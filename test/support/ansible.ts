@@ -5,9 +5,13 @@
  */
 import { execa } from 'execa';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { describe, it } from 'vitest';
+import { createDemoServer, demoLayout, type DemoLayout } from '../../demo/layout.js';
 import { REPO_ROOT } from './cli.js';
+import type { DownloadServer } from './download-server.js';
+import { freePort } from './net.js';
 
 /** contrib/ansible: playbooks, role, ansible.cfg. */
 export const ANSIBLE_DIR = join(REPO_ROOT, 'contrib', 'ansible');
@@ -136,4 +140,37 @@ export function recap(stdout: string): Record<string, Record<string, number>> {
     out[match[1]!] = Object.fromEntries([...match[2]!.matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
   }
   return out;
+}
+
+/**
+ * One LeTTo server of a fleet on this machine: the demo layout in `dir` with `installed`, its TomEE
+ * stand-in on a port of its own and started (with `env`); its config, password and CA file removed,
+ * since the role writes them.
+ */
+export async function startFleetServer(
+  dir: string,
+  opts: { installed: number; download: DownloadServer; user: string; password: string; healthTimeout: number; env: Record<string, string> },
+): Promise<{ layout: DemoLayout; port: number }> {
+  const layout = demoLayout(dir);
+  const port = await freePort();
+  await createDemoServer(layout, {
+    installed: opts.installed,
+    tomeePort: port,
+    download: { url: opts.download.url, user: opts.user, password: opts.password, caPem: opts.download.caPem },
+    healthTimeout: opts.healthTimeout,
+  });
+  for (const file of [layout.config, layout.passwordFile, layout.caFile]) await rm(file); // the role writes them
+  await execa(layout.scripts.start, [], { env: { ...process.env, ...opts.env } });
+  return { layout, port };
+}
+
+/**
+ * A bare git repository at `path` holding this working tree as one commit (uncommitted changes
+ * included; .gitignore keeps node_modules and dist out): what the role installs from, with no network.
+ */
+export async function workingTreeRepository(path: string): Promise<void> {
+  await execa('git', ['init', '-q', '--bare', path]);
+  const git = (...args: string[]) => execa('git', ['--git-dir', path, '--work-tree', REPO_ROOT, '-c', 'user.name=test', '-c', 'user.email=test@localhost', ...args]);
+  await git('add', '-A');
+  await git('commit', '-q', '-m', 'working tree for the test');
 }

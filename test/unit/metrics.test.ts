@@ -67,8 +67,10 @@ describe('metrics', () => {
     const dir = await mkdtemp(join(tmpdir(), 'letto-metrics-config-'));
     try {
       const path = join(dir, 'config.toml');
-      await writeFile(path, '[metrics]\ntextfile = "letto_update.txt"\n');
-      await expect(loadConfig(path, {})).rejects.toThrow(/metrics\.textfile.*\.prom/);
+      for (const textfile of ['letto_update.txt', 'node-exporter/letto_update.prom', '/var/lib/prometheus/node-exporter/letto_update.txt']) {
+        await writeFile(path, `[metrics]\ntextfile = "${textfile}"\n`);
+        await expect(loadConfig(path, {}), textfile).rejects.toThrow(/metrics\.textfile.*\.prom/);
+      }
       await writeFile(path, '[metrics]\ntextfile = "/var/lib/prometheus/node-exporter/letto_update.prom"\n');
       expect((await loadConfig(path, {})).config.metrics.textfile).toBe('/var/lib/prometheus/node-exporter/letto_update.prom');
     } finally {

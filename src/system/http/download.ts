@@ -3,13 +3,12 @@
  * `Range` + `If-Range` after a transient failure or from a partial file of an earlier run, started over
  * at byte 0 when the server's answer does not continue exactly that file (RFC 9110 §13.1.5, §14.4).
  */
-import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { open, truncate, type FileHandle } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DownloadError } from '../../errors.js';
-import { fileSize } from '../files.js';
+import { fileSize, hashFile, hashFileInto } from '../files.js';
 import type { TransportResponse } from '../node-transport.js';
 import { describeNetworkError, markTransient, networkError, redact } from './errors.js';
 import type { Requester } from './request.js';
@@ -212,17 +211,4 @@ class FileSink extends Writable {
     this.handle = null;
     await handle?.close();
   }
-}
-
-/** SHA-256 (hex) of a file on disk, streamed. */
-export async function hashFile(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  await hashFileInto(hash, path);
-  return hash.digest('hex');
-}
-
-/** Feeds the file at `path` into `hash`: all of it, or its first `bytes` bytes. */
-async function hashFileInto(hash: Hash, path: string, bytes?: number): Promise<void> {
-  const range = bytes === undefined ? {} : { start: 0, end: bytes - 1 };
-  for await (const chunk of createReadStream(path, { ...range, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
 }
