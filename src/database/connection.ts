@@ -85,7 +85,7 @@ export function containerConnection(config: DatabaseConfig, docker: string): Con
   const run = (tools: [string, string], args: string[]) => [docker, 'exec', '-i', config.container, 'sh', '-c', IN_CONTAINER, 'letto-update', config.password_variable, ...tools, `--user=${config.user}`, ...args];
   return {
     where: `the database server in container ${config.container}`,
-    accessHint: `Check database.user (${config.user}) and database.password_variable (${config.password_variable || 'none'}): the variable in the environment of container ${config.container} that holds that user's password (LeTTo's compose folder sets it from its .env); \`docker exec ${config.container} printenv\` lists the names.`,
+    accessHint: `Check database.user (${config.user}) and database.password_variable (${config.password_variable || 'none'}): the variable in the environment of container ${config.container} that holds that user's password (LeTTo's compose folder sets it from its .env); \`docker exec ${config.container} sh -c 'env | cut -d= -f1'\` lists the names (without the values).`,
     client: (database) => run(['mariadb', 'mysql'], ['--batch', '--skip-column-names', '--raw', ...(database ? [database] : [])]),
     dump: (database) => run(['mariadb-dump', 'mysqldump'], ['--single-transaction', '--quick', '--routines', '--triggers', '--events', '--hex-blob', '--default-character-set=utf8mb4', database]),
   };
