@@ -35,7 +35,7 @@ const folder = await mkdtemp(join(tmpdir(), 'letto-dbbench-'));
 try {
   const made = Date.now();
   await createLettoDatabase(db, 'letto', mib);
-  const connection = localConnection({ databases: ['letto'], socket: db.socket, user: 'root', option_file: '', dump_command: '', client_command: '', container: '', timeout: 3600 });
+  const connection = localConnection({ databases: ['letto'], socket: db.socket, user: 'root', option_file: '', dump_command: '', client_command: '', container: '', password_variable: '', timeout: 3600 });
   console.log(`generated in ${((Date.now() - made) / 1000).toFixed(0)} s: ${(await databaseBytes(connection, 'letto') / MIB).toFixed(0)} MiB data + indexes (information_schema)`);
   const client = ['--no-defaults', `--socket=${db.socket}`, '--user=root'];
   const byHand = join(folder, 'by-hand.sql.gz');

@@ -96,13 +96,15 @@ export const dockerSchema = z
  */
 export const databaseSchema = z
   .object({
-    databases: stringList.pipe(z.array(z.string().regex(/^[A-Za-z0-9_$-]+\*?$/, 'must be database names like "letto" (Docker: "letto_*" for every school)')).min(1, 'must name at least one database')).default(['letto']),
+    // no default here: TomEE ["letto"], Docker every letto_* plus lettolti (src/database/steps.ts, databaseNames)
+    databases: stringList.pipe(z.array(z.string().regex(/^[A-Za-z0-9_$-]+\*?$/, 'must be database names like "letto" (Docker: "letto_*" for every school)')).min(1, 'must name at least one database')).optional(),
     socket: z.string().default(''),
     user: z.string().default('root'),
     option_file: z.string().default(''),
     dump_command: z.string().default(''),
     client_command: z.string().default(''),
-    container: z.string().default('letto-mysql'),
+    container: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a container name like "letto-mysql"').default('letto-mysql'),
+    password_variable: z.string().regex(/^([A-Za-z_][A-Za-z0-9_]*)?$/, 'must be the name of an environment variable like "MYSQL_ROOT_PASSWORD" (or "" for none)').default('MYSQL_ROOT_PASSWORD'),
     timeout: seconds.default(3600),
   })
   .strict();

@@ -2,8 +2,10 @@
  * How letto-update reaches LeTTo's MySQL/MariaDB server: the argv of the server's own client and dump
  * tool for one database, and a query helper on top. A TomEE install runs them on the host, connecting
  * through the local socket (as `root`, which Debian's MariaDB lets in by socket authentication) or with
- * the admin's MySQL option file (`--defaults-extra-file`). No password ever appears in an argv, in the
- * environment of a child or in a message: letto-update never holds one for a TomEE install.
+ * the admin's MySQL option file (`--defaults-extra-file`). A Docker install runs them inside the MySQL
+ * container (`docker exec -i letto-mysql …`), where the password is read from the container's own
+ * environment. No password ever appears in an argv, in the environment of a child of letto-update or in
+ * a message: letto-update never holds one.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -16,6 +18,8 @@ import { withoutSecrets } from '../system/secret-env.js';
 export interface Connection {
   /** For messages: `the MariaDB server on /run/mysqld/mysqld.sock`. */
   readonly where: string;
+  /** What to check when the server denies access. */
+  readonly accessHint: string;
   /** argv of the client reading SQL from stdin into `database` (none: no default database). */
   client(database?: string): string[];
   /** argv of the dump tool writing `database` to stdout (consistent snapshot, routines and triggers). */
@@ -51,8 +55,39 @@ export function localConnection(config: DatabaseConfig): Connection {
   const dump = config.dump_command || onPath(['mariadb-dump', 'mysqldump']);
   return {
     where: `the database server on ${config.socket || 'its default socket'}`,
+    accessHint: 'Give [database] a user that may read and write LeTTo\'s databases: root over the local socket, or option_file naming a MySQL option file with user and password (mode 600).',
     client: (database) => [client, ...common, '--batch', '--skip-column-names', '--raw', ...(database ? [database] : [])],
     dump: (database) => [dump, ...common, '--single-transaction', '--quick', '--routines', '--triggers', '--events', '--hex-blob', '--default-character-set=utf8mb4', database],
+  };
+}
+
+/**
+ * The script `sh -c` runs inside the container: `$1` names the variable of the container's environment
+ * that holds the password (empty: none), `$2`/`$3` the MariaDB and the MySQL name of the tool; the rest
+ * is the tool's argv. The password reaches the tool as `MYSQL_PWD`, read by MariaDB's and MySQL's
+ * clients, so it is in no argv; it lives only in that process inside the container, which already has
+ * it in its environment (LeTTo's compose file puts it there).
+ */
+const IN_CONTAINER = [
+  'v=$1; a=$2; b=$3; shift 3',
+  'if [ -n "$v" ]; then p=$(printenv "$v") || p=""; [ -n "$p" ] && export MYSQL_PWD="$p"; unset p; fi',
+  'if command -v "$a" >/dev/null 2>&1; then exec "$a" "$@"; fi',
+  'exec "$b" "$@"',
+].join('\n');
+
+/**
+ * The connection of a Docker install from `[database]`: the tools inside `container`
+ * (`docker exec -i`, no tty), as `user` with the password of the container's variable
+ * `password_variable` (see {@link IN_CONTAINER}).
+ * @param docker the docker CLI (`docker.command`).
+ */
+export function containerConnection(config: DatabaseConfig, docker: string): Connection {
+  const run = (tools: [string, string], args: string[]) => [docker, 'exec', '-i', config.container, 'sh', '-c', IN_CONTAINER, 'letto-update', config.password_variable, ...tools, `--user=${config.user}`, ...args];
+  return {
+    where: `the database server in container ${config.container}`,
+    accessHint: `Check database.user (${config.user}) and database.password_variable (${config.password_variable || 'none'}): the variable in the environment of container ${config.container} that holds that user's password (LeTTo's compose folder sets it from its .env); \`docker exec ${config.container} sh -c 'env | cut -d= -f1'\` lists the names (without the values).`,
+    client: (database) => run(['mariadb', 'mysql'], ['--batch', '--skip-column-names', '--raw', ...(database ? [database] : [])]),
+    dump: (database) => run(['mariadb-dump', 'mysqldump'], ['--single-transaction', '--quick', '--routines', '--triggers', '--events', '--hex-blob', '--default-character-set=utf8mb4', database]),
   };
 }
 
@@ -63,12 +98,15 @@ export function localConnection(config: DatabaseConfig): Connection {
 export function explainFailure(what: string, connection: Connection, stderr: string, code: number | null): LettoError {
   const text = stderr.trim().split('\n').slice(-3).join(' ');
   if (/Access denied/i.test(text)) {
-    return new LettoError(`${what}: access denied by ${connection.where} (${text}).`, {
-      hint: 'Give [database] a user that may read and write LeTTo\'s databases: root over the local socket, or option_file naming a MySQL option file with user and password (mode 600).',
-    });
+    return new LettoError(`${what}: access denied by ${connection.where} (${text}).`, { hint: connection.accessHint });
   }
   if (/Can't connect|Lost connection|server has gone away|No such file or directory.*sock|\(2002\)|\(2003\)/i.test(text)) {
     return new LettoError(`${what}: ${connection.where} does not answer (${text}).`, { hint: 'Start the database server (systemctl start mariadb), then run again.' });
+  }
+  if (/No such container|is not running|is restarting/i.test(text)) {
+    return new LettoError(`${what}: ${connection.where} does not run (${text}).`, {
+      hint: 'Start the MySQL container (docker compose up -d in its compose folder), or fix database.container in the config.',
+    });
   }
   if (/Unknown database/i.test(text)) {
     return new LettoError(`${what}: ${text}.`, { hint: 'Check database.databases in the config: it must name LeTTo\'s databases.' });

@@ -9,6 +9,7 @@ import type { Context } from '../context.js';
 import { localTime } from '../time.js';
 import { ok, warn, type PlanStep } from '../kinds/plan-checks.js';
 import { listDumps } from './retention.js';
+import { describeNames } from './names.js';
 
 /** The sentence for installs without `[database]`. */
 export const NO_DATABASE_SECTION = 'not dumped before updates: the config has no [database] section (see docs/database.md); without it a rollback cannot give back a database the new revision migrated';
@@ -27,7 +28,7 @@ export function databasePlanStep(ctx: Context): PlanStep {
       const prepared = await prepareDumps(ctx, install!.from, true);
       const names = prepared!.databases.join(', ') || 'none';
       return ok(
-        `${names} (${(prepared!.bytes / MIB).toFixed(1)} MiB) would be dumped into ${prepared!.folder} with LeTTo stopped, before the swap; ${(prepared!.freeBytes / MIB).toFixed(0)} MiB free there; ${prepared!.connection.where} answers`,
+        `${names} (${(prepared!.bytes / MIB).toFixed(1)} MiB) would be dumped into ${prepared!.folder} with ${ctx.config.docker ? `every LeTTo container but ${ctx.config.database.container} stopped` : 'LeTTo stopped'}, before the swap; ${(prepared!.freeBytes / MIB).toFixed(0)} MiB free there; ${prepared!.connection.where} answers`,
       );
     },
   };
@@ -35,11 +36,10 @@ export function databasePlanStep(ctx: Context): PlanStep {
 
 /** `status`'s line about the databases: the newest dumps kept, or {@link NO_DATABASE_SECTION}. */
 export async function describeDatabase(ctx: Context): Promise<string> {
-  if (ctx.config.docker) return 'not dumped before updates: dumps are made for TomEE installs only so far (a Docker install\'s [database] section is not used yet)';
   if (!ctx.config.database) return NO_DATABASE_SECTION;
   const dumps = await listDumps(ctx.config.paths.backups);
   const newest = dumps[0];
-  if (!newest) return `${ctx.config.database.databases.join(', ')} dumped before every update into ${ctx.config.paths.backups}; no dump kept yet`;
+  if (!newest) return `${describeNames(ctx)} dumped before every update into ${ctx.config.paths.backups}; no dump kept yet`;
   const same = dumps.filter((d) => d.revision === newest.revision);
-  return `${ctx.config.database.databases.join(', ')} dumped before every update; newest: revision ${newest.revision ?? 'unknown'} (${same.map((d) => d.database).join(', ')}, ${localTime(newest.time)}) in ${ctx.config.paths.backups}`;
+  return `${describeNames(ctx)} dumped before every update; newest: revision ${newest.revision ?? 'unknown'} (${same.map((d) => d.database).join(', ')}, ${localTime(newest.time)}) in ${ctx.config.paths.backups}`;
 }

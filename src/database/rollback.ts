@@ -30,7 +30,7 @@ export interface RollbackDatabase {
  * @throws LettoError when the server cannot be asked.
  */
 export async function planRollbackDatabase(ctx: Context, to: Revision, choice: DatabaseChoice): Promise<RollbackDatabase> {
-  if (!ctx.config.database || ctx.config.docker) return { restore: [], note: '', refused: false };
+  if (!ctx.config.database) return { restore: [], note: '', refused: false };
   const dumps = await dumpsOf(ctx.config.paths.backups, to);
   if (dumps.length === 0) return { restore: [], note: `No dump of revision ${to} is kept; the database is left as it is.`, refused: false };
   const changed = await changedDumps(ctx, dumps);

@@ -17,9 +17,10 @@ import { LettoError } from '../errors.js';
 import type { Revision } from '../revision.js';
 import type { Journal } from '../store/journal.js';
 import { ensureDir, refuseSymlink } from '../system/files.js';
-import { localConnection, type Connection } from './connection.js';
+import { containerConnection, localConnection, query, type Connection } from './connection.js';
 import { dumpDatabase, dumpName, dumpTempPath, type DumpRecord } from './dump.js';
 import { databaseBytes, databaseExists, expandDatabases, schemaFingerprint } from './fingerprint.js';
+import { databaseNames } from './names.js';
 import { restoreDatabase } from './restore.js';
 
 const MIB = 1024 * 1024;
@@ -34,10 +35,49 @@ export interface PreparedDumps {
   freeBytes: number;
 }
 
-/** The connection `[database]` describes, or null without a `[database]` section. */
+/** The connection `[database]` describes (Docker: inside `database.container`), or null without a `[database]` section. */
 export function databaseConnection(ctx: Context): Connection | null {
   const config = ctx.config.database;
-  return config ? localConnection(config) : null;
+  if (!config) return null;
+  return ctx.config.docker ? containerConnection(config, ctx.config.docker.command) : localConnection(config);
+}
+
+
+/**
+ * The databases to dump: {@link databaseNames} with `letto_*` expanded; a name ending in `?` (a
+ * default's optional database) only when it exists, any other must exist.
+ * @throws LettoError (exit 1, nothing changed) naming a database that does not exist.
+ */
+async function existingDatabases(connection: Connection, names: string[]): Promise<string[]> {
+  const optional = names.filter((n) => n.endsWith('?')).map((n) => n.slice(0, -1));
+  const databases: string[] = [];
+  for (const database of await expandDatabases(connection, names.filter((n) => !n.endsWith('?')))) {
+    if (!(await databaseExists(connection, database))) {
+      throw new LettoError(`Database ${database} does not exist on ${connection.where}; nothing was changed.`, { hint: 'Check database.databases in the config.' });
+    }
+    databases.push(database);
+  }
+  for (const database of optional) if (await databaseExists(connection, database)) databases.push(database);
+  return databases.sort();
+}
+
+/**
+ * Waits until the database server answers a query (a container that compose has just recreated starts
+ * its server first), asking every second.
+ * @param seconds how long at most.
+ * @throws LettoError (from the last query) when it still does not answer.
+ */
+export async function waitDatabase(connection: Connection, seconds: number): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    try {
+      await query(connection, 'SELECT 1;');
+      return;
+    } catch (error) {
+      if (Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
 }
 
 /**
@@ -52,14 +92,9 @@ export async function prepareDumps(ctx: Context, from: Revision | null, dryRun =
   const connection = databaseConnection(ctx);
   if (!connection || !ctx.config.database) return null;
   const folder = ctx.config.paths.backups;
-  const databases = await expandDatabases(connection, ctx.config.database.databases);
+  const databases = await existingDatabases(connection, databaseNames(ctx));
   let bytes = 0;
-  for (const database of databases) {
-    if (!(await databaseExists(connection, database))) {
-      throw new LettoError(`Database ${database} does not exist on ${connection.where}; nothing was changed.`, { hint: 'Check database.databases in the config.' });
-    }
-    bytes += await databaseBytes(connection, database);
-  }
+  for (const database of databases) bytes += await databaseBytes(connection, database);
   for (const database of databases) {
     const path = join(folder, dumpName(from, database));
     for (const name of [path, dumpTempPath(path), `${path}.json`]) await refuseSymlink(name);

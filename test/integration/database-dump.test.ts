@@ -23,7 +23,7 @@ if (required && !available) throw new Error('LETTO_E2E_REQUIRED=1 but mariadb-se
 
 let db: MariaDb;
 let folder: string;
-const config = () => ({ databases: ['letto'], socket: db.socket, user: 'root', option_file: '', dump_command: '', client_command: '', container: '', timeout: 600 });
+const config = () => ({ databases: ['letto'], socket: db.socket, user: 'root', option_file: '', dump_command: '', client_command: '', container: '', password_variable: '', timeout: 600 });
 
 describe.skipIf(!available)('database dump and restore (real MariaDB)', () => {
   beforeAll(async () => {

@@ -169,11 +169,13 @@ export function composeSecrets(ctx: Context): string[] {
 /**
  * `up -d` of one compose call: compose recreates each container whose image (by id) changed. No pull,
  * no build (the images are local already), never `--remove-orphans` (the schools share one project).
+ * @param services only these services of the call (e.g. the database's, before a restore), `--no-deps`; default every one.
  * @throws LettoError naming the call and compose's last line.
  */
-export async function composeUp(ctx: Context, call: ComposeCall): Promise<void> {
-  ctx.emit({ type: 'step', step: 'start', message: `Bringing up ${describeCall(call)}` });
-  const result = await dockerOf(ctx).compose(call.dir, ['up', '-d', '--no-build'], UP_TIMEOUT, composeOptions(call));
+export async function composeUp(ctx: Context, call: ComposeCall, services: string[] = []): Promise<void> {
+  ctx.emit({ type: 'step', step: 'start', message: `Bringing up ${services.length ? `${services.join(', ')} of ` : ''}${describeCall(call)}` });
+  const only = services.length ? ['--no-deps', ...services] : [];
+  const result = await dockerOf(ctx).compose(call.dir, ['up', '-d', '--no-build', ...only], UP_TIMEOUT, composeOptions(call));
   if (result.failure || result.exitCode !== 0) {
     throw new LettoError(`Compose could not bring up ${describeCall(call)}: ${lastLine(result)}.`, { hint: `Run \`docker ps -a\` and look at the logs of the containers in ${call.dir} (\`docker logs NAME\`).` });
   }

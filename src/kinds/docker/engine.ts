@@ -107,3 +107,17 @@ export async function untag(ctx: Context, ref: string): Promise<string | null> {
   const result = await dockerOf(ctx).docker(['rmi', ref], QUERY_TIMEOUT);
   return result.failure || result.exitCode !== 0 ? lastLine(result) : null;
 }
+
+/**
+ * `docker stop NAME…` (each container gets its own stop grace, 10 s by default, then SIGKILL), run like
+ * compose's `up`: recorded in the script journal, so that a run killed meanwhile leaves it to finish
+ * and the next run waits for it before it starts the containers again.
+ * @throws LettoError naming what docker said; the containers it did stop stay stopped.
+ */
+export async function stopContainers(ctx: Context, names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  const result = await recordedCompose(ctx, ctx.config.docker!.command, ['stop', ...names], '/', 300);
+  if (result.failure || result.exitCode !== 0) {
+    throw new LettoError(`docker could not stop ${names.join(', ')}: ${lastLine(result)}.`, { hint: 'Look at `docker ps -a`; a container that does not stop within its grace time is killed by docker.' });
+  }
+}

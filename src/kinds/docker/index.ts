@@ -46,11 +46,13 @@ export const dockerAdapter: Adapter = {
     await journal?.record('download', { from, to });
   },
   fetch: async (ctx, revision, why) => (await import('./fetch.js')).fetchImages(ctx, revision, why),
-  install: async (ctx, from, fetched, journal) => (await import('./install.js')).installImages(ctx, from, fetched as DockerFetched, journal),
+  install: async (ctx, from, fetched, journal, options) => (await import('./install.js')).installImages(ctx, from, fetched as DockerFetched, journal, options),
   async conclude(ctx, _fetched: Fetched, protect) {
     const { readLettoServices } = await import('./compose.js');
     const { pruneImages } = await import('./revisions.js');
-    await pruneImages(ctx, await readLettoServices(ctx), protect);
+    const { pruneDumps } = await import('../../database/retention.js');
+    // a revision's database dumps go with its images
+    await pruneDumps(ctx.config.paths.backups, await pruneImages(ctx, await readLettoServices(ctx), protect));
   },
   recover: async (ctx, journal) => (await import('./recover.js')).recoverImages(ctx, journal),
   async runtime(ctx) {

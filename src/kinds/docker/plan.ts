@@ -7,6 +7,7 @@
  * could pass the health check). Only read-only docker and compose commands run (`version`, `config`,
  * `ps`, `inspect`, `image ls`).
  */
+import { databasePlanStep } from '../../database/plan.js';
 import type { Context } from '../../context.js';
 import { LettoError, asLettoError, type DownloadError } from '../../errors.js';
 import { fail, ok, warn, writableFolder, type CheckOutcome, type InstallDecision, type PlanCheck, type PlanStep } from '../plan-checks.js';
@@ -73,6 +74,7 @@ export function dockerPlanSteps(ctx: Context): PlanStep[] {
         return checks;
       },
     },
+    databasePlanStep(ctx),
     {
       name: 'tags',
       needsInstall: true,

@@ -1,7 +1,12 @@
 import { createBackupLock, releaseBackupLock, releaseStaleMarker } from '../../store/backup-lock.js';
 import type { Context } from '../../context.js';
 import { ExitCode, LettoError, asLettoError } from '../../errors.js';
-import { describeJournal, removeJournal, type ImagePointer, type JournalEntry } from '../../store/journal.js';
+import { rm } from 'node:fs/promises';
+import { describeJournal, removeJournal, rewriteJournal, type ComposeCall, type ImagePointer, type JournalEntry } from '../../store/journal.js';
+import { pruneDumps } from '../../database/retention.js';
+import { changedDumps, restoreDumps, type DatabaseOutcome } from '../../database/steps.js';
+import { databaseUp, stopWriters } from './database.js';
+import { callKey } from './groups.js';
 import type { Revision } from '../../revision.js';
 import { injectFault } from '../../system/fault.js';
 import { activeCalls, readLettoServices, type LettoService } from './compose.js';
@@ -34,18 +39,20 @@ const BEFORE_SWAP: ReadonlySet<JournalEntry['step']> = new Set(['download', 'bac
  */
 export async function recoverImages(ctx: Context, journal: JournalEntry): Promise<Recovery> {
   ctx.emit({ type: 'step', step: 'recover', message: `${describeJournal(journal)} Recovering first.` });
+  for (const temp of journal.temps) await rm(temp, { force: true }); // a dump cut short
   await releaseStaleMarker(ctx, journal);
   let recovery: Recovery;
   if (journal.step === 'installed') {
     const before = await ctx.state.read();
     await ctx.state.write({ installed: journal.to, ...(journal.healthy ? { lastKnownGood: journal.to } : {}) });
     // the killed run's conclusion: retention, as after an update that ended by itself
-    await pruneImages(ctx, await readLettoServices(ctx), [journal.from, before.lastKnownGood, journal.to]);
+    await pruneDumps(ctx.config.paths.backups, await pruneImages(ctx, await readLettoServices(ctx), [journal.from, before.lastKnownGood, journal.to]));
     recovery = { kind: 'completed', journal, running: journal.to, message: `It had already installed revision ${journal.to ?? 'unknown'} on every service; only its bookkeeping was left, and is done.` };
   } else if (BEFORE_SWAP.has(journal.step) || !journal.previousImages?.length) {
     recovery = { kind: 'untouched', journal, running: journal.from, message: 'It had not moved any image or container yet; nothing needed undoing.' };
   } else {
-    recovery = (await adoptHealthy(ctx, journal)) ?? (await undo(ctx, journal));
+    // a restore cut short: LeTTo must not be adopted on a half-loaded database
+    recovery = (journal.step === 'restore' ? null : await adoptHealthy(ctx, journal)) ?? (await undo(ctx, journal));
   }
   await removeJournal(ctx.state.dir);
   ctx.emit({ type: 'notice', message: `Recovered from an interrupted ${journal.command}: ${recovery.message}` });
@@ -67,6 +74,8 @@ async function adoptHealthy(ctx: Context, journal: JournalEntry): Promise<Recove
   // a school the admin stopped keeps its old container until it is started again: not counted
   const services = (await readLettoServices(ctx).catch(() => [])).filter((s) => !s.stopped);
   if (services.length === 0) return null;
+  // every compose call the killed run found up must be up again (its stop step may have stopped a school)
+  if (journal.composeGroups?.some((call) => !services.some((s) => s.group.key === callKey(call)))) return null;
   // one `docker image inspect` per reference: the schools' services share lettohub/lettoserver:stable
   const ids = new Map<string, string>();
   for (const s of services) {
@@ -84,7 +93,7 @@ async function adoptHealthy(ctx: Context, journal: JournalEntry): Promise<Recove
   const before = await ctx.state.read();
   await ctx.state.write({ installed: revision, lastKnownGood: revision });
   // the killed run's conclusion, when it is its revision that runs: retention, as after an update that ended by itself
-  if (revision === journal.to) await pruneImages(ctx, await readLettoServices(ctx), [journal.from, before.lastKnownGood, journal.to]);
+  if (revision === journal.to) await pruneDumps(ctx.config.paths.backups, await pruneImages(ctx, await readLettoServices(ctx), [journal.from, before.lastKnownGood, journal.to]));
   const which = revision === journal.to ? 'the revision it was installing' : revision === journal.from ? 'the revision it started from' : 'put there by someone else';
   const url = healthTargets(ctx.config.docker!, services).map((t) => t.url).join(', ');
   return {
@@ -113,15 +122,18 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
   const label = `revision ${journal.from ?? 'unknown'}`;
   ctx.emit({ type: 'critical', active: true });
   try {
-    await pointAt(ctx, previous);
-    injectFault('recover:pointed');
     // the compose calls that were up when the killed run started (a group a kill left without containers included)
     const calls = journal.composeGroups ?? activeCalls(await readLettoServices(ctx));
+    if (journal.dumps?.length) await stopWriters(ctx); // nothing may write while a database is restored
+    await pointAt(ctx, previous);
+    injectFault('recover:pointed');
+    const database = await recoverDatabases(ctx, journal, calls);
     await upAll(ctx, calls);
     await ctx.state.write({ installed: journal.from });
     const health = await waitServicesHealthy(ctx, byRef(previous), calls);
     if (!health.healthy) throw new LettoError(`${label} did not become healthy (${health.last}).`, { log: health.log ?? null });
-    return { kind: 'undone', journal, running: journal.from, message: `It was undone: every LeTTo service runs ${label} again and answers its health check.` };
+    const note = database ? ` ${database.sentence}` : '';
+    return { kind: 'undone', journal, running: journal.from, message: `It was undone: every LeTTo service runs ${label} again and answers its health check.${note}`, ...(database ? { database: database.summary } : {}) };
   } catch (caught) {
     const error = asLettoError(caught);
     throw new LettoError(`Recovering from the interrupted ${journal.command} failed: ${error.message} LeTTo may be down.`, {
@@ -134,4 +146,17 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
     if (marker) await releaseBackupLock(lockPath, marker).catch(() => undefined);
     ctx.emit({ type: 'critical', active: false });
   }
+}
+
+/**
+ * The killed run's dumps (journal `dumps`), with the writers stopped and the references pointing back:
+ * the database container brought up and each database whose schema changed since its dump, or whose
+ * restore was cut short (step `restore`), restored; the others left alone.
+ * @returns what was done (null when the killed run had made no dump).
+ */
+async function recoverDatabases(ctx: Context, journal: JournalEntry, calls: ComposeCall[]): Promise<DatabaseOutcome | null> {
+  if (!journal.dumps?.length) return null;
+  await databaseUp(ctx, calls);
+  const changed = await changedDumps(ctx, journal.dumps, journal.step === 'restore' ? (journal.restoring ?? []) : []);
+  return restoreDumps(ctx, journal.dumps, changed, (restoring) => rewriteJournal(ctx, { ...journal, step: 'restore', restoring }));
 }
