@@ -61,17 +61,24 @@ export async function restoreDatabase(connection: Connection, record: DumpRecord
 
 /** One connection from `information_schema.PROCESSLIST`: id, then user@host, command and statement for messages. */
 interface Session {
-  id: string;
+  id: number;
   description: string;
 }
 
-/** The connections other than this query's own whose default database is `database`. */
+/**
+ * The connections other than this query's own whose default database is `database`. Of a statement
+ * only its first three words are kept (`INSERT INTO benutzer`): its values may be pupils' data.
+ * Tabs and line breaks in it are blanked in SQL, since `--raw` output splits rows at them.
+ */
 async function otherConnections(connection: Connection, database: string): Promise<Session[]> {
-  const rows = await query(
-    connection,
-    `SELECT ID, USER, HOST, COMMAND, IFNULL(LEFT(INFO, 60), '') FROM information_schema.PROCESSLIST WHERE DB = ${quoteString(database)} AND ID <> CONNECTION_ID() ORDER BY ID;`,
-  );
-  return rows.map(([id, user, host, command, info]) => ({ id: id ?? '', description: `${id} (${user}@${host}, ${command}${info ? `: ${info.replace(/\s+/g, ' ')}` : ''})` }));
+  const info = "REPLACE(REPLACE(REPLACE(LEFT(INFO, 200), CHAR(9), ' '), CHAR(10), ' '), CHAR(13), ' ')";
+  const rows = await query(connection, `SELECT ID, USER, HOST, COMMAND, IFNULL(${info}, '') FROM information_schema.PROCESSLIST WHERE DB = ${quoteString(database)} AND ID <> CONNECTION_ID() ORDER BY ID;`);
+  return rows
+    .filter(([id]) => /^\d+$/.test(id ?? ''))
+    .map(([id, user, host, command, statement]) => {
+      const words = (statement ?? '').split(/\s+/).filter(Boolean).slice(0, 3).join(' ').slice(0, 80);
+      return { id: Number(id), description: `${id} (${user}@${host}, ${command}${words ? `: ${words}` : ''})` };
+    });
 }
 
 /**
@@ -83,7 +90,7 @@ async function otherConnections(connection: Connection, database: string): Promi
  */
 export async function endConnections(connection: Connection, database: string, waitSeconds = END_CONNECTIONS_SECONDS): Promise<void> {
   const deadline = Date.now() + waitSeconds * 1000;
-  const ended = new Set<string>();
+  const ended = new Set<number>();
   for (;;) {
     const sessions = await otherConnections(connection, database);
     if (sessions.length === 0) return;
@@ -104,7 +111,7 @@ export async function endConnections(connection: Connection, database: string, w
 /** `KILL CONNECTION` of one session; one that went meanwhile is fine. @throws LettoError when the server refuses. */
 async function killConnection(connection: Connection, database: string, session: Session): Promise<void> {
   try {
-    await query(connection, `KILL CONNECTION ${Number(session.id)};`);
+    await query(connection, `KILL CONNECTION ${session.id};`);
   } catch (error) {
     if (/Unknown thread id/i.test((error as Error).message)) return;
     throw new LettoError(`Database ${database} is used by connection ${session.description} on ${connection.where}, which letto-update could not end (${(error as Error).message}); it was not restored.`, {

@@ -114,8 +114,8 @@ describe.skipIf(!available)('database dump and restore (real MariaDB)', () => {
     const record = await dumpDatabase(connection, 'letto', folder, 6883, await schemaFingerprint(connection, 'letto'));
     await db.sql("INSERT INTO schule (name, kurz) VALUES ('after the dump', 'after');", 'letto');
     const before = await db.checksums('letto');
-    // root's session: lettoproc sees it (PROCESS) but may not end it
-    const other = execa('mariadb', ['--no-defaults', `--socket=${db.socket}`, '--user=root', '--batch', 'letto'], { input: 'SELECT SLEEP(30);\n', reject: false });
+    // root's session (its statement over two lines): lettoproc sees it (PROCESS) but may not end it
+    const other = execa('mariadb', ['--no-defaults', `--socket=${db.socket}`, '--user=root', '--batch', 'letto'], { input: 'SELECT\n  SLEEP(30);\n', reject: false });
     try {
       await until(async () => (await leftovers()) === '1');
       const asProc = localConnection({ ...config(), user: 'lettoproc', option_file: await optionFile('lettoproc', 'procpass') });
@@ -128,12 +128,12 @@ describe.skipIf(!available)('database dump and restore (real MariaDB)', () => {
     await restoreDatabase(connection, record); // as root, for the tests after this one: the row written after the dump goes
   }, 60_000);
 
-  it('connections that do not go within the bound: a clear error naming them', async () => {
-    // a stand-in client that always lists one connection on the database and accepts every KILL
+  it('connections that do not go within the bound: a clear error naming them (only the first three words of its statement)', async () => {
+    // a stand-in client that always lists one connection on the database (and two lines that are no row) and accepts every KILL
     const script = join(folder, 'stuck-client.sh');
-    await writeFile(script, "#!/bin/sh\nif grep -q PROCESSLIST; then printf '7\\troot\\tlocalhost\\tKilled\\tALTER TABLE ergebnis ENGINE=InnoDB\\n'; fi\nexit 0\n", { mode: 0o755 });
+    await writeFile(script, "#!/bin/sh\nif grep -q PROCESSLIST; then printf '7\\troot\\tlocalhost\\tKilled\\tALTER TABLE ergebnis ENGINE=InnoDB\\n%s\\n' 'is a value of the row'; printf 'NULL\\n'; fi\nexit 0\n", { mode: 0o755 });
     const stuck = localConnection({ ...config(), client_command: script });
-    await expect(endConnections(stuck, 'letto', 0.3)).rejects.toThrow(/^Database letto is still used by connection 7 \(root@localhost, Killed: ALTER TABLE ergebnis ENGINE=InnoDB\) on .*, 0\.3 s after letto-update ended it \(KILL CONNECTION\); it was not restored\.$/);
+    await expect(endConnections(stuck, 'letto', 0.3)).rejects.toThrow(/^Database letto is still used by connection 7 \(root@localhost, Killed: ALTER TABLE ergebnis\) on .*, 0\.3 s after letto-update ended it \(KILL CONNECTION\); it was not restored\.$/);
   });
 
   it('retention removes only letto-update\'s dumps of the revisions whose WAR backup went', async () => {
