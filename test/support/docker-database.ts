@@ -140,47 +140,55 @@ if [ "$(db -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA
   db </migrate.sql || echo "ERROR: the migration of $LETTO_DB_NAME failed" >&2
 fi
 ` : ''}${revision === STAND_IN.failing ? `echo "ERROR: LeTTo revision ${revision} does not start after migrating $LETTO_DB_NAME" >&2
-/bin/busybox rm -f /www/letto/test.jsf
-` : ''}exec /bin/busybox httpd -f -p 8080 -h /www -c /etc/httpd.conf
+/usr/bin/busybox rm -f /www/letto/test.jsf
+` : ''}# a LeTTo that stops on SIGTERM, as TomEE does (busybox httpd as PID 1 would ignore it: docker stop then waits its 10 s)
+/usr/bin/busybox httpd -f -p 8080 -h /www -c /etc/httpd.conf &
+trap 'kill $!; exit 0' TERM INT
+wait
 `;
 }
 
 /**
  * Builds the stand-ins of every {@link STAND_IN} revision on the MariaDB image, as `<registry>/<prefix><image>:rev<N>`,
  * pushes them and removes the local copies (an update pulls them; the MariaDB layers stay, as part of its image).
+ * One COPY of a prepared tree per image (each step of the legacy builder costs a container); the first push
+ * uploads the MariaDB layers, the others, pushed together, only their own.
  */
 export async function publishStandIns(work: string, prefix: string, registry: TestRegistry, baseImage: string): Promise<void> {
+  const remotes: string[] = [];
   for (const revision of Object.values(STAND_IN)) {
     for (const image of IMAGES) {
       const ctx = await mkdtemp(join(work, `build-${image}-`));
-      await copyFile('/bin/busybox', join(ctx, 'busybox'));
-      await chmod(join(ctx, 'busybox'), 0o755);
-      await mkdir(join(ctx, 'www', 'letto'), { recursive: true });
-      await writeFile(join(ctx, 'www', 'revision.txt'), `${revision}\n`);
-      await writeFile(join(ctx, 'www', 'letto', 'test.jsf'), healthPage(revision, revision === STAND_IN.old ? 'test' : 'pruefung'));
-      await writeFile(join(ctx, 'httpd.conf'), '*.jsf:/bin/sh\n');
-      await writeFile(join(ctx, 'migrate.sql'), MIGRATION_SQL);
-      await writeFile(join(ctx, 'start.sh'), startScript(revision));
+      const tree = join(ctx, 'tree');
+      await mkdir(join(tree, 'www', 'letto'), { recursive: true });
+      await mkdir(join(tree, 'usr', 'bin'), { recursive: true });
+      await mkdir(join(tree, 'etc'), { recursive: true });
+      await copyFile('/bin/busybox', join(tree, 'usr', 'bin', 'busybox'));
+      await chmod(join(tree, 'usr', 'bin', 'busybox'), 0o755);
+      await writeFile(join(tree, 'www', 'revision.txt'), `${revision}\n`);
+      await writeFile(join(tree, 'www', 'letto', 'test.jsf'), healthPage(revision, revision === STAND_IN.old ? 'test' : 'pruefung'));
+      await writeFile(join(tree, 'etc', 'httpd.conf'), '*.jsf:/bin/sh\n');
+      await writeFile(join(tree, 'migrate.sql'), MIGRATION_SQL);
+      await writeFile(join(tree, 'start.sh'), startScript(revision));
       await writeFile(
         join(ctx, 'Dockerfile'),
         `FROM ${baseImage}
-COPY busybox /bin/busybox
-COPY www /www
-COPY httpd.conf /etc/httpd.conf
-COPY migrate.sql /migrate.sql
-COPY start.sh /start.sh
+COPY tree/ /
 ENV LETTO_SERVICE=${image}
-HEALTHCHECK --interval=1s --timeout=5s --start-period=1s --retries=2 CMD ["/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/letto/test.jsf"]
+HEALTHCHECK --interval=1s --timeout=5s --start-period=1s --retries=2 CMD ["/usr/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/letto/test.jsf"]
 CMD ["/bin/sh", "/start.sh"]
 `,
       );
       const remote = `${registry.host}/${prefix}${image}:rev${revision}`;
       await run('docker', ['build', '-q', '--no-cache', '-t', remote, ctx]);
-      await run('docker', ['push', '-q', remote], { env: { DOCKER_CONFIG: registry.dockerConfig } });
-      await run('docker', ['rmi', remote]);
       await rm(ctx, { recursive: true, force: true });
+      remotes.push(remote);
     }
   }
+  const push = (remote: string) => run('docker', ['push', '-q', remote], { env: { DOCKER_CONFIG: registry.dockerConfig } });
+  await push(remotes[0]!);
+  await Promise.all(remotes.slice(1).map(push));
+  await run('docker', ['rmi', ...remotes]);
 }
 
 /** The server: folders, names, URLs, and SQL as root inside the MariaDB container. */
