@@ -75,12 +75,13 @@ describe.skipIf(!available)('update with a [database] section (real MariaDB, sta
   });
 
   /**
-   * A fresh `letto` database and layout; `migrating` lists the revisions whose start script migrates
+   * A fresh `letto` database and layout (`accessLog`: with {@link ACCESS_LOG_SQL}'s table); `migrating` lists the revisions whose start script migrates
    * the schema, `writing` those whose start writes a row (data, not schema).
    */
-  async function setup(opts: { migrating?: number[]; writing?: number[]; database?: string; paths?: Record<string, string | number> } = {}): Promise<{ layout: ServerLayout; config: string }> {
+  async function setup(opts: { migrating?: number[]; writing?: number[]; database?: string; paths?: Record<string, string | number>; accessLog?: boolean } = {}): Promise<{ layout: ServerLayout; config: string }> {
     await db.sql('DROP DATABASE IF EXISTS letto;');
     await createLettoDatabase(db, 'letto', 3);
+    if (opts.accessLog) await db.sql(ACCESS_LOG_SQL, 'letto');
     const layout = await makeServerLayout({ revision: 6880 });
     current = layout;
     const migration = join(layout.root, 'migrate.sql');
@@ -201,28 +202,39 @@ describe.skipIf(!available)('update with a [database] section (real MariaDB, sta
     let inTool = 0;
     for (let i = 0; i < kills; i++) {
       const phase = i % 2 === 0 ? 'dump' : 'restore';
-      const { layout, config } = await setup({ migrating: [6890] });
+      const { layout, config } = await setup({ migrating: [6890], accessLog: true });
       const before = await content();
+      const tables = await db.sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'letto';");
       const child = spawnCli(['--config', config, 'update', '--yes', '--channel', 'daily']);
       const tool = phase === 'dump' ? 'mariadb-dump' : 'mariadb';
       // every other pair of kills is aimed into the tool's run (a 3 MiB dump or its load takes 100-200 ms):
-      // the delay counts from the moment the tool runs; the others count from the journal's step
+      // the delay counts from the moment the tool runs (an aimed restore kill: from the moment the load
+      // created the dump's last table, the access log, whose rows are still to come); the others count from the journal's step
       const aimed = i % 4 < 2;
+      const lastTable = aimed && phase === 'restore';
       const reached = await waitForStep(layout.state, phase, child);
-      const started = aimed && reached && (await waitForTool(child, tool));
-      const delay = Math.round(random() * (aimed ? 40 : phase === 'dump' ? 500 : 900));
+      const started = aimed && reached && (await waitForTool(child, tool)) && (!lastTable || (await waitForTable(db, 'zugriff', child)));
+      const delay = Math.round(random() * (aimed ? (lastTable ? 20 : 40) : phase === 'dump' ? 500 : 900));
       await new Promise((resolve) => setTimeout(resolve, delay));
       const during = await toolRunning(child.pid!, tool);
       child.kill('SIGKILL');
       const killed = await child;
       if (reached && killed.signal === 'SIGKILL') cut++;
       if (during && killed.signal === 'SIGKILL') inTool++;
-      console.log(`kill ${i + 1}: ${phase} + ${delay} ms${aimed ? ` after ${tool} started` : ''}: ${killed.signal ?? `exit ${killed.exitCode}`}${during ? ` while ${tool} ran` : ''}`);
+      console.log(`kill ${i + 1}: ${phase} + ${delay} ms${aimed ? ` after ${lastTable ? 'the load created its last table' : `${tool} started`}` : ''}: ${killed.signal ?? `exit ${killed.exitCode}`}${during ? ` while ${tool} ran` : ''}`);
       if (aimed) expect(started && during && killed.signal === 'SIGKILL', `kill ${i + 1} was to land while ${tool} ran`).toBe(true);
+      if (lastTable) {
+        // once the killed run's client has run what it had read: every table is there (the schema fingerprint is
+        // the dump's), rows are missing. Only the journal's `restore` step makes the re-run load the dump again.
+        await waitForNoClient(db);
+        expect(await db.sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'letto';")).toBe(tables);
+        expect(Number(await db.sql('SELECT COUNT(*) FROM zugriff;', 'letto')), `kill ${i + 1} was to leave rows of the access log unloaded`).toBeLessThan(ACCESS_LOG_ROWS);
+      }
       // the admin's immediate re-run: recover, or the update again (which recovers first, then fails again)
       const rerun = i % 4 < 2 ? ['recover'] : ['update', '--yes', '--channel', 'daily'];
       const r = await runCli(['--config', config, ...rerun]);
       expect([0, 3], r.stdout + r.stderr).toContain(r.exitCode);
+      if (lastTable) expect(r.stdout + r.stderr).toMatch(/Database letto restored from the dump taken before the update/);
       expect(await content(), `kill ${i + 1} (${phase} + ${delay} ms)`).toBe(before);
       expect(await readWarRevision(layout.war)).toBe(6880);
       expect(await readdir(layout.state)).not.toContain('journal.json');
@@ -286,6 +298,40 @@ describe.skipIf(!available)('update with a [database] section (real MariaDB, sta
     }
   }, 180_000);
 });
+
+/** Rows of the access log {@link ACCESS_LOG_SQL} makes. */
+const ACCESS_LOG_ROWS = 40_000;
+
+/**
+ * A table `zugriff` (access log, about 4 MiB of rows): its name sorts last, so the dump creates it last,
+ * and while its rows load every table of the dump exists — the schema fingerprint is the dump's while
+ * rows are still missing.
+ */
+const ACCESS_LOG_SQL = `
+  CREATE TABLE zugriff (id BIGINT PRIMARY KEY AUTO_INCREMENT, benutzer INT NOT NULL, zeit DATETIME NOT NULL, pfad VARCHAR(200) NOT NULL);
+  INSERT INTO zugriff (benutzer, zeit, pfad) SELECT 1 + (seq % 300), '2026-01-01' + INTERVAL seq SECOND, CONCAT('/letto/test.jsf?id=', seq, '&s=', SHA2(seq, 256)) FROM seq_1_to_${ACCESS_LOG_ROWS};
+`;
+
+/** Waits until the table `name` of `letto` exists in the server's data folder (true), or the run ends first (false). */
+async function waitForTable(db: MariaDb, name: string, child: ReturnType<typeof spawnCli>): Promise<boolean> {
+  let ended = false;
+  void child.then(() => (ended = true), () => (ended = true));
+  const frm = join(db.dir, 'data', 'letto', `${name}.frm`);
+  while (!ended) {
+    if (await stat(frm).then(() => true, () => false)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return false;
+}
+
+/** Waits (up to 10 s) until no connection uses `letto`: a killed run's client has run what it had read. */
+async function waitForNoClient(db: MariaDb): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if ((await db.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = 'letto';")) === '0') return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('the killed run\'s client still uses database letto after 10 s');
+}
 
 /** Waits until the journal of the run records `step` (true), or the run ends first (false). */
 async function waitForStep(state: string, step: string, child: ReturnType<typeof spawnCli>): Promise<boolean> {

@@ -1,7 +1,9 @@
 /**
  * src/database/ against a real MariaDB server (Debian's mariadb-server, started by the test): dump,
- * schema fingerprint, restore, and the refusals (access denied, server down, folder not writable).
+ * schema fingerprint, restore (also with a leftover client of a killed run still on the database), and
+ * the refusals (access denied, server down, folder not writable).
  */
+import { execa } from 'execa';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localConnection, query } from '../../src/database/connection.js';
 import { dumpDatabase, readDumpRecord, verifyDump } from '../../src/database/dump.js';
 import { databaseBytes, expandDatabases, schemaFingerprint } from '../../src/database/fingerprint.js';
-import { restoreDatabase } from '../../src/database/restore.js';
+import { endConnections, restoreDatabase } from '../../src/database/restore.js';
 import { listDumps, pruneDumps } from '../../src/database/retention.js';
 import { createLettoDatabase, mariadbAvailable, MIGRATION_SQL, startMariaDb, type MariaDb } from '../support/mariadb.js';
 
@@ -81,6 +83,59 @@ describe.skipIf(!available)('database dump and restore (real MariaDB)', () => {
     await expect(restoreDatabase(connection, record)).rejects.toThrow(/damaged/);
   });
 
+  it('a leftover client of a killed run still on the database (blocked in a statement, the rest of a cut dump to run) is ended before the drop: the database equals the dump, the leftover is gone', async () => {
+    const connection = localConnection(config());
+    const record = await dumpDatabase(connection, 'letto', folder, 6882, await schemaFingerprint(connection, 'letto'));
+    const before = await db.checksums('letto');
+    // what a killed run's `mariadb letto` still has to run: the dump's header, a slow statement, then a table of the dump without its rows
+    const create = (await db.sql('SHOW CREATE TABLE schule;', 'letto')).split('\t')[1]!.replace(/\\n/g, '\n');
+    const leftover = execa('mariadb', ['--no-defaults', `--socket=${db.socket}`, '--user=root', '--batch', 'letto'], {
+      input: `SET FOREIGN_KEY_CHECKS=0;\nSELECT SLEEP(15);\nDROP TABLE IF EXISTS schule;\n${create};\n`,
+      reject: false,
+    });
+    try {
+      await until(async () => (await leftovers()) === '1');
+      await restoreDatabase(connection, record);
+      const after = await leftovers();
+      const ended = await leftover;
+      // the leftover was ended, not left to finish: its `schule` without rows did not replace the restored one
+      expect(await db.checksums('letto')).toBe(before);
+      expect(after).toBe('0');
+      expect(ended.exitCode).not.toBe(0);
+      expect(ended.stderr).toMatch(/Lost connection|server has gone away|Connection was killed/i);
+    } finally {
+      leftover.kill('SIGKILL');
+    }
+  }, 60_000);
+
+  it('a connection on the database that may not be ended: the restore is refused with a clear message, the database untouched', async () => {
+    await db.sql("CREATE USER IF NOT EXISTS 'lettoproc'@'localhost' IDENTIFIED BY 'procpass'; GRANT PROCESS ON *.* TO 'lettoproc'@'localhost'; GRANT ALL PRIVILEGES ON `letto`.* TO 'lettoproc'@'localhost';");
+    const connection = localConnection(config());
+    const record = await dumpDatabase(connection, 'letto', folder, 6883, await schemaFingerprint(connection, 'letto'));
+    await db.sql("INSERT INTO schule (name, kurz) VALUES ('after the dump', 'after');", 'letto');
+    const before = await db.checksums('letto');
+    // root's session (its statement over two lines): lettoproc sees it (PROCESS) but may not end it
+    const other = execa('mariadb', ['--no-defaults', `--socket=${db.socket}`, '--user=root', '--batch', 'letto'], { input: 'SELECT\n  SLEEP(30);\n', reject: false });
+    try {
+      await until(async () => (await leftovers()) === '1');
+      const asProc = localConnection({ ...config(), user: 'lettoproc', option_file: await optionFile('lettoproc', 'procpass') });
+      await expect(restoreDatabase(asProc, record)).rejects.toThrow(/Database letto is used by connection \d+ \(root@localhost, Query: SELECT SLEEP\(30\)\) on .*, which letto-update could not end \(.*not owner of thread.*\); it was not restored\./);
+      expect(await db.checksums('letto')).toBe(before);
+    } finally {
+      other.kill('SIGKILL');
+      await other;
+    }
+    await restoreDatabase(connection, record); // as root, for the tests after this one: the row written after the dump goes
+  }, 60_000);
+
+  it('connections that do not go within the bound: a clear error naming them (only the first three words of its statement)', async () => {
+    // a stand-in client that always lists one connection on the database (and two lines that are no row) and accepts every KILL
+    const script = join(folder, 'stuck-client.sh');
+    await writeFile(script, "#!/bin/sh\nif grep -q PROCESSLIST; then printf '7\\troot\\tlocalhost\\tKilled\\tALTER TABLE ergebnis ENGINE=InnoDB\\n%s\\n' 'is a value of the row'; printf 'NULL\\n'; fi\nexit 0\n", { mode: 0o755 });
+    const stuck = localConnection({ ...config(), client_command: script });
+    await expect(endConnections(stuck, 'letto', 0.3)).rejects.toThrow(/^Database letto is still used by connection 7 \(root@localhost, Killed: ALTER TABLE ergebnis\) on .*, 0\.3 s after letto-update ended it \(KILL CONNECTION\); it was not restored\.$/);
+  });
+
   it('retention removes only letto-update\'s dumps of the revisions whose WAR backup went', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'letto-dumps-'));
     const connection = localConnection(config());
@@ -128,6 +183,20 @@ describe.skipIf(!available)('database dump and restore (real MariaDB)', () => {
     await rm(empty, { recursive: true });
   });
 });
+
+/** Connections other than the asking one whose default database is `letto`, as the server counts them. */
+async function leftovers(): Promise<string> {
+  return db.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = 'letto' AND ID <> CONNECTION_ID();");
+}
+
+/** Polls `condition` every 20 ms for up to 10 s. @throws when it never holds. */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('condition not reached within 10 s');
+}
 
 /** A MySQL option file (mode 600) with user and password, as an admin would write one. */
 async function optionFile(user: string, password: string): Promise<string> {

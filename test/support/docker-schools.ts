@@ -56,7 +56,7 @@ export async function writeSchoolsServer(root: string, id: string, prefix: strin
     );
   }
   await writeFile(join(dirs.letto, 'docker-service-lti.yml'), `version: "3.7"\nservices:\n  letto-service-lti:\n    image: ${prefix}letto-service-login:stable\n    restart: always\n`);
-  const proxy = await startProxy(ports);
+  const proxy = await startSchoolProxy(ports);
   const base = `http://127.0.0.1:${proxy.port}`;
   return {
     root,
@@ -70,10 +70,10 @@ export async function writeSchoolsServer(root: string, id: string, prefix: strin
 }
 
 /** LeTTo's nginx in small: `/letto<school>/<path>` → `http://127.0.0.1:<school's port>/letto/<path>`; 502 when it does not answer. */
-async function startProxy(ports: Map<School, number>): Promise<{ server: Server; port: number }> {
+export async function startSchoolProxy(ports: ReadonlyMap<string, number>): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     const m = /^\/letto([a-z0-9-]+)(\/.*)$/.exec(req.url ?? '');
-    const port = m ? ports.get(m[1] as School) : undefined;
+    const port = m ? ports.get(m[1]!) : undefined;
     if (!m || !port) return void res.writeHead(404).end('no such school\n');
     const upstream = request({ host: '127.0.0.1', port, path: `/letto${m[2]}`, method: req.method, timeout: 5000 }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);

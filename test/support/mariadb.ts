@@ -94,7 +94,7 @@ export async function startMariaDb(): Promise<MariaDb> {
  * A LeTTo-like database `name`: schools, users, classes, tests, results (several tables, foreign keys,
  * indexes), with about `mib` MiB of rows, and a user `letto` with a password that may use it.
  */
-export async function createLettoDatabase(db: MariaDb, name: string, mib = 3): Promise<void> {
+export async function createLettoDatabase(db: Pick<MariaDb, 'sql'>, name: string, mib = 3): Promise<void> {
   const rows = Math.max(100, Math.round((mib * 1024 * 1024) / 400));
   await db.sql(`
     CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
