@@ -6,7 +6,8 @@
  * compose folder's `.env`. Revisions: 100 (installed; writes a row into `health` on every health request
  * and needs the table `test`), 101 (migrates and passes), 105 (migrates and never answers). The cases run
  * in order on one server; the databases are reset by SQL where a case needs the start again. Kills:
- * `LETTO_DOCKER_DATABASE_KILLS` (default 1), seeded (`LETTO_TEST_SEED`).
+ * `LETTO_DOCKER_DATABASE_KILLS` at random moments (default 1), seeded (`LETTO_TEST_SEED`), then one
+ * aimed at the dump.
  */
 import { execa } from 'execa';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -14,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { killAfter, runCli, type CliResult } from '../support/cli.js';
+import { killAfter, outputUntil, runCli, spawnCli, type CliResult } from '../support/cli.js';
 import { readJsonLines, startRegistry, type TestRegistry } from '../support/docker.js';
 import {
   bringUpLetto,
@@ -245,6 +246,27 @@ ${database}`,
     expect(await contents()).toEqual(contentBefore);
   }, TIMEOUT);
 
+  it('refusal after LeTTo was stopped: the dump of letto_b fails halfway (a view whose table is gone stops mariadb-dump): exit 1, no dump left, every container runs revision 100 again', async () => {
+    const contentBefore = await contents();
+    await server!.sql('CREATE TABLE weg (id INT); CREATE VIEW kaputt AS SELECT id FROM weg; DROP TABLE weg;', 'letto_b');
+    try {
+      const filesBefore = await backupFiles();
+      const run = await cli(['update', '--revision', String(STAND_IN.failing), '--yes']);
+      console.log(`refused (the dump of letto_b fails): ${run.stderr.trim().split('\n').at(-2)}`);
+      expect(run.exitCode, run.stdout + run.stderr).toBe(1);
+      expect(run.stdout).toContain('Dumping database letto_b');
+      expect(run.stderr).toMatch(/letto_b/);
+      expect(run.stderr).toMatch(/The update was refused before anything changed/);
+      // the dump of letto_a, made before letto_b's failed, is removed too: nothing left behind
+      expect(await backupFiles()).toEqual(filesBefore);
+      await expect(stat(join(state, 'journal.json'))).rejects.toThrow();
+      await expectLettoOn(STAND_IN.old);
+    } finally {
+      await server!.sql('DROP VIEW IF EXISTS kaputt;', 'letto_b');
+    }
+    expect(await contents()).toEqual(contentBefore);
+  }, TIMEOUT);
+
   it('(a) revision 105 migrates the databases of the schools (its LTI service only writes a row) and fails its health check: exit 3, the databases of the schools restored to the checksum of every table, lettolti left alone with that row, revision 100 answers and writes again; history, runs.jsonl and status say so', async () => {
     const before = await contents();
     const started = Date.now();
@@ -274,14 +296,31 @@ ${database}`,
     expect(status.stdout).toMatch(new RegExp(`^database: letto_\\*, lettolti dumped before every update; newest: revision ${STAND_IN.old} \\(letto_a, letto_b, lettolti, .*\\) in ${backups}$`, 'm'));
   }, TIMEOUT);
 
-  it('(d) kill -9 at a seeded random moment of the update to 105, then the admin\'s immediate re-run: each database as before or as the dump, never between, and LeTTo answers', async () => {
+  it('(d) kill -9 at seeded random moments of the update to 105, and one during the dump of letto_b, each followed by the admin\'s immediate re-run: each database as before or as the dump, never between, and LeTTo answers', async () => {
     const random = prng(testSeed('docker database kills'));
-    for (let n = 0; n < KILLS; n++) {
+    const update = ['--config', config, 'update', '--revision', String(STAND_IN.failing), '--yes'];
+    const opts = { env: { DOCKER_CONFIG: registry!.dockerConfig }, timeoutMs: 280_000 };
+    for (let n = 0; n <= KILLS; n++) {
       const before = await contents();
       const group = random() < 0.5;
-      const delayMs = Math.round(random() * failingRunMs);
-      const killed = await killAfter(['--config', config, 'update', '--revision', String(STAND_IN.failing), '--yes'], { env: { DOCKER_CONFIG: registry!.dockerConfig }, timeoutMs: 280_000 }, { delayMs, group });
-      const context = `kill ${n + 1} of ${KILLS}: ${killed.context}`;
+      let context: string;
+      if (n < KILLS) {
+        const delayMs = Math.round(random() * failingRunMs);
+        context = `kill ${n + 1} of ${KILLS}: ${(await killAfter(update, opts, { delayMs, group })).context}`;
+      } else {
+        // aimed: while letto_b is dumped (letto_a's dump is whole by then), LeTTo stopped
+        const child = spawnCli(update, { ...opts, detached: true });
+        const seen = await outputUntil(child, 'Dumping database letto_b');
+        try {
+          if (group) process.kill(-child.pid!, 'SIGKILL');
+          else child.kill('SIGKILL');
+        } catch {
+          // it ended first: the context says so
+        }
+        const result = await child;
+        context = `aimed kill of the ${group ? 'process group' : 'process'} as the dump of letto_b began (${result.signal ?? `ended first, exit ${result.exitCode}`}; ${seen.includes('Dumping database letto_b') ? 'seen' : 'never seen'})`;
+        expect(result.signal, context).toBe('SIGKILL');
+      }
       const next = await cli(['recover']);
       console.log(`${context}; the re-run (recover): exit ${next.exitCode}: ${(next.stdout + next.stderr).trim().split('\n').slice(-3).join(' | ')}`);
       expect(next.exitCode, `${context}\n${next.stdout}${next.stderr}`).toBe(0);
@@ -289,12 +328,12 @@ ${database}`,
       // lettolti may keep the row of the failing revision (no schema change, left alone), see contents()
       const after = await contents();
       for (const db of DATABASES) expect(after[db], `${context}: ${db}`).toBe(before[db]);
-      console.log(`${context}: lettolti ${(await writtenByFailing()) ? 'keeps' : 'has no'} the row of revision ${STAND_IN.failing}`);
+      console.log(`${context}: lettolti ${(await writtenByFailing()) ? 'keeps' : 'has no'} the row of revision ${STAND_IN.failing}; backups: ${(await backupFiles()).join(' ')}`);
       expect((await backupFiles()).filter((f) => f.endsWith('.tmp')), context).toEqual([]);
       await expectLettoOn(STAND_IN.old);
       await expect(stat(join(state, 'journal.json')), context).rejects.toThrow();
     }
-  }, Math.max(TIMEOUT, KILLS * 150_000));
+  }, Math.max(TIMEOUT, (KILLS + 1) * 150_000));
 
   it('(b) revision 101 migrates and passes: exit 0, the schema stays migrated, the dumps are in paths.backups, mode 600, with their sidecars', async () => {
     await startFromOld();
