@@ -53,6 +53,8 @@ describeWithDocker('Docker install with [database]: LeTTo\'s databases in the Ma
   let config: string;
   let state: string;
   let backups: string;
+  /** The databases before case (b)'s update (the dump taken when revision 100 was left), for case (e). */
+  let beforePassing: Record<LettoDatabase, string> | null = null;
   /** How long the update to the failing revision took in case (a): the window of the random kills. */
   let failingRunMs = 40_000;
 
@@ -337,6 +339,7 @@ ${database}`,
 
   it('(b) revision 101 migrates and passes: exit 0, the schema stays migrated, the dumps are in paths.backups, mode 600, with their sidecars', async () => {
     await startFromOld();
+    beforePassing = await contents();
     const started = Date.now();
     const run = await cli(['update', '--revision', String(STAND_IN.passing), '--yes']);
     console.log(`update to the passing revision: exit ${run.exitCode} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -357,5 +360,25 @@ ${database}`,
       expect(sidecar.sha256).toBe(createHash('sha256').update(await readFile(dump)).digest('hex'));
     }
     expect((await readJsonLines(join(state, 'runs.jsonl'))).at(-1)).toMatchObject({ command: 'update', to: STAND_IN.passing, result: 'updated' });
+  }, TIMEOUT);
+
+  it('(e) rollback by hand after (b): refused (and the dry run says why) until --restore-database or --keep-database is chosen; --restore-database gives back the dump of revision 100', async () => {
+    expect(beforePassing, 'case (b) ran').not.toBeNull();
+    const plan = await cli(['rollback', '--dry-run']);
+    expect(plan.exitCode, plan.stdout + plan.stderr).toBe(1);
+    expect(plan.stdout).toMatch(new RegExp(`would roll LeTTo back from revision ${STAND_IN.passing} to ${STAND_IN.old}; .*It would refuse: The schema of database letto_a.* differs from the dump taken when revision ${STAND_IN.old} was left`));
+    const refused = await cli(['rollback', '--yes']);
+    expect(refused.exitCode, refused.stdout + refused.stderr).toBe(1);
+    expect(refused.stderr).toMatch(/--restore-database.*--keep-database/s);
+    expect(await revisions()).toEqual({ 'lettoserver-a': STAND_IN.passing, 'lettoserver-b': STAND_IN.passing, 'letto-service-lti': STAND_IN.passing });
+    const keep = await cli(['rollback', '--dry-run', '--keep-database']);
+    expect(keep.exitCode, keep.stdout + keep.stderr).toBe(0);
+    const run = await cli(['rollback', '--yes', '--restore-database']);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    await expectLettoOn(STAND_IN.old);
+    expect(await contents()).toEqual(beforePassing);
+    // the databases of revision 101 were dumped first: the way back to it
+    expect(await backupFiles()).toEqual(expect.arrayContaining(DATABASES.flatMap((db) => [`letto-${STAND_IN.passing}.${db}.sql.gz`, `letto-${STAND_IN.passing}.${db}.sql.gz.json`])));
+    expect((await readJsonLines(join(state, 'runs.jsonl'))).at(-1)).toMatchObject({ command: 'rollback', database: 'restored' });
   }, TIMEOUT);
 });
