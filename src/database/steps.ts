@@ -45,8 +45,9 @@ export function databaseConnection(ctx: Context): Connection | null {
 
 /**
  * The databases to dump: {@link databaseNames} with `letto_*` expanded; a name ending in `?` (a
- * default's optional database) only when it exists, any other must exist.
- * @throws LettoError (exit 1, nothing changed) naming a database that does not exist.
+ * default's optional database) only when it exists, any other must exist, and at least one must be found
+ * (a user who may see none of them, or the wrong container, must not pass as "nothing to dump").
+ * @throws LettoError (exit 1, nothing changed) naming a database that does not exist, or when none is found.
  */
 async function existingDatabases(connection: Connection, names: string[]): Promise<string[]> {
   const optional = names.filter((n) => n.endsWith('?')).map((n) => n.slice(0, -1));
@@ -58,6 +59,11 @@ async function existingDatabases(connection: Connection, names: string[]): Promi
     databases.push(database);
   }
   for (const database of optional) if (await databaseExists(connection, database)) databases.push(database);
+  if (databases.length === 0) {
+    throw new LettoError(`No LeTTo database (${names.map((n) => n.replace(/\?$/, '')).join(', ')}) is found on ${connection.where}; nothing was changed.`, {
+      hint: 'Check database.container and database.user in the config (the user must be allowed to see LeTTo\'s databases), or name them in database.databases.',
+    });
+  }
   return databases.sort();
 }
 

@@ -8,7 +8,8 @@
  * `httpd`), each using its own database with the user and password the compose folder's `.env` hands it:
  * revision {@link STAND_IN.old} writes a row into `health` on every health request and needs the table
  * `test`; {@link STAND_IN.passing} and {@link STAND_IN.failing} migrate their database as they start
- * (test/support/mariadb.ts MIGRATION_SQL); the failing one then never answers.
+ * (test/support/mariadb.ts MIGRATION_SQL; the failing one's LTI service only writes a row); the failing
+ * one then never answers.
  *
  * The layout is LeTTo's (DOMAIN.md): `compose/mysql` (service letto-mysql, container `<id>-letto-mysql`,
  * volume `<id>-lettomysql`, the external network `<id>-nw` as LeTTo's `nw-letto`) and `compose/letto`
@@ -33,8 +34,13 @@ export const MARIADB_PACKAGES = ['mariadb-server', 'mariadb-client'] as const;
  */
 export const MARIADB_REPOSITORY = 'letto-update-test-mariadb';
 
-/** The stand-in revisions: the one installed at the start, one that migrates and passes, one that migrates and never answers. */
+/**
+ * The stand-in revisions: the one installed at the start, one that migrates and passes, one that never
+ * answers (its schools migrate their databases; its LTI service only writes {@link WRITTEN_BY_FAILING}).
+ */
 export const STAND_IN = { old: 100, passing: 101, failing: 105 } as const;
+/** The row the failing revision's LTI service writes into `lettolti.schule` as it starts (no schema change). */
+export const WRITTEN_BY_FAILING = { name: 'written by revision 105', kurz: 'w105' } as const;
 
 /** The schools of the server, and every LeTTo database (each school's, and the LTI service's). */
 export const DB_SCHOOLS = ['a', 'b'] as const;
@@ -127,60 +133,75 @@ fi
 `;
 }
 
-/** The start script of a stand-in revision: a new revision migrates its database first (once), the failing one then serves no health page. */
-function startScript(revision: number): string {
-  const migrates = revision !== STAND_IN.old;
+/**
+ * The start script of a stand-in revision. A new revision waits for its database, then migrates it
+ * (once); the failing revision's LTI service instead only writes a row (data, no schema change: its
+ * database is to be left alone by the rollback); the failing revision then serves no health page.
+ */
+function startScript(revision: number, image: (typeof IMAGES)[number]): string {
+  const failing = revision === STAND_IN.failing;
+  const migrates = revision !== STAND_IN.old && !(failing && image === 'letto-service-lti');
+  const writes = failing && !migrates;
   return `echo "LeTTo $LETTO_SERVICE revision ${revision} starting, database $LETTO_DB_NAME as $LETTO_DB_USER on $LETTO_DB_HOST"
 export MYSQL_PWD="$LETTO_DB_PASSWORD"
 db() { mariadb --host="$LETTO_DB_HOST" --user="$LETTO_DB_USER" --batch --skip-column-names --connect-timeout=3 "$LETTO_DB_NAME" "$@"; }
-${migrates ? `i=0
+${migrates || writes ? `i=0
 until db -e 'SELECT 1' >/dev/null 2>&1 || [ $i -ge 60 ]; do i=$((i + 1)); sleep 1; done
-if [ "$(db -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'pruefung'")" = 0 ]; then
+` : ''}${migrates ? `if [ "$(db -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'pruefung'")" = 0 ]; then
   echo "LeTTo revision ${revision}: migrating the schema of $LETTO_DB_NAME"
   db </migrate.sql || echo "ERROR: the migration of $LETTO_DB_NAME failed" >&2
 fi
-` : ''}${revision === STAND_IN.failing ? `echo "ERROR: LeTTo revision ${revision} does not start after migrating $LETTO_DB_NAME" >&2
-/bin/busybox rm -f /www/letto/test.jsf
-` : ''}exec /bin/busybox httpd -f -p 8080 -h /www -c /etc/httpd.conf
+` : ''}${writes ? `db -e "INSERT IGNORE INTO schule (name, kurz) VALUES ('${WRITTEN_BY_FAILING.name}', '${WRITTEN_BY_FAILING.kurz}');" || echo "ERROR: could not write into $LETTO_DB_NAME" >&2
+` : ''}${failing ? `echo "ERROR: LeTTo revision ${revision} does not start (database $LETTO_DB_NAME)" >&2
+/usr/bin/busybox rm -f /www/letto/test.jsf
+` : ''}# a LeTTo that stops on SIGTERM, as TomEE does (busybox httpd as PID 1 would ignore it: docker stop then waits its 10 s)
+/usr/bin/busybox httpd -f -p 8080 -h /www -c /etc/httpd.conf &
+trap 'kill $!; exit 0' TERM INT
+wait
 `;
 }
 
 /**
  * Builds the stand-ins of every {@link STAND_IN} revision on the MariaDB image, as `<registry>/<prefix><image>:rev<N>`,
  * pushes them and removes the local copies (an update pulls them; the MariaDB layers stay, as part of its image).
+ * One COPY of a prepared tree per image (each step of the legacy builder costs a container); the first push
+ * uploads the MariaDB layers, the others, pushed together, only their own.
  */
 export async function publishStandIns(work: string, prefix: string, registry: TestRegistry, baseImage: string): Promise<void> {
+  const remotes: string[] = [];
   for (const revision of Object.values(STAND_IN)) {
     for (const image of IMAGES) {
       const ctx = await mkdtemp(join(work, `build-${image}-`));
-      await copyFile('/bin/busybox', join(ctx, 'busybox'));
-      await chmod(join(ctx, 'busybox'), 0o755);
-      await mkdir(join(ctx, 'www', 'letto'), { recursive: true });
-      await writeFile(join(ctx, 'www', 'revision.txt'), `${revision}\n`);
-      await writeFile(join(ctx, 'www', 'letto', 'test.jsf'), healthPage(revision, revision === STAND_IN.old ? 'test' : 'pruefung'));
-      await writeFile(join(ctx, 'httpd.conf'), '*.jsf:/bin/sh\n');
-      await writeFile(join(ctx, 'migrate.sql'), MIGRATION_SQL);
-      await writeFile(join(ctx, 'start.sh'), startScript(revision));
+      const tree = join(ctx, 'tree');
+      await mkdir(join(tree, 'www', 'letto'), { recursive: true });
+      await mkdir(join(tree, 'usr', 'bin'), { recursive: true });
+      await mkdir(join(tree, 'etc'), { recursive: true });
+      await copyFile('/bin/busybox', join(tree, 'usr', 'bin', 'busybox'));
+      await chmod(join(tree, 'usr', 'bin', 'busybox'), 0o755);
+      await writeFile(join(tree, 'www', 'revision.txt'), `${revision}\n`);
+      await writeFile(join(tree, 'www', 'letto', 'test.jsf'), healthPage(revision, revision === STAND_IN.old ? 'test' : 'pruefung'));
+      await writeFile(join(tree, 'etc', 'httpd.conf'), '*.jsf:/bin/sh\n');
+      await writeFile(join(tree, 'migrate.sql'), MIGRATION_SQL);
+      await writeFile(join(tree, 'start.sh'), startScript(revision, image));
       await writeFile(
         join(ctx, 'Dockerfile'),
         `FROM ${baseImage}
-COPY busybox /bin/busybox
-COPY www /www
-COPY httpd.conf /etc/httpd.conf
-COPY migrate.sql /migrate.sql
-COPY start.sh /start.sh
+COPY tree/ /
 ENV LETTO_SERVICE=${image}
-HEALTHCHECK --interval=1s --timeout=5s --start-period=1s --retries=2 CMD ["/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/letto/test.jsf"]
+HEALTHCHECK --interval=1s --timeout=5s --start-period=1s --retries=2 CMD ["/usr/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/letto/test.jsf"]
 CMD ["/bin/sh", "/start.sh"]
 `,
       );
       const remote = `${registry.host}/${prefix}${image}:rev${revision}`;
       await run('docker', ['build', '-q', '--no-cache', '-t', remote, ctx]);
-      await run('docker', ['push', '-q', remote], { env: { DOCKER_CONFIG: registry.dockerConfig } });
-      await run('docker', ['rmi', remote]);
       await rm(ctx, { recursive: true, force: true });
+      remotes.push(remote);
     }
   }
+  const push = (remote: string) => run('docker', ['push', '-q', remote], { env: { DOCKER_CONFIG: registry.dockerConfig } });
+  await push(remotes[0]!);
+  await Promise.all(remotes.slice(1).map(push));
+  await run('docker', ['rmi', ...remotes]);
 }
 
 /** The server: folders, names, URLs, and SQL as root inside the MariaDB container. */
