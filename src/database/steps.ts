@@ -54,7 +54,9 @@ async function existingDatabases(connection: Connection, names: string[]): Promi
   const databases: string[] = [];
   for (const database of await expandDatabases(connection, names.filter((n) => !n.endsWith('?')))) {
     if (!(await databaseExists(connection, database))) {
-      throw new LettoError(`Database ${database} does not exist on ${connection.where}; nothing was changed.`, { hint: 'Check database.databases in the config.' });
+      throw new LettoError(`Database ${database} is not found on ${connection.where} (it does not exist, or the user letto-update connects as may not see it); nothing was changed.`, {
+        hint: 'Check database.databases in the config, and that database.user (or the option file\'s user) has the rights on it.',
+      });
     }
     databases.push(database);
   }

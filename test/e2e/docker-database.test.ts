@@ -212,6 +212,7 @@ ${database}`,
       { why: 'password_variable names no variable of the container', config: await writeConfig('password_variable = "LETTO_NO_SUCH_VARIABLE"\n', 'no-password.toml'), stderr: /access denied/i },
       // the default databases (every letto_* and lettolti): a user who sees none must not pass as "nothing to dump"
       { why: 'a user without rights', config: await writeConfig('user = "lu_norights"\n', 'no-rights.toml'), stderr: /No LeTTo database \(letto_\*, lettolti\) is found/ },
+      { why: 'a user without rights, the databases named', config: await writeConfig('user = "lu_norights"\ndatabases = ["letto_a", "letto_b", "lettolti"]\n', 'no-rights-named.toml'), stderr: /Database letto_a is not found on .* \(it does not exist, or the user letto-update connects as may not see it\)/ },
     ];
     await server!.sql(`CREATE USER IF NOT EXISTS 'lu_norights'@'localhost' IDENTIFIED BY '${server!.rootPassword}';`);
     for (const refusal of refusals) {
