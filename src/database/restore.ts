@@ -9,7 +9,8 @@
  *
  * Why other connections are ended: a restore only runs with LeTTo stopped (an automatic rollback
  * before the previous revision starts, recovery before it starts, `rollback --restore-database` after
- * the stop), so a connection whose default database is the one restored can only be a leftover — above
+ * the stop; in a Docker install every LeTTo container but the database's is stopped first), so a
+ * connection whose default database is the one restored can only be a leftover — above
  * all the client of a killed run that was loading this dump (killing letto-update does not kill the
  * `mariadb` it started, nor the one `docker exec` started in the container: at the end of its input it
  * still runs the statements it has read). Its connection keeps the database's name, so its later
