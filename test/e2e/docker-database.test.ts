@@ -306,11 +306,11 @@ ${database}`,
     const update = ['--config', config, 'update', '--revision', String(STAND_IN.failing), '--yes'];
     const opts = { env: { DOCKER_CONFIG: registry!.dockerConfig }, timeoutMs: 280_000 };
     // after the random kills, two aimed ones: as letto_b's dump begins (letto_a's is whole by then, LeTTo
-    // stopped), and 0–400 ms after letto_b's restore began (letto_a restored by then; a load of a few MiB
-    // takes a few hundred ms, docker exec's start included)
+    // stopped), and 0–1500 ms after letto_b's restore began (letto_a restored by then; a load of a few MiB
+    // takes a few hundred ms, after its checks, the drop and create, each a docker exec)
     const aims = [
       { text: 'Dumping database letto_b', delayMs: 0 },
-      { text: 'The schema of database letto_b changed: restoring it', delayMs: Math.round(random() * 400) },
+      { text: 'The schema of database letto_b changed: restoring it', delayMs: Math.round(random() * 1500) },
     ];
     for (let n = 0; n < KILLS + aims.length; n++) {
       const before = await contents();
