@@ -130,7 +130,8 @@ async function probeWritable(ctx: Context, folder: string): Promise<void> {
   } catch (error) {
     throw new LettoError(`The dump folder ${folder} is not writable (${(error as Error).message}); nothing was changed.`, { hint: `Make ${folder} writable for root, then run again.`, cause: error });
   } finally {
-    await rm(probe, { force: true });
+    // never in place of the error above (rm fails too when the folder could not be made)
+    await rm(probe, { force: true }).catch(() => undefined);
   }
 }
 

@@ -83,13 +83,18 @@ export async function installFileAtomically(src: string, dest: string, temp: str
   }
 }
 
-/** Refuses to write through a symlink planted at `path` (it could point anywhere). */
+/**
+ * Refuses to write through a symlink planted at `path` (it could point anywhere). Nothing at `path`
+ * (ENOENT, or ENOTDIR: a file where a folder of the path should be) is no symlink; the write that
+ * follows says in its own words why it cannot be made.
+ */
 export async function refuseSymlink(path: string): Promise<void> {
   try {
     const info = await lstat(path);
     if (info.isSymbolicLink()) throw Object.assign(new Error(`${path} is a symbolic link; letto-update never writes through one`), { code: 'ESYMLINK' });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
   }
 }
 

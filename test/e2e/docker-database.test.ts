@@ -58,15 +58,15 @@ describeWithDocker('Docker install with [database]: LeTTo\'s databases in the Ma
   /** How long the update to the failing revision took in case (a): the window of the random kills. */
   let failingRunMs = 40_000;
 
-  /** Writes the config (`database` replaces the `[database]` section's keys) and returns its path. */
-  async function writeConfig(database = '', name = 'config.toml'): Promise<string> {
+  /** Writes the config (`database`: more keys of the `[database]` section; `backupsFolder`: paths.backups) and returns its path. */
+  async function writeConfig(database = '', name = 'config.toml', backupsFolder = backups): Promise<string> {
     const path = join(root, 'etc', name);
     await writeFile(
       path,
       `${serverSection}
 [paths]
 state = "${state}"
-backups = "${backups}"
+backups = "${backupsFolder}"
 backup_lock = "${join(root, 'sicherung', 'sqlsicherungaktiv')}"
 keep = 3
 
@@ -206,7 +206,7 @@ ${database}`,
     expect(await backupFiles()).toEqual([]);
   }, TIMEOUT);
 
-  it('refusals: the password variable wrong (access denied), a user without rights, the database container stopped: exit 1, LeTTo as before, no dump left', async () => {
+  it('refusals: the password variable wrong (access denied), a user without rights, the dump folder not writable, the database container stopped: exit 1, LeTTo as before, no dump left', async () => {
     const before = await lettoContainers(server!);
     const contentBefore = await contents();
     const filesBefore = await backupFiles();
@@ -214,6 +214,8 @@ ${database}`,
       { why: 'password_variable names no variable of the container', config: await writeConfig('password_variable = "LETTO_NO_SUCH_VARIABLE"\n', 'no-password.toml'), stderr: /access denied/i },
       // the default databases (every letto_* and lettolti): a user who sees none must not pass as "nothing to dump"
       { why: 'a user without rights', config: await writeConfig('user = "lu_norights"\n', 'no-rights.toml'), stderr: /No LeTTo database \(letto_\*, lettolti\) is found/ },
+      // the dump folder cannot be made (a file where a folder of its path should be)
+      { why: 'the dump folder not writable', config: await writeConfig('', 'not-writable.toml', join(root, 'etc', 'config.toml', 'backup')), stderr: /The dump folder .* is not writable/ },
       { why: 'a user without rights, the databases named', config: await writeConfig('user = "lu_norights"\ndatabases = ["letto_a", "letto_b", "lettolti"]\n', 'no-rights-named.toml'), stderr: /Database letto_a is not found on .* \(it does not exist, or the user letto-update connects as may not see it\)/ },
     ];
     await server!.sql(`CREATE USER IF NOT EXISTS 'lu_norights'@'localhost' IDENTIFIED BY '${server!.rootPassword}';`);
