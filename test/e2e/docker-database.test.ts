@@ -184,7 +184,7 @@ ${database}`,
 
   afterAll(async () => {
     await download?.close();
-    await removeDatabaseServer(server, prefix, registry?.host ?? null);
+    await removeDatabaseServer(id, server, prefix, registry?.host ?? null);
     await registry?.close();
     if (root) await rm(root, { recursive: true, force: true });
   }, 120_000);

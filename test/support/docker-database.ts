@@ -234,7 +234,8 @@ export interface DatabaseServer {
 
 /**
  * Writes the layout and brings the database up on a fresh volume (the stand-ins are brought up by
- * {@link bringUpLetto}). `id` names everything: container, volume, network, compose projects.
+ * {@link bringUpLetto}). `id` names everything: container, volume, network, compose projects (so that
+ * {@link removeDatabaseServer} finds them by `id` alone).
  */
 export async function startDatabaseServer(root: string, id: string, prefix: string, mariadb: string): Promise<DatabaseServer> {
   const dirs = { mysql: join(root, 'compose', 'mysql'), letto: join(root, 'compose', 'letto') };
@@ -342,16 +343,18 @@ export async function lettoContainers(server: DatabaseServer): Promise<Record<st
   return Object.fromEntries(list.map((c) => [c.Config.Labels['com.docker.compose.service']!, { name: c.Name.slice(1), imageId: c.Image, state: c.State.Status, health: c.State.Health?.Status ?? null, startedAt: c.State.StartedAt }]));
 }
 
-/** Removes everything of the server: LeTTo's containers, the MariaDB container, its volume, the network, every image named `<prefix>…` (never the cached MariaDB image). */
-export async function removeDatabaseServer(server: DatabaseServer | null, prefix: string, registryHost: string | null): Promise<void> {
-  if (server) {
-    await server.closeProxy();
-    const ids = (await execa('docker', ['ps', '-a', '-q', '--filter', `label=com.docker.compose.project=${server.project}`], { reject: false })).stdout.split(/\s+/).filter(Boolean);
-    if (ids.length) await execa('docker', ['rm', '-f', ...ids], { reject: false });
-    await execa('docker', ['rm', '-f', server.container], { reject: false });
-    await execa('docker', ['volume', 'rm', '-f', server.volume], { reject: false });
-    await execa('docker', ['network', 'rm', server.network], { reject: false });
-  }
+/**
+ * Removes everything of the server `id` (also when its start failed halfway, `server` null): LeTTo's
+ * containers, the MariaDB container, its volume, the network, the proxy, every image named `<prefix>…`
+ * (never the cached MariaDB image).
+ */
+export async function removeDatabaseServer(id: string, server: DatabaseServer | null, prefix: string, registryHost: string | null): Promise<void> {
+  await server?.closeProxy();
+  const ids = (await execa('docker', ['ps', '-a', '-q', '--filter', `label=com.docker.compose.project=${id}-letto`], { reject: false })).stdout.split(/\s+/).filter(Boolean);
+  if (ids.length) await execa('docker', ['rm', '-f', ...ids], { reject: false });
+  await execa('docker', ['rm', '-f', `${id}-letto-mysql`], { reject: false });
+  await execa('docker', ['volume', 'rm', '-f', `${id}-lettomysql`], { reject: false });
+  await execa('docker', ['network', 'rm', `${id}-nw`], { reject: false });
   const images = (await execa('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'], { reject: false })).stdout.split('\n');
   const mine = images.filter((ref) => ref.startsWith(prefix) || (registryHost !== null && ref.startsWith(`${registryHost}/${prefix}`)));
   if (mine.length) await execa('docker', ['rmi', '--force', ...mine], { reject: false });
