@@ -208,8 +208,10 @@ export async function restoreDumps(ctx: Context, dumps: DumpRecord[], changed: D
   }
   const kept = dumps.filter((d) => !changed.some((c) => c.database === d.database)).map((d) => d.database);
   const parts: string[] = [];
-  if (changed.length > 0) parts.push(`database ${changed.map((d) => d.database).join(', ')} restored from the dump taken before the update (its schema had changed)`);
-  if (kept.length > 0) parts.push(`database ${kept.join(', ')} left as it is (its schema had not changed)`);
+  const names = (list: string[]) => `${list.length > 1 ? 'databases' : 'database'} ${list.join(', ')}`;
+  const its = (list: unknown[]) => (list.length > 1 ? 'their schemas' : 'its schema');
+  if (changed.length > 0) parts.push(`${names(changed.map((d) => d.database))} restored from the dump taken before the update (${its(changed)} had changed)`);
+  if (kept.length > 0) parts.push(`${names(kept)} left as ${kept.length > 1 ? 'they are' : 'it is'} (${its(kept)} had not changed)`);
   const sentence = parts.join('; ');
   return { sentence: `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}.`, summary: changed.length > 0 ? 'restored' : 'left alone' };
 }

@@ -21,11 +21,12 @@ export interface ScriptRecord extends ScriptGroup {
 }
 
 /** TomEE's scripts, and `compose` for a compose command that changes containers (`up`, `restart`) of a Docker install. */
-export type ScriptName = 'stop' | 'start' | 'restart' | 'status' | 'compose';
+export type ScriptName = 'stop' | 'start' | 'restart' | 'status' | 'compose' | 'docker';
 
 /** How a record is named in messages: `the stop script`, `the compose command`. */
 export function scriptLabel(record: Pick<ScriptRecord, 'name'>): string {
-  return record.name === 'compose' ? 'compose command' : `${record.name} script`;
+  if (record.name === 'compose') return 'compose command';
+  return record.name === 'docker' ? 'docker command' : `${record.name} script`;
 }
 
 function scriptsDir(ctx: Context): string {

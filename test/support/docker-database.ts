@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from './cli.js';
 import { startSchoolProxy } from './docker-schools.js';
 import type { TestRegistry } from './docker.js';
-import { createLettoDatabase, MIGRATION_SQL } from './mariadb.js';
+import { createLettoDatabase, MIGRATION_SQL, tableChecksums } from './mariadb.js';
 import { freePort } from './net.js';
 
 /** The Debian packages of the MariaDB image (one cached root file system with exactly these). */
@@ -285,12 +285,7 @@ export async function startDatabaseServer(root: string, id: string, prefix: stri
     files,
     rootPassword,
     sql,
-    async checksums(database) {
-      const tables = (await sql(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='${database}' ORDER BY TABLE_NAME;`)).split('\n').filter(Boolean);
-      const columns = await sql(`SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='${database}' ORDER BY TABLE_NAME, ORDINAL_POSITION;`);
-      const sums = tables.length ? await sql(`CHECKSUM TABLE ${tables.map((t) => `\`${database}\`.\`${t}\``).join(', ')} EXTENDED;`) : '';
-      return `${columns}\n${sums}`;
-    },
+    checksums: (database) => tableChecksums(sql, database),
     async healthRows(database) {
       const count = await sql(`SELECT COUNT(*) FROM \`${database}\`.health;`).catch(() => null);
       return count === null ? null : Number(count);

@@ -75,12 +75,7 @@ export async function startMariaDb(): Promise<MariaDb> {
     socket,
     port,
     sql,
-    async checksums(database) {
-      const tables = (await sql(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='${database}' ORDER BY TABLE_NAME;`)).split('\n').filter(Boolean);
-      const columns = await sql(`SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='${database}' ORDER BY TABLE_NAME, ORDINAL_POSITION;`);
-      const sums = tables.length ? await sql(`CHECKSUM TABLE ${tables.map((t) => `\`${database}\`.\`${t}\``).join(', ')} EXTENDED;`) : '';
-      return `${columns}\n${sums}`;
-    },
+    checksums: (database) => tableChecksums(sql, database),
     stop,
     start,
     async cleanup() {
@@ -88,6 +83,17 @@ export async function startMariaDb(): Promise<MariaDb> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * `CHECKSUM TABLE … EXTENDED` of every table of `database`, after its columns (name, type, nullability,
+ * default): equal output, equal content. `sql` runs SQL as root and returns its tab-separated rows.
+ */
+export async function tableChecksums(sql: (text: string) => Promise<string>, database: string): Promise<string> {
+  const tables = (await sql(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='${database}' ORDER BY TABLE_NAME;`)).split('\n').filter(Boolean);
+  const columns = await sql(`SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='${database}' ORDER BY TABLE_NAME, ORDINAL_POSITION;`);
+  const sums = tables.length ? await sql(`CHECKSUM TABLE ${tables.map((t) => `\`${database}\`.\`${t}\``).join(', ')} EXTENDED;`) : '';
+  return `${columns}\n${sums}`;
 }
 
 /**

@@ -25,10 +25,10 @@ export function dockerOf(ctx: Context): DockerRunner {
   return runner;
 }
 
-async function recordedCompose(ctx: Context, command: string, args: string[], cwd: string, timeout: number): Promise<DockerResult> {
+async function recordedCompose(ctx: Context, command: string, args: string[], cwd: string, timeout: number, name: 'compose' | 'docker' = 'compose'): Promise<DockerResult> {
   const line = [command, ...args].join(' ');
   try {
-    const result = await ctx.services.processes.runScript(command, currentAccount(), timeout, { args, cwd, beforeStart: (group) => recordScript(ctx, 'compose', { ...group, command: line }) });
+    const result = await ctx.services.processes.runScript(command, currentAccount(), timeout, { args, cwd, beforeStart: (group) => recordScript(ctx, name, { ...group, command: line }) });
     return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr, ...(result.failure ? { failure: result.failure } : {}) };
   } catch (error) {
     return { exitCode: -1, stdout: '', stderr: '', failure: `\`${line}\` was not started: the script journal could not be written (${(error as Error).message})` };
@@ -116,7 +116,7 @@ export async function untag(ctx: Context, ref: string): Promise<string | null> {
  */
 export async function stopContainers(ctx: Context, names: string[]): Promise<void> {
   if (names.length === 0) return;
-  const result = await recordedCompose(ctx, ctx.config.docker!.command, ['stop', ...names], '/', 300);
+  const result = await recordedCompose(ctx, ctx.config.docker!.command, ['stop', ...names], '/', 300, 'docker');
   if (result.failure || result.exitCode !== 0) {
     throw new LettoError(`docker could not stop ${names.join(', ')}: ${lastLine(result)}.`, { hint: 'Look at `docker ps -a`; a container that does not stop within its grace time is killed by docker.' });
   }

@@ -149,7 +149,8 @@ async function unwindFailed(ctx: Context, error: LettoError, undo: UndoList, sta
   if (state.touched) await journal.record('undo').catch(() => undefined);
   const unwind = await undo.unwind(ctx.emit);
   if (state.dumpFailed && unwind.ok) {
-    return { result: 'failed', error: new LettoError(`${error.message} The update was refused before anything changed: no dump, no update; every LeTTo container runs ${fromLabel} again.`, { hint: error.hint, cause: error }) };
+    const again = `every LeTTo container runs ${fromLabel} again (stopped for the dump and started again; no image tag had moved)`;
+    return { result: 'failed', error: new LettoError(`${error.message} The update was refused: no dump, no update; ${again}.`, { hint: error.hint, cause: error }) };
   }
   if (!state.touched && unwind.ok) return { result: 'failed', error };
   const logs = state.log ? { log: state.log } : {};

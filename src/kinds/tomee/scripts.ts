@@ -10,7 +10,7 @@ const STOP_WAIT = 120;
  * Runs one TomEE script as the service user, in a process group of its own, recorded in the script
  * journal before it starts (src/store/script-groups.ts) and ended after `tomee.<name>_timeout` seconds.
  */
-async function runTomeeScript(ctx: Context, name: Exclude<ScriptName, 'compose'>, command: string): Promise<ScriptResult> {
+async function runTomeeScript(ctx: Context, name: Exclude<ScriptName, 'compose' | 'docker'>, command: string): Promise<ScriptResult> {
   const timeout = ctx.config.tomee[`${name}_timeout`];
   try {
     return await ctx.services.processes.runScript(command, ctx.serviceUser, timeout, { beforeStart: (group) => recordScript(ctx, name, group) });
