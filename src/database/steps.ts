@@ -42,7 +42,6 @@ export function databaseConnection(ctx: Context): Connection | null {
   return ctx.config.docker ? containerConnection(config, ctx.config.docker.command) : localConnection(config);
 }
 
-
 /**
  * The databases to dump: {@link databaseNames} with `letto_*` expanded; a name ending in `?` (a
  * default's optional database) only when it exists, any other must exist, and at least one must be found

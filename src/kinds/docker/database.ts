@@ -57,9 +57,11 @@ export async function databaseUp(ctx: Context, calls: ComposeCall[]): Promise<vo
 }
 
 /**
- * The way back for the databases (see the module comment; the image references already point back):
- * bring the database up, restore each database whose schema differs from its dump, or whose restore was
- * cut short (`force`), recording the journal step `restore` through `record`.
+ * The way back for the databases of an automatic rollback (see the module comment; the image references
+ * already point back): bring the database up, restore each database whose schema differs from its dump,
+ * recording the journal step `restore` in `journal` first. (Recovery after a kill does the same in
+ * src/kinds/docker/recover.ts, also restoring again what a killed restore named.)
+ * @param calls the run's compose calls (to bring up the database's service).
  * @returns what was done, for the log, the notice and `history`.
  * @throws LettoError when the server cannot be reached or a restore fails (the journal keeps `restore`).
  */
