@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { killAfter, outputUntil, runCli, spawnCli, type CliResult } from '../support/cli.js';
-import { readJsonLines, startRegistry, type TestRegistry } from '../support/docker.js';
+import { readJsonLines, startRegistry, suiteId, type TestRegistry } from '../support/docker.js';
 import {
   bringUpLetto,
   composeLetto,
@@ -42,8 +42,7 @@ const KILLS = Number(process.env.LETTO_DOCKER_DATABASE_KILLS ?? 1);
 const TIMEOUT = 300_000;
 
 describeWithDocker('Docker install with [database]: LeTTo\'s databases in the MariaDB container dumped before the update, restored by the rollback', () => {
-  // LETTO_TEST_DOCKER_PREFIX: another name for what this suite creates in the shared engine (default lu-docker)
-  const id = `${process.env.LETTO_TEST_DOCKER_PREFIX ?? 'lu-docker'}-db-${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+  const id = suiteId('db');
   const prefix = `${id}/`;
   let root: string;
   let registry: TestRegistry | null = null;

@@ -34,6 +34,7 @@ import {
   type ComposeCli,
   type ComposeInstall,
   type TestRegistry,
+  suiteId,
 } from './docker.js';
 import { describeWithDocker } from './describe-docker.js';
 import { startDownloadServer, writeServerSection, type DownloadServer } from './download-server.js';
@@ -64,8 +65,7 @@ export function dockerSuite(opts: DockerSuiteOptions): void {
   /** A case of the full suite; `core` cases run with compose v2 too. */
   const test = (name: string, core: boolean, fn: () => Promise<void>, timeoutMs = TIMEOUT) => (core || !opts.core ? it(name, fn, timeoutMs) : undefined);
   describeWithDocker(`Docker install (compose ${opts.compose}): update, health check, rollback on every service, recovery`, () => {
-    // LETTO_TEST_DOCKER_PREFIX: another name for what this suite creates in the shared engine (default lu-docker)
-    const id = `${process.env.LETTO_TEST_DOCKER_PREFIX ?? 'lu-docker'}-${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+    const id = suiteId();
     const prefix = `${id}/`;
     let root: string;
     let registry: TestRegistry | null = null;

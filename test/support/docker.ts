@@ -18,6 +18,14 @@ import { freePort } from './net.js';
 const BUSYBOX = '/bin/busybox';
 const CERTS_D = '/etc/docker/certs.d';
 
+/**
+ * A name for what one suite run creates in the shared engine (images, compose projects, containers):
+ * LETTO_TEST_DOCKER_PREFIX (default `lu-docker`), `-<tag>` when given, then this process and the time.
+ */
+export function suiteId(tag = ''): string {
+  return `${process.env.LETTO_TEST_DOCKER_PREFIX ?? 'lu-docker'}-${tag ? `${tag}-` : ''}${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+}
+
 /** Why the Docker suite cannot run here, or null when it can. */
 export function dockerUnavailable(): string | null {
   try {

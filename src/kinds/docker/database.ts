@@ -11,7 +11,7 @@
  * restore each database whose schema changed; then the caller brings every compose folder up.
  */
 import type { Context } from '../../context.js';
-import { restoreChanged, restoreDumps, waitDatabase, databaseConnection, type DatabaseOutcome } from '../../database/steps.js';
+import { changedDumps, restoreDumps, waitDatabase, databaseConnection, type DatabaseOutcome } from '../../database/steps.js';
 import type { DumpRecord } from '../../database/dump.js';
 import type { ComposeCall, Journal } from '../../store/journal.js';
 import { composeUp, readLettoServices, type LettoService } from './compose.js';
@@ -57,17 +57,17 @@ export async function databaseUp(ctx: Context, calls: ComposeCall[]): Promise<vo
 }
 
 /**
- * The way back for the databases of an automatic rollback (see the module comment; the image references
- * already point back): bring the database up, restore each database whose schema differs from its dump,
- * recording the journal step `restore` in `journal` first. (Recovery after a kill does the same in
- * src/kinds/docker/recover.ts, also restoring again what a killed restore named.)
+ * The way back for the databases (see the module comment; the image references already point back),
+ * for an automatic rollback and for recovery after a kill: bring the database up, then restore each
+ * database whose schema differs from its dump, and those in `force` (a restore a kill cut short: its
+ * schema may look right while rows are missing); `record` writes the journal step `restore` first.
  * @param calls the run's compose calls (to bring up the database's service).
  * @returns what was done, for the log, the notice and `history`.
  * @throws LettoError when the server cannot be reached or a restore fails (the journal keeps `restore`).
  */
-export async function restoreAfterPointBack(ctx: Context, dumps: DumpRecord[], calls: ComposeCall[], journal?: Journal): Promise<DatabaseOutcome | null> {
+export async function restoreAfterPointBack(ctx: Context, dumps: DumpRecord[], calls: ComposeCall[], record: (restoring: string[]) => Promise<void>, force: string[] = []): Promise<DatabaseOutcome | null> {
   await databaseUp(ctx, calls);
-  return restoreChanged(ctx, dumps, journal);
+  return restoreDumps(ctx, dumps, await changedDumps(ctx, dumps, force), record);
 }
 
 /** `rollback --restore-database`: loads the target revision's dumps (LeTTo's writers stopped, the current databases dumped). */

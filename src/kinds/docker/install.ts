@@ -78,7 +78,7 @@ export async function installImages(ctx: Context, from: Revision | null, target:
     undo.push(`point every LeTTo image back at ${fromLabel}${found.databases ? ' and restore the databases whose schema changed' : ''}`, async () => {
       if (state.dumps) await stopWriters(ctx); // the new revision must not write while its databases are restored
       await pointAt(ctx, previous);
-      if (state.dumps) state.database = await restoreAfterPointBack(ctx, state.dumps, calls, journal);
+      if (state.dumps) state.database = await restoreAfterPointBack(ctx, state.dumps, calls, async (restoring) => journal.record('restore', { restoring }));
     });
     await journal.record('swap');
     state.touched = true;

@@ -4,8 +4,8 @@ import { ExitCode, LettoError, asLettoError } from '../../errors.js';
 import { rm } from 'node:fs/promises';
 import { describeJournal, removeJournal, rewriteJournal, type ComposeCall, type ImagePointer, type JournalEntry } from '../../store/journal.js';
 import { pruneDumps } from '../../database/retention.js';
-import { changedDumps, restoreDumps, type DatabaseOutcome } from '../../database/steps.js';
-import { databaseUp, stopWriters } from './database.js';
+import type { DatabaseOutcome } from '../../database/steps.js';
+import { restoreAfterPointBack, stopWriters } from './database.js';
 import { callKey } from './groups.js';
 import type { Revision } from '../../revision.js';
 import { injectFault } from '../../system/fault.js';
@@ -150,13 +150,11 @@ async function undo(ctx: Context, journal: JournalEntry): Promise<Recovery> {
 
 /**
  * The killed run's dumps (journal `dumps`), with the writers stopped and the references pointing back:
- * the database container brought up and each database whose schema changed since its dump, or whose
- * restore was cut short (step `restore`), restored; the others left alone.
+ * {@link restoreAfterPointBack}, restoring again what a restore cut short named (step `restore`).
  * @returns what was done (null when the killed run had made no dump).
  */
 async function recoverDatabases(ctx: Context, journal: JournalEntry, calls: ComposeCall[]): Promise<DatabaseOutcome | null> {
   if (!journal.dumps?.length) return null;
-  await databaseUp(ctx, calls);
-  const changed = await changedDumps(ctx, journal.dumps, journal.step === 'restore' ? (journal.restoring ?? []) : []);
-  return restoreDumps(ctx, journal.dumps, changed, (restoring) => rewriteJournal(ctx, { ...journal, step: 'restore', restoring }));
+  const force = journal.step === 'restore' ? (journal.restoring ?? []) : [];
+  return restoreAfterPointBack(ctx, journal.dumps, calls, (restoring) => rewriteJournal(ctx, { ...journal, step: 'restore', restoring }), force);
 }
